@@ -1,0 +1,472 @@
+/* llama.c — the Llama decoder over the ops of ops.c: named tensors, arenas, forward, loss, backward.
+ *
+ * What it is: the whole-model forward and backward in the order of HF's LlamaForCausalLM
+ * (embed -> L x [RMSNorm, attention, residual, RMSNorm, SwiGLU MLP, residual] -> RMSNorm -> lm_head).
+ * What it is not: an I/O layer (weights arrive already in a LlamaParams; see ref/io) nor a fast path.
+ */
+#include "llama.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+/* -------------------------------------------------------------------------------------------- */
+/* config                                                                                        */
+
+int llama_config_check(const LlamaConfig *c, afx_err *e) {
+    if (c->V <= 0) return afx_fail(e, "config: vocab_size must be positive (got %d)", c->V);
+    if (c->C <= 0) return afx_fail(e, "config: hidden_size must be positive (got %d)", c->C);
+    if (c->FF <= 0) return afx_fail(e, "config: intermediate_size must be positive (got %d)", c->FF);
+    if (c->L <= 0) return afx_fail(e, "config: num_hidden_layers must be positive (got %d)", c->L);
+    if (c->NH <= 0) return afx_fail(e, "config: num_attention_heads must be positive (got %d)", c->NH);
+    if (c->NKV <= 0 || c->NH % c->NKV != 0)
+        return afx_fail(e, "config: num_key_value_heads %d must divide num_attention_heads %d", c->NKV,
+                        c->NH);
+    if (c->HS <= 0 || c->HS % 2 != 0)
+        return afx_fail(e, "config: head_dim must be positive and even (got %d)", c->HS);
+    if (!(c->eps > 0)) return afx_fail(e, "config: rms_norm_eps must be positive (got %g)", c->eps);
+    if (!(c->rope_theta > 0))
+        return afx_fail(e, "config: rope_theta must be positive (got %g)", c->rope_theta);
+    if (c->rope_factor > 0 &&
+        !(c->rope_high_freq_factor > c->rope_low_freq_factor && c->rope_low_freq_factor > 0 &&
+          c->rope_original_max_position > 0))
+        return afx_fail(e, "config: llama3 rope_scaling needs 0 < low_freq_factor < high_freq_factor "
+                           "and original_max_position_embeddings > 0");
+    if (c->max_pos <= 0)
+        return afx_fail(e, "config: max_position_embeddings must be positive (got %d)", c->max_pos);
+    /* sizes must fit comfortably in size_t arithmetic and int loop counters */
+    double big = (double)c->V * c->C + (double)c->L * c->FF * c->C + (double)c->L * c->NH * c->HS * c->C;
+    if (big > 1e12) return afx_fail(e, "config: model too large (%.3g parameters)", big);
+    return 0;
+}
+
+/* -------------------------------------------------------------------------------------------- */
+/* named tensors                                                                                 */
+
+static const char *const tensor_fmt[LT_COUNT] = {
+    "model.embed_tokens.weight",
+    "model.layers.%d.input_layernorm.weight",
+    "model.layers.%d.self_attn.q_proj.weight",
+    "model.layers.%d.self_attn.k_proj.weight",
+    "model.layers.%d.self_attn.v_proj.weight",
+    "model.layers.%d.self_attn.o_proj.weight",
+    "model.layers.%d.post_attention_layernorm.weight",
+    "model.layers.%d.mlp.gate_proj.weight",
+    "model.layers.%d.mlp.up_proj.weight",
+    "model.layers.%d.mlp.down_proj.weight",
+    "model.norm.weight",
+    "lm_head.weight",
+};
+
+int llama_tensor_is_per_layer(int kind) { return kind >= LT_LN1 && kind <= LT_WD; }
+
+/* shape (rows, cols) of one tensor, or one layer's slice; cols = 0 for vectors */
+static void tensor_shape(const LlamaConfig *c, int kind, size_t *rows, size_t *cols) {
+    size_t C = c->C, V = c->V, FF = c->FF, QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
+    switch (kind) {
+    case LT_EMBED: case LT_LM_HEAD: *rows = V; *cols = C; break;
+    case LT_LN1: case LT_LN2: case LT_LNF: *rows = C; *cols = 0; break;
+    case LT_WQ: *rows = QD; *cols = C; break;
+    case LT_WK: case LT_WV: *rows = KD; *cols = C; break;
+    case LT_WO: *rows = C; *cols = QD; break;
+    case LT_WG: case LT_WU: *rows = FF; *cols = C; break;
+    case LT_WD: *rows = C; *cols = FF; break;
+    default: *rows = 0; *cols = 0;
+    }
+}
+
+size_t llama_tensor_numel(const LlamaConfig *c, int kind) {
+    size_t r, k;
+    tensor_shape(c, kind, &r, &k);
+    return k ? r * k : r;
+}
+
+int llama_tensor_info(const LlamaConfig *c, int kind, int layer, char *name, size_t namelen,
+                      size_t shape[2], int *ndim) {
+    if (kind < 0 || kind >= LT_COUNT) return -1;
+    if (kind == LT_LM_HEAD && c->tied) return -1;
+    if (llama_tensor_is_per_layer(kind) && (layer < 0 || layer >= c->L)) return -1;
+    if (name) {
+        if (llama_tensor_is_per_layer(kind)) snprintf(name, namelen, tensor_fmt[kind], layer);
+        else snprintf(name, namelen, "%s", tensor_fmt[kind]);
+    }
+    size_t r, k;
+    tensor_shape(c, kind, &r, &k);
+    shape[0] = r;
+    shape[1] = k;
+    *ndim = k ? 2 : 1;
+    return 0;
+}
+
+real *llama_tensor_ptr(const LlamaParams *p, int kind, int layer) {
+    real *base = p->t[kind];
+    if (!base) return NULL;
+    if (llama_tensor_is_per_layer(kind)) return base + (size_t)layer * llama_tensor_numel(&p->cfg, kind);
+    return base;
+}
+
+size_t llama_params_count(const LlamaConfig *c) {
+    size_t n = 0;
+    for (int k = 0; k < LT_COUNT; k++) {
+        if (k == LT_LM_HEAD && c->tied) continue;
+        n += llama_tensor_numel(c, k) * (llama_tensor_is_per_layer(k) ? (size_t)c->L : 1);
+    }
+    return n;
+}
+
+void llama_params_bind(LlamaParams *p, const LlamaConfig *c, real *mem) {
+    memset(p, 0, sizeof *p);
+    p->cfg = *c;
+    p->mem = mem;
+    p->count = llama_params_count(c);
+    real *at = mem;
+    for (int k = 0; k < LT_COUNT; k++) {
+        if (k == LT_LM_HEAD && c->tied) continue;
+        p->t[k] = at;
+        at += llama_tensor_numel(c, k) * (llama_tensor_is_per_layer(k) ? (size_t)c->L : 1);
+    }
+    if (c->tied) p->t[LT_LM_HEAD] = p->t[LT_EMBED]; // one tensor, two uses
+}
+
+int llama_params_alloc(LlamaParams *p, const LlamaConfig *c, afx_err *e) {
+    if (llama_config_check(c, e)) return -1;
+    size_t n = llama_params_count(c);
+    real *mem = calloc(n, sizeof(real));
+    if (!mem) return afx_fail(e, "out of memory allocating %zu parameters", n);
+    llama_params_bind(p, c, mem);
+    p->owns = 1;
+    return 0;
+}
+
+void llama_params_free(LlamaParams *p) {
+    if (p->owns) free(p->mem);
+    memset(p, 0, sizeof *p);
+}
+
+/* -------------------------------------------------------------------------------------------- */
+/* activation arenas                                                                             */
+
+/* One table drives both the size computation and the carving, so they cannot disagree. */
+typedef struct {
+    void **slot;
+    size_t count;
+    size_t elem;
+} Carve;
+
+#define ALIGN 64
+static size_t carve_all(Carve *list, int n, void *mem) {
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        off = (off + ALIGN - 1) / ALIGN * ALIGN;
+        if (mem) *list[i].slot = (char *)mem + off;
+        off += list[i].count * list[i].elem;
+    }
+    return off;
+}
+
+static int acts_table(LlamaActs *a, const LlamaConfig *c, int B, int T, Carve *list) {
+    size_t N = (size_t)B * T, L = c->L, C = c->C, FF = c->FF;
+    size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS, H2 = (size_t)c->HS / 2;
+    int n = 0;
+#define ADD(field, cnt, type) list[n++] = (Carve){(void **)&a->field, (cnt), sizeof(type)}
+    ADD(ids, N, int);
+    ADD(rope_cos, N * H2, real);
+    ADD(rope_sin, N * H2, real);
+    ADD(embed, N * C, real);
+    ADD(ln1, L * N * C, real);
+    ADD(ln1_rstd, L * N, real);
+    ADD(q, L * N * QD, real);
+    ADD(k, L * N * KD, real);
+    ADD(v, L * N * KD, real);
+    ADD(q_rope, L * N * QD, real);
+    ADD(k_rope, L * N * KD, real);
+    ADD(att, L * (size_t)B * c->NH * T * T, real);
+    ADD(att_out, L * N * QD, real);
+    ADD(o, L * N * C, real);
+    ADD(res1, L * N * C, real);
+    ADD(ln2, L * N * C, real);
+    ADD(ln2_rstd, L * N, real);
+    ADD(gate, L * N * FF, real);
+    ADD(up, L * N * FF, real);
+    ADD(swiglu, L * N * FF, real);
+    ADD(mlp, L * N * C, real);
+    ADD(out, L * N * C, real);
+    ADD(lnf, N * C, real);
+    ADD(lnf_rstd, N, real);
+    ADD(logits, N * (size_t)c->V, real);
+#undef ADD
+    return n;
+}
+
+size_t llama_acts_bytes(const LlamaConfig *c, int B, int T) {
+    LlamaActs a;
+    Carve list[32];
+    int n = acts_table(&a, c, B, T, list);
+    return carve_all(list, n, NULL);
+}
+
+void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, int B, int T, void *mem) {
+    Carve list[32];
+    memset(a, 0, sizeof *a);
+    int n = acts_table(a, c, B, T, list);
+    a->bytes = carve_all(list, n, mem);
+    a->mem = mem;
+    a->cfg = *c;
+    a->B = B;
+    a->T = T;
+}
+
+int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, int B, int T, afx_err *e) {
+    if (B <= 0 || T <= 0) return afx_fail(e, "activations: bad shape (B=%d, T=%d)", B, T);
+    size_t bytes = llama_acts_bytes(c, B, T);
+    void *mem = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+    if (!mem) return afx_fail(e, "out of memory allocating %zu bytes of activations", bytes);
+    memset(mem, 0, bytes);
+    llama_acts_bind(a, c, B, T, mem);
+    a->owns = 1;
+    return 0;
+}
+
+void llama_acts_free(LlamaActs *a) {
+    if (a->owns) free(a->mem);
+    memset(a, 0, sizeof *a);
+}
+
+static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, int B, int T, Carve *list) {
+    size_t N = (size_t)B * T, C = c->C, FF = c->FF;
+    size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
+    int n = 0;
+#define ADD(field, cnt) list[n++] = (Carve){(void **)&d->field, (cnt), sizeof(real)}
+    ADD(dres, N * C);
+    ADD(dres1, N * C);
+    ADD(dln, N * C);
+    ADD(dq, N * QD);
+    ADD(dk, N * KD);
+    ADD(dv, N * KD);
+    ADD(dq_rope, N * QD);
+    ADD(dk_rope, N * KD);
+    ADD(datt, (size_t)B * c->NH * T * T);
+    ADD(datt_out, N * QD);
+    ADD(dgate, N * FF);
+    ADD(dup, N * FF);
+    ADD(dswiglu, N * FF);
+    ADD(dlogits, N * (size_t)c->V);
+#undef ADD
+    return n;
+}
+
+size_t llama_actgrads_count(const LlamaConfig *c, int B, int T) {
+    LlamaActGrads d;
+    Carve list[32];
+    int n = actgrads_table(&d, c, B, T, list);
+    return (carve_all(list, n, NULL) + sizeof(real) - 1) / sizeof(real);
+}
+
+void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, int B, int T, real *mem) {
+    Carve list[32];
+    memset(d, 0, sizeof *d);
+    int n = actgrads_table(d, c, B, T, list);
+    d->count = (carve_all(list, n, mem) + sizeof(real) - 1) / sizeof(real);
+    d->mem = mem;
+    d->cfg = *c;
+    d->B = B;
+    d->T = T;
+}
+
+int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, int B, int T, afx_err *e) {
+    if (B <= 0 || T <= 0) return afx_fail(e, "activation gradients: bad shape (B=%d, T=%d)", B, T);
+    size_t bytes = llama_actgrads_count(c, B, T) * sizeof(real);
+    real *mem = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+    if (!mem) return afx_fail(e, "out of memory allocating %zu bytes of activation gradients", bytes);
+    memset(mem, 0, bytes);
+    llama_actgrads_bind(d, c, B, T, mem);
+    d->owns = 1;
+    return 0;
+}
+
+void llama_actgrads_free(LlamaActGrads *d) {
+    if (d->owns) free(d->mem);
+    memset(d, 0, sizeof *d);
+}
+
+/* -------------------------------------------------------------------------------------------- */
+/* forward                                                                                       */
+
+int llama_forward(const LlamaParams *w, LlamaActs *a, const int *ids, const int *mask,
+                  const int *pos, int B, int T, afx_err *e) {
+    const LlamaConfig *c = &w->cfg;
+    if (B != a->B || T != a->T)
+        return afx_fail(e, "forward: input shape (B=%d, T=%d) does not match the activations' shape "
+                           "(B=%d, T=%d)", B, T, a->B, a->T);
+    size_t N = (size_t)B * T, C = c->C, FF = c->FF, L = c->L, V = c->V;
+    size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
+    for (size_t n = 0; n < N; n++) {
+        if (ids[n] < 0 || ids[n] >= c->V)
+            return afx_fail(e, "forward: token id %d at (b=%zu, t=%zu) is outside the vocabulary [0,%d)",
+                            ids[n], n / T, n % T, c->V);
+        int p = pos ? pos[n] : (int)(n % T);
+        if (p < 0 || p >= c->max_pos)
+            return afx_fail(e, "forward: position %d at (b=%zu, t=%zu) is outside [0,%d)", p, n / T,
+                            n % T, c->max_pos);
+    }
+    memcpy(a->ids, ids, N * sizeof(int));
+
+    // RoPE table for each token's position (HF: position_ids = 0..T-1 unless given)
+    double inv_freq[512];
+    if (c->HS / 2 > 512) return afx_fail(e, "forward: head_dim %d above the supported 1024", c->HS);
+    rope_inv_freq(inv_freq, c->HS, c->rope_theta, c->rope_factor, c->rope_low_freq_factor,
+                  c->rope_high_freq_factor, c->rope_original_max_position);
+    for (size_t n = 0; n < N; n++) {
+        int p = pos ? pos[n] : (int)(n % T);
+        rope_table(a->rope_cos + n * (c->HS / 2), a->rope_sin + n * (c->HS / 2), &p, inv_freq, 1, c->HS);
+    }
+
+    embedding_forward(a->embed, ids, w->t[LT_EMBED], (int)N, (int)C);
+    const real *x = a->embed; // (B,T,C) residual stream entering the layer
+    for (size_t l = 0; l < L; l++) {
+        real *ln1 = a->ln1 + l * N * C, *ln1_rstd = a->ln1_rstd + l * N;
+        real *q = a->q + l * N * QD, *k = a->k + l * N * KD, *v = a->v + l * N * KD;
+        real *qr = a->q_rope + l * N * QD, *kr = a->k_rope + l * N * KD;
+        real *att = a->att + l * (size_t)B * c->NH * T * T, *att_out = a->att_out + l * N * QD;
+        real *o = a->o + l * N * C, *res1 = a->res1 + l * N * C;
+        real *ln2 = a->ln2 + l * N * C, *ln2_rstd = a->ln2_rstd + l * N;
+        real *gate = a->gate + l * N * FF, *up = a->up + l * N * FF, *sw = a->swiglu + l * N * FF;
+        real *mlp = a->mlp + l * N * C, *out = a->out + l * N * C;
+
+        // attention half: h1 = x + o_proj(Attn(RMSNorm_in(x)))
+        rmsnorm_forward(ln1, ln1_rstd, x, llama_tensor_ptr(w, LT_LN1, (int)l), (int)N, (int)C, c->eps);
+        matmul_forward(q, ln1, llama_tensor_ptr(w, LT_WQ, (int)l), (int)N, (int)C, (int)QD);
+        matmul_forward(k, ln1, llama_tensor_ptr(w, LT_WK, (int)l), (int)N, (int)C, (int)KD);
+        matmul_forward(v, ln1, llama_tensor_ptr(w, LT_WV, (int)l), (int)N, (int)C, (int)KD);
+        rope_forward(qr, q, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
+        rope_forward(kr, k, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
+        attention_forward(att_out, att, qr, kr, v, mask, B, T, T, c->NH, c->NKV, c->HS);
+        matmul_forward(o, att_out, llama_tensor_ptr(w, LT_WO, (int)l), (int)N, (int)QD, (int)C);
+        residual_forward(res1, x, o, N * C);
+
+        // MLP half: y = h1 + down(silu(gate(RMSNorm_post(h1))) * up(...))
+        rmsnorm_forward(ln2, ln2_rstd, res1, llama_tensor_ptr(w, LT_LN2, (int)l), (int)N, (int)C, c->eps);
+        matmul_forward(gate, ln2, llama_tensor_ptr(w, LT_WG, (int)l), (int)N, (int)C, (int)FF);
+        matmul_forward(up, ln2, llama_tensor_ptr(w, LT_WU, (int)l), (int)N, (int)C, (int)FF);
+        swiglu_forward(sw, gate, up, N * FF);
+        matmul_forward(mlp, sw, llama_tensor_ptr(w, LT_WD, (int)l), (int)N, (int)FF, (int)C);
+        residual_forward(out, res1, mlp, N * C);
+        x = out;
+    }
+    rmsnorm_forward(a->lnf, a->lnf_rstd, x, w->t[LT_LNF], (int)N, (int)C, c->eps);
+    matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+    return 0;
+}
+
+/* -------------------------------------------------------------------------------------------- */
+/* loss                                                                                          */
+
+static int check_labels(const int *labels, int B, int T, int V, afx_err *e) {
+    for (size_t n = 0; n < (size_t)B * T; n++)
+        if (labels[n] != -100 && (labels[n] < 0 || labels[n] >= V))
+            return afx_fail(e, "loss: label %d at (b=%zu, t=%zu) is neither -100 nor in [0,%d)",
+                            labels[n], n / T, n % T, V);
+    return 0;
+}
+
+int llama_loss(const LlamaActs *a, const int *labels, int B, int T, double *loss_sum, long *count,
+               afx_err *e) {
+    if (B != a->B || T != a->T)
+        return afx_fail(e, "loss: labels shape (B=%d, T=%d) does not match the activations' shape "
+                           "(B=%d, T=%d)", B, T, a->B, a->T);
+    if (check_labels(labels, B, T, a->cfg.V, e)) return -1;
+    *loss_sum = crossentropy_forward(count, a->logits, labels, B, T, a->cfg.V);
+    return 0;
+}
+
+long llama_count_items(const int *labels, int B, int T) {
+    long n = 0;
+    for (size_t i = 0; i < (size_t)B * T; i++) n += labels[i] != -100;
+    return n;
+}
+
+/* -------------------------------------------------------------------------------------------- */
+/* backward                                                                                      */
+
+/* gradient slot of a tensor, or NULL when the base is frozen (g == NULL) */
+static real *gslot(LlamaParams *g, int kind, int layer) {
+    return g ? llama_tensor_ptr(g, kind, layer) : NULL;
+}
+
+int llama_backward(const LlamaParams *w, LlamaParams *g, const LlamaActs *a, LlamaActGrads *da,
+                   const int *labels, double scale, int B, int T, afx_err *e) {
+    const LlamaConfig *c = &w->cfg;
+    if (B != a->B || T != a->T || B != da->B || T != da->T)
+        return afx_fail(e, "backward: shape (B=%d, T=%d) does not match the activations (B=%d, T=%d) "
+                           "or their gradients (B=%d, T=%d)", B, T, a->B, a->T, da->B, da->T);
+    if (check_labels(labels, B, T, c->V, e)) return -1;
+    size_t N = (size_t)B * T, C = c->C, FF = c->FF, V = c->V;
+    size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
+    memset(da->mem, 0, da->count * sizeof(real));
+
+    // loss -> logits -> final norm
+    crossentropy_backward(da->dlogits, a->logits, labels, scale, B, T, (int)V);
+    matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C,
+                    (int)V);
+    const real *x_last = c->L > 0 ? a->out + (size_t)(c->L - 1) * N * C : a->embed;
+    rmsnorm_backward(da->dres, gslot(g, LT_LNF, 0), da->dln, x_last, w->t[LT_LNF], a->lnf_rstd, (int)N, (int)C);
+
+    for (int l = c->L - 1; l >= 0; l--) {
+        size_t ll = (size_t)l;
+        const real *x = l > 0 ? a->out + (ll - 1) * N * C : a->embed; // layer input
+        const real *ln1 = a->ln1 + ll * N * C, *ln1_rstd = a->ln1_rstd + ll * N;
+        const real *qr = a->q_rope + ll * N * QD, *kr = a->k_rope + ll * N * KD, *v = a->v + ll * N * KD;
+        const real *att = a->att + ll * (size_t)B * c->NH * T * T, *att_out = a->att_out + ll * N * QD;
+        const real *res1 = a->res1 + ll * N * C;
+        const real *ln2 = a->ln2 + ll * N * C, *ln2_rstd = a->ln2_rstd + ll * N;
+        const real *gate = a->gate + ll * N * FF, *up = a->up + ll * N * FF, *sw = a->swiglu + ll * N * FF;
+        // da->dres holds d(loss)/d(out_l) on entry and d(loss)/d(x_l) on exit
+
+        // out = res1 + mlp: both get dres
+        memcpy(da->dres1, da->dres, N * C * sizeof(real));
+        // mlp = down(sw); sw = silu(gate) * up; gate, up = ln2 Wg^T, ln2 Wu^T
+        memset(da->dswiglu, 0, N * FF * sizeof(real));
+        matmul_backward(da->dswiglu, gslot(g, LT_WD, l), da->dres, sw,
+                        llama_tensor_ptr(w, LT_WD, l), (int)N, (int)FF, (int)C);
+        memset(da->dgate, 0, N * FF * sizeof(real));
+        memset(da->dup, 0, N * FF * sizeof(real));
+        swiglu_backward(da->dgate, da->dup, da->dswiglu, gate, up, N * FF);
+        memset(da->dln, 0, N * C * sizeof(real));
+        matmul_backward(da->dln, gslot(g, LT_WG, l), da->dgate, ln2,
+                        llama_tensor_ptr(w, LT_WG, l), (int)N, (int)C, (int)FF);
+        matmul_backward(da->dln, gslot(g, LT_WU, l), da->dup, ln2,
+                        llama_tensor_ptr(w, LT_WU, l), (int)N, (int)C, (int)FF);
+        // ln2 = RMSNorm_post(res1)
+        rmsnorm_backward(da->dres1, gslot(g, LT_LN2, l), da->dln, res1,
+                         llama_tensor_ptr(w, LT_LN2, l), ln2_rstd, (int)N, (int)C);
+
+        // res1 = x + o: dres (now for x) = dres1, o gets dres1
+        memcpy(da->dres, da->dres1, N * C * sizeof(real));
+        memset(da->datt_out, 0, N * QD * sizeof(real));
+        matmul_backward(da->datt_out, gslot(g, LT_WO, l), da->dres1, att_out,
+                        llama_tensor_ptr(w, LT_WO, l), (int)N, (int)QD, (int)C);
+        memset(da->dq_rope, 0, N * QD * sizeof(real));
+        memset(da->dk_rope, 0, N * KD * sizeof(real));
+        memset(da->dv, 0, N * KD * sizeof(real));
+        attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, qr, kr, v, att, B,
+                           T, T, c->NH, c->NKV, c->HS);
+        memset(da->dq, 0, N * QD * sizeof(real));
+        memset(da->dk, 0, N * KD * sizeof(real));
+        rope_backward(da->dq, da->dq_rope, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
+        rope_backward(da->dk, da->dk_rope, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
+        memset(da->dln, 0, N * C * sizeof(real));
+        matmul_backward(da->dln, gslot(g, LT_WQ, l), da->dq, ln1,
+                        llama_tensor_ptr(w, LT_WQ, l), (int)N, (int)C, (int)QD);
+        matmul_backward(da->dln, gslot(g, LT_WK, l), da->dk, ln1,
+                        llama_tensor_ptr(w, LT_WK, l), (int)N, (int)C, (int)KD);
+        matmul_backward(da->dln, gslot(g, LT_WV, l), da->dv, ln1,
+                        llama_tensor_ptr(w, LT_WV, l), (int)N, (int)C, (int)KD);
+        // ln1 = RMSNorm_in(x)
+        rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x,
+                         llama_tensor_ptr(w, LT_LN1, l), ln1_rstd, (int)N, (int)C);
+    }
+    embedding_backward(gslot(g, LT_EMBED, 0), da->dres, a->ids, (int)N, (int)C);
+    return 0;
+}

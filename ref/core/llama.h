@@ -1,0 +1,149 @@
+/* llama.h — the Llama-family decoder (HF LlamaForCausalLM semantics): config, named tensors,
+ * arenas, forward, loss and backward over the whole model.
+ *
+ * Memory: every group of tensors lives in its own arena (one allocation, carved into named views):
+ *   LlamaParams   — the base weights (frozen unless the method is full fine-tuning); the same
+ *                   layout is reused for their gradients and AdamW moments when they are trained
+ *   LlamaActs     — activations for one (B,T) shape, kept for the backward
+ *   LlamaActGrads — activation gradients for one (B,T) shape (scratch reused across layers)
+ * Every arena can be bound to caller-provided memory (llama_*_count + llama_*_bind) or allocated
+ * (llama_*_alloc/free). Nothing here allocates during forward/backward.
+ */
+#ifndef AFFIX_LLAMA_H
+#define AFFIX_LLAMA_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "real.h"
+
+typedef struct {
+    int V, C, FF, L, NH, NKV, HS; /* vocab, hidden, intermediate, layers, heads, kv heads, head_dim */
+    double eps;                   /* rms_norm_eps */
+    double rope_theta;
+    /* rope_scaling {"rope_type": "llama3"}: rope_factor > 0 turns it on */
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor, rope_original_max_position;
+    int tied;    /* tie_word_embeddings: lm_head IS embed_tokens */
+    int max_pos; /* max_position_embeddings (positions must be below it) */
+} LlamaConfig;
+
+/* 0 if the config is usable; otherwise a message naming the bad field. */
+int llama_config_check(const LlamaConfig *c, afx_err *e);
+
+/* ---- named tensors ---------------------------------------------------------------------------- */
+enum {
+    LT_EMBED,   /* model.embed_tokens.weight                  (V,C)            */
+    LT_LN1,     /* model.layers.{l}.input_layernorm.weight     (L,C)            */
+    LT_WQ,      /* model.layers.{l}.self_attn.q_proj.weight    (L,NH*HS,C)      */
+    LT_WK,      /* model.layers.{l}.self_attn.k_proj.weight    (L,NKV*HS,C)     */
+    LT_WV,      /* model.layers.{l}.self_attn.v_proj.weight    (L,NKV*HS,C)     */
+    LT_WO,      /* model.layers.{l}.self_attn.o_proj.weight    (L,C,NH*HS)      */
+    LT_LN2,     /* model.layers.{l}.post_attention_layernorm   (L,C)            */
+    LT_WG,      /* model.layers.{l}.mlp.gate_proj.weight       (L,FF,C)         */
+    LT_WU,      /* model.layers.{l}.mlp.up_proj.weight         (L,FF,C)         */
+    LT_WD,      /* model.layers.{l}.mlp.down_proj.weight       (L,C,FF)         */
+    LT_LNF,     /* model.norm.weight                           (C)              */
+    LT_LM_HEAD, /* lm_head.weight                              (V,C), absent when tied */
+    LT_COUNT
+};
+
+typedef struct {
+    LlamaConfig cfg;
+    real *t[LT_COUNT]; /* views into mem, indexed by LT_*; t[LT_LM_HEAD] == t[LT_EMBED] when tied */
+    real *mem;         /* the arena */
+    size_t count;      /* reals in the arena */
+    int owns;          /* 1 if llama_params_alloc allocated mem */
+} LlamaParams;
+
+/* Per-layer tensors are stacked over L. For layer-wise kinds, `layer` selects one slice.
+ * Writes the HF name and the shape of one tensor; returns 0, or -1 when the kind does not exist
+ * (LT_LM_HEAD of a tied model) or the layer is out of range. */
+int llama_tensor_info(const LlamaConfig *c, int kind, int layer, char *name, size_t namelen,
+                      size_t shape[2], int *ndim);
+int llama_tensor_is_per_layer(int kind);
+size_t llama_tensor_numel(const LlamaConfig *c, int kind); /* one layer's slice for per-layer kinds */
+real *llama_tensor_ptr(const LlamaParams *p, int kind, int layer);
+
+size_t llama_params_count(const LlamaConfig *c);
+void llama_params_bind(LlamaParams *p, const LlamaConfig *c, real *mem);
+int llama_params_alloc(LlamaParams *p, const LlamaConfig *c, afx_err *e); /* zero-filled */
+void llama_params_free(LlamaParams *p);
+
+/* ---- activations for one (B,T) --------------------------------------------------------------- */
+typedef struct {
+    LlamaConfig cfg;       /* the model these activations were made for */
+    int B, T;
+    int *ids;              /* (B,T) copy of the input ids, for the embedding backward */
+    real *rope_cos;        /* (B,T,HS/2) cos of each token's position times inv_freq */
+    real *rope_sin;        /* (B,T,HS/2) */
+    real *embed;           /* (B,T,C) residual stream entering layer 0 */
+    real *ln1, *ln1_rstd;  /* (L,B,T,C), (L,B,T) */
+    real *q, *k, *v;       /* (L,B,T,NH*HS), (L,B,T,NKV*HS) x2, before RoPE */
+    real *q_rope, *k_rope; /* (L,B,T,NH*HS), (L,B,T,NKV*HS) after RoPE */
+    real *att;             /* (L,B,NH,T,T) attention probabilities */
+    real *att_out;         /* (L,B,T,NH*HS) P.V, before o_proj */
+    real *o;               /* (L,B,T,C) o_proj output */
+    real *res1;            /* (L,B,T,C) x + o */
+    real *ln2, *ln2_rstd;  /* (L,B,T,C), (L,B,T) */
+    real *gate, *up;       /* (L,B,T,FF) */
+    real *swiglu;          /* (L,B,T,FF) */
+    real *mlp;             /* (L,B,T,C) down_proj output */
+    real *out;             /* (L,B,T,C) layer output: res1 + mlp */
+    real *lnf, *lnf_rstd;  /* (B,T,C), (B,T) final norm */
+    real *logits;          /* (B,T,V) */
+    void *mem;
+    size_t bytes;
+    int owns;
+} LlamaActs;
+
+size_t llama_acts_bytes(const LlamaConfig *c, int B, int T);
+void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, int B, int T, void *mem);
+int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, int B, int T, afx_err *e);
+void llama_acts_free(LlamaActs *a);
+
+/* ---- activation gradients for one (B,T), reused layer after layer ----------------------------- */
+typedef struct {
+    LlamaConfig cfg;
+    int B, T;
+    real *dres;            /* (B,T,C) gradient of the residual stream */
+    real *dres1;           /* (B,T,C) gradient w.r.t. res1 of the current layer */
+    real *dln;             /* (B,T,C) gradient w.r.t. a norm output */
+    real *dq, *dk, *dv;    /* (B,T,NH*HS), (B,T,NKV*HS) x2, before RoPE */
+    real *dq_rope, *dk_rope;
+    real *datt;            /* (B,NH,T,T) scratch of attention_backward */
+    real *datt_out;        /* (B,T,NH*HS) */
+    real *dgate, *dup, *dswiglu; /* (B,T,FF) */
+    real *dlogits;         /* (B,T,V) */
+    real *mem;
+    size_t count;
+    int owns;
+} LlamaActGrads;
+
+size_t llama_actgrads_count(const LlamaConfig *c, int B, int T);
+void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, int B, int T, real *mem);
+int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, int B, int T, afx_err *e);
+void llama_actgrads_free(LlamaActGrads *d);
+
+/* ---- the model ----------------------------------------------------------------------------- */
+/* ids, mask, pos are (B,T). mask (1 = real token) may be NULL (all real); pos may be NULL, which
+ * means 0..T-1 on every row (HF: position_ids = cache_position, not derived from the mask).
+ * Fails (with both shapes in the message) when (B,T) differs from the shape `a` was made for, and
+ * when an id or a position is out of range. */
+int llama_forward(const LlamaParams *w, LlamaActs *a, const int *ids, const int *mask,
+                  const int *pos, int B, int T, afx_err *e);
+
+/* Causal-LM loss over a->logits: *loss_sum = sum of CE over kept targets, *count = kept targets.
+ * The mean loss is loss_sum/count; HF Trainer's variant is loss_sum/num_items. */
+int llama_loss(const LlamaActs *a, const int *labels, int B, int T, double *loss_sum, long *count,
+               afx_err *e);
+
+/* Backward of scale * loss_sum (scale = 1/count for the mean). Accumulates into g (same layout as
+ * w; for a tied model the embedding receives both its uses); g may be NULL when the base is frozen
+ * (the activation gradients are still computed). da is scratch. */
+int llama_backward(const LlamaParams *w, LlamaParams *g, const LlamaActs *a, LlamaActGrads *da,
+                   const int *labels, double scale, int B, int T, afx_err *e);
+
+/* Number of labels != -100 on the UNshifted labels (HF Trainer's num_items_in_batch). */
+long llama_count_items(const int *labels, int B, int T);
+
+#endif

@@ -1,0 +1,75 @@
+/* ops.h — the forward/backward pairs of the Llama block, scalar reference.
+ *
+ * Grammar (after llm.c):  op_forward(out, cache..., inp, params..., dims)
+ *                         op_backward(dinp, dparams..., dout, inp, params, cache..., dims)
+ * Every backward ACCUMULATES (+=) into its gradient outputs; the caller zeroes them. A gradient
+ * output may be NULL when the caller does not need it (e.g. dw of a frozen weight).
+ * Shapes use the alphabet of real.h. No function here allocates, prints or fails.
+ */
+#ifndef AFFIX_OPS_H
+#define AFFIX_OPS_H
+
+#include <stddef.h>
+
+#include "real.h"
+
+/* ---- embedding: out[n] = wte[ids[n]] ------------------------------------------------------- */
+void embedding_forward(real *out, const int *ids, const real *wte, int N, int C);
+void embedding_backward(real *dwte, const real *dout, const int *ids, int N, int C);
+
+/* ---- RMSNorm (HF LlamaRMSNorm): out = w * (x * rstd), rstd = 1/sqrt(mean(x^2) + eps) ----------- */
+void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *w, int N, int C, double eps);
+void rmsnorm_backward(real *dinp, real *dw, const real *dout, const real *inp, const real *w,
+                      const real *rstd, int N, int C);
+
+/* ---- linear without bias: out = inp W^T, W is (OC,IC) as nn.Linear stores it ----------------- */
+void matmul_forward(real *out, const real *inp, const real *w, int N, int IC, int OC);
+void matmul_backward(real *dinp, real *dw, const real *dout, const real *inp, const real *w, int N,
+                     int IC, int OC);
+
+/* ---- RoPE, HF rotate-half convention: pairs (j, j+HS/2) rotate by angle pos*inv_freq[j] -------- */
+/* inv_freq (HS/2) in double from rope_theta, with the "llama3" frequency scaling when factor > 0. */
+void rope_inv_freq(double *inv_freq, int HS, double theta, double factor, double low_freq_factor,
+                   double high_freq_factor, double original_max_position);
+/* cos/sin (N,HS/2) for the positions pos (N). */
+void rope_table(real *cos_t, real *sin_t, const int *pos, const double *inv_freq, int N, int HS);
+/* inp/out (N,NH,HS); out may not alias inp. */
+void rope_forward(real *out, const real *inp, const real *cos_t, const real *sin_t, int N, int NH,
+                  int HS);
+void rope_backward(real *dinp, const real *dout, const real *cos_t, const real *sin_t, int N, int NH,
+                   int HS);
+
+/* ---- causal self-attention with GQA, padding mask and a key offset ---------------------------- */
+/* q (B,T,NH,HS); k, v (B,S,NKV,HS) with S >= T; keymask (B,S) 1 = may be attended, or NULL.
+ * Query t sits at position t + (S-T) in key space (HF cache positions: the first S-T keys are a
+ * prefix/cache). Key s is visible to query t iff s <= t + (S-T) and keymask[b][s] != 0.
+ * KV head g serves query heads g*NH/NKV .. (g+1)*NH/NKV-1 (HF repeat_kv).
+ * att (B,NH,T,S) holds the probabilities (0 where not visible); out (B,T,NH,HS).
+ * A row that sees no key at all (a left-pad query) gets att = 0 and out = 0. */
+void attention_forward(real *out, real *att, const real *q, const real *k, const real *v,
+                       const int *keymask, int B, int T, int S, int NH, int NKV, int HS);
+/* datt (B,NH,T,S) is scratch (overwritten). dq (B,T,NH,HS), dk, dv (B,S,NKV,HS) accumulate. */
+void attention_backward(real *dq, real *dk, real *dv, real *datt, const real *dout, const real *q,
+                        const real *k, const real *v, const real *att, int B, int T, int S, int NH,
+                        int NKV, int HS);
+
+/* ---- SwiGLU: out = silu(gate) * up, silu(a) = a * sigmoid(a) ------------------------------------- */
+void swiglu_forward(real *out, const real *gate, const real *up, size_t n);
+void swiglu_backward(real *dgate, real *dup, const real *dout, const real *gate, const real *up,
+                     size_t n);
+
+/* ---- residual: out = a + b; its backward is dA += dout, dB += dout ------------------------------- */
+void residual_forward(real *out, const real *a, const real *b, size_t n);
+void residual_backward(real *da, real *db, const real *dout, size_t n);
+
+/* ---- causal-LM cross-entropy (HF ForCausalLM loss) --------------------------------------------- */
+/* logits (B,T,V), labels (B,T). Row t predicts target labels[t+1]; the last row and targets equal to
+ * -100 are ignored. Returns the SUM of -log softmax(logits)[target] over kept rows (accumulated in
+ * double) and writes the number of kept rows to *count. */
+double crossentropy_forward(long *count, const real *logits, const int *labels, int B, int T, int V);
+/* dlogits += scale * (softmax(logits) - onehot(target)) on kept rows. scale = 1/count for the mean,
+ * 1/num_items for HF Trainer's sum/num_items_in_batch reduction. */
+void crossentropy_backward(real *dlogits, const real *logits, const int *labels, double scale, int B,
+                           int T, int V);
+
+#endif

@@ -1,0 +1,28 @@
+/* optim.h — AdamW with PyTorch's semantics and global-norm gradient clipping.
+ *
+ * adamw_step follows torch.optim.AdamW (amsgrad=False, maximize=False), step t counted from 1:
+ *   p <- p * (1 - lr*wd)                                   (decoupled weight decay)
+ *   m <- b1*m + (1-b1)*g ;  v <- b2*v + (1-b2)*g^2
+ *   p <- p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+ * grad_clip follows torch.nn.utils.clip_grad_norm_: coef = max_norm/(total_norm + 1e-6), applied
+ * (times 1.0 at most) to every gradient.
+ */
+#ifndef AFFIX_OPTIM_H
+#define AFFIX_OPTIM_H
+
+#include <stddef.h>
+
+#include "real.h"
+
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+} AdamWConfig;
+
+void adamw_step(real *param, const real *grad, real *m, real *v, size_t n, const AdamWConfig *c,
+                long t);
+/* L2 norm of g (n values), summed in double in index order. */
+double grad_norm(const real *g, size_t n);
+/* Scales g in place as clip_grad_norm_ does, given the total norm over all gradients. */
+void grad_clip(real *g, size_t n, double max_norm, double total_norm);
+
+#endif

@@ -1,0 +1,30 @@
+/* tolerances.h — THE tolerance table of the golden tests (README.md repeats it with measured values).
+ *
+ * Metrics (ref = golden value from the float64 PyTorch oracle, got = affix):
+ *   ELEM  worst_i |got_i - ref_i| / max(1, |ref_i|)          activations, logits, updated weights
+ *   GRAD  max_i |got_i - ref_i| / max_i |ref_i|               gradients (relative to the tensor's max-abs)
+ *   SCAL  |got - ref| / max(1e-300, |ref|)                    losses, norms
+ */
+#ifndef AFFIX_TOLERANCES_H
+#define AFFIX_TOLERANCES_H
+
+typedef enum { FAM_ACT, FAM_LOGITS, FAM_LOSS, FAM_GRAD, FAM_ADAMW, FAM_CLIP, FAM_COUNT } tol_family;
+
+typedef struct {
+    const char *name;
+    const char *metric;
+    double f32; /* float build vs float64 oracle */
+    double f64; /* f64 build vs float64 oracle */
+} tol_row;
+
+static const tol_row TOLERANCES[FAM_COUNT] = {
+    /* family        metric   f32      f64   */
+    {"activations", "ELEM",  1e-5,   1e-10},
+    {"logits",      "ELEM",  1e-5,   1e-10},
+    {"loss",        "SCAL",  1e-6,   1e-12},
+    {"gradients",   "GRAD",  1e-4,   1e-10},
+    {"adamw",       "ELEM",  1e-6,   1e-12},
+    {"clip",        "GRAD",  1e-6,   1e-12},
+};
+
+#endif
