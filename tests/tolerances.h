@@ -1,5 +1,8 @@
 /* tolerances.h — THE tolerance table of the golden tests (README.md repeats it with measured values).
  *
+ * Started from design.md §4 and tightened to ~10x the worst error measured over all golden cases
+ * (README.md lists the measurements); the f32 logits keep 1e-5 (measured 6e-6).
+ *
  * Metrics (ref = golden value from the float64 PyTorch oracle, got = affix):
  *   ELEM  worst_i |got_i - ref_i| / max(1, |ref_i|)          activations, logits, updated weights
  *   GRAD  max_i |got_i - ref_i| / max_i |ref_i|               gradients (relative to the tensor's max-abs)
@@ -19,10 +22,10 @@ typedef struct {
 
 static const tol_row TOLERANCES[FAM_COUNT] = {
     /* family        metric   f32      f64   */
-    {"activations", "ELEM",  1e-5,   1e-10},
-    {"logits",      "ELEM",  1e-5,   1e-10},
+    {"activations", "ELEM",  1e-5,   1e-12},
+    {"logits",      "ELEM",  1e-5,   1e-12},
     {"loss",        "SCAL",  1e-6,   1e-12},
-    {"gradients",   "GRAD",  1e-4,   1e-10},
+    {"gradients",   "GRAD",  2e-5,   1e-12},
     {"adamw",       "ELEM",  1e-6,   1e-12},
     {"clip",        "GRAD",  1e-6,   1e-12},
 };

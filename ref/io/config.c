@@ -1,0 +1,213 @@
+/* config.c — LlamaConfig from a Hugging Face config.json (see config.h).
+ *
+ * What this is: field-by-field reading with one message per problem ("LABEL: field ..."), then
+ * llama_config_check for the cross-field rules (divisibility of heads, even head_dim, ...).
+ * What this is not: a general JSON layer (cJSON is used directly) or a model-type dispatcher.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+static const char *json_type(const cJSON *j) {
+    if (cJSON_IsNull(j)) return "null";
+    if (cJSON_IsBool(j)) return "a boolean";
+    if (cJSON_IsNumber(j)) return "a number";
+    if (cJSON_IsString(j)) return "a string";
+    if (cJSON_IsArray(j)) return "an array";
+    if (cJSON_IsObject(j)) return "an object";
+    return "invalid";
+}
+
+/* The member `key` of obj, or NULL when absent or null (both mean "use the default"). */
+static const cJSON *member(const cJSON *obj, const char *key) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNull(j) ? NULL : j;
+}
+
+/* A positive integer field. `where` prefixes the field name ("" or "rope_scaling."). */
+static int get_pos_int(const cJSON *obj, const char *where, const char *key, int required, int dflt, int *out,
+                       const char *label, afx_err *e) {
+    const cJSON *j = member(obj, key);
+    if (!j) {
+        if (required) return afx_fail(e, "%s: field '%s%s' is missing", label, where, key);
+        *out = dflt;
+        return 0;
+    }
+    if (!cJSON_IsNumber(j))
+        return afx_fail(e, "%s: field '%s%s' must be an integer, not %s", label, where, key, json_type(j));
+    double v = j->valuedouble;
+    if (v != floor(v) || !(v >= 1 && v <= INT_MAX))
+        return afx_fail(e, "%s: field '%s%s' must be a positive integer (got %g)", label, where, key, v);
+    *out = (int)v;
+    return 0;
+}
+
+/* A positive finite number field; `dflt` < 0 means required. */
+static int get_pos_num(const cJSON *obj, const char *where, const char *key, double dflt, double *out,
+                       const char *label, afx_err *e) {
+    const cJSON *j = member(obj, key);
+    if (!j) {
+        if (dflt < 0) return afx_fail(e, "%s: field '%s%s' is missing", label, where, key);
+        *out = dflt;
+        return 0;
+    }
+    if (!cJSON_IsNumber(j))
+        return afx_fail(e, "%s: field '%s%s' must be a number, not %s", label, where, key, json_type(j));
+    if (!(isfinite(j->valuedouble) && j->valuedouble > 0))
+        return afx_fail(e, "%s: field '%s%s' must be a positive number (got %g)", label, where, key, j->valuedouble);
+    *out = j->valuedouble;
+    return 0;
+}
+
+static int get_bool(const cJSON *obj, const char *key, int dflt, int *out, const char *label, afx_err *e) {
+    const cJSON *j = member(obj, key);
+    if (!j) {
+        *out = dflt;
+        return 0;
+    }
+    if (!cJSON_IsBool(j)) return afx_fail(e, "%s: field '%s' must be true or false, not %s", label, key, json_type(j));
+    *out = cJSON_IsTrue(j) ? 1 : 0;
+    return 0;
+}
+
+/* One rope object (rope_scaling or rope_parameters, named `field`): "default" or "llama3". */
+static int read_rope(LlamaConfig *c, const cJSON *r, const char *field, const char *label, afx_err *e) {
+    if (!cJSON_IsObject(r)) return afx_fail(e, "%s: field '%s' must be an object or null, not %s", label, field, json_type(r));
+    const cJSON *ty = member(r, "rope_type");
+    if (!ty) ty = member(r, "type"); /* the older spelling */
+    if (!ty) return afx_fail(e, "%s: field '%s' has no 'rope_type'", label, field);
+    if (!cJSON_IsString(ty))
+        return afx_fail(e, "%s: field '%s.rope_type' must be a string, not %s", label, field, json_type(ty));
+    if (strcmp(ty->valuestring, "default") == 0) return 0;
+    if (strcmp(ty->valuestring, "llama3") != 0)
+        return afx_fail(e, "%s: %s rope_type '%.60s' is not supported (only 'default' and 'llama3')", label, field,
+                        ty->valuestring);
+    char where[40];
+    snprintf(where, sizeof where, "%s.", field);
+    int orig;
+    if (get_pos_num(r, where, "factor", -1, &c->rope_factor, label, e) ||
+        get_pos_num(r, where, "low_freq_factor", -1, &c->rope_low_freq_factor, label, e) ||
+        get_pos_num(r, where, "high_freq_factor", -1, &c->rope_high_freq_factor, label, e) ||
+        get_pos_int(r, where, "original_max_position_embeddings", 1, 0, &orig, label, e))
+        return -1;
+    c->rope_original_max_position = orig;
+    return 0;
+}
+
+static int read_config(LlamaConfig *c, const cJSON *root, const char *label, afx_err *e) {
+    if (!cJSON_IsObject(root)) return afx_fail(e, "%s: config is not a JSON object", label);
+    if (get_pos_int(root, "", "vocab_size", 1, 0, &c->V, label, e) ||
+        get_pos_int(root, "", "hidden_size", 1, 0, &c->C, label, e) ||
+        get_pos_int(root, "", "intermediate_size", 1, 0, &c->FF, label, e) ||
+        get_pos_int(root, "", "num_hidden_layers", 1, 0, &c->L, label, e) ||
+        get_pos_int(root, "", "num_attention_heads", 1, 0, &c->NH, label, e) ||
+        get_pos_int(root, "", "num_key_value_heads", 0, c->NH, &c->NKV, label, e))
+        return -1;
+    if (!member(root, "head_dim") && c->C % c->NH != 0)
+        return afx_fail(e, "%s: field 'head_dim' is missing and hidden_size %d is not divisible by "
+                        "num_attention_heads %d", label, c->C, c->NH);
+    if (get_pos_int(root, "", "head_dim", 0, c->C / c->NH, &c->HS, label, e) ||
+        get_pos_num(root, "", "rms_norm_eps", 1e-6, &c->eps, label, e) ||
+        get_pos_num(root, "", "rope_theta", 10000.0, &c->rope_theta, label, e) ||
+        get_bool(root, "tie_word_embeddings", 0, &c->tied, label, e) ||
+        get_pos_int(root, "", "max_position_embeddings", 0, 2048, &c->max_pos, label, e))
+        return -1;
+
+    /* rope: transformers-5 rope_parameters wins over the legacy rope_scaling + rope_theta */
+    const cJSON *rp = member(root, "rope_parameters");
+    if (rp) {
+        if (read_rope(c, rp, "rope_parameters", label, e)) return -1;
+        if (member(rp, "rope_theta") && get_pos_num(rp, "rope_parameters.", "rope_theta", 0, &c->rope_theta, label, e))
+            return -1;
+    } else {
+        const cJSON *rs = member(root, "rope_scaling");
+        if (rs && read_rope(c, rs, "rope_scaling", label, e)) return -1;
+    }
+
+    /* keys that would change the model if we ignored them */
+    const cJSON *act = member(root, "hidden_act");
+    if (act && !cJSON_IsString(act))
+        return afx_fail(e, "%s: field 'hidden_act' must be a string, not %s", label, json_type(act));
+    if (act && strcmp(act->valuestring, "silu") != 0)
+        return afx_fail(e, "%s: field 'hidden_act' is \"%.40s\"; only \"silu\" is supported", label,
+                        act->valuestring);
+    int bias;
+    if (get_bool(root, "attention_bias", 0, &bias, label, e)) return -1;
+    if (bias) return afx_fail(e, "%s: field 'attention_bias' is true; biases are not supported", label);
+    if (get_bool(root, "mlp_bias", 0, &bias, label, e)) return -1;
+    if (bias) return afx_fail(e, "%s: field 'mlp_bias' is true; biases are not supported", label);
+
+    if (llama_config_check(c, e)) {
+        char why[AFX_ERR_LEN];
+        snprintf(why, sizeof why, "%s", e ? e->msg : "");
+        return afx_fail(e, "%s: %s", label, why);
+    }
+    return 0;
+}
+
+int llama_config_from_json(LlamaConfig *c, const char *json, size_t len, const char *label, afx_err *e) {
+    memset(c, 0, sizeof *c);
+    if (!label) label = "config.json";
+    if (memchr(json, 0, len)) return afx_fail(e, "%s: config contains a NUL byte", label);
+    char *txt = malloc(len + 1); /* cJSON gets a NUL-terminated copy */
+    if (!txt) return afx_fail(e, "%s: out of memory for %zu bytes", label, len);
+    memcpy(txt, json, len);
+    txt[len] = '\0';
+    const char *stop = NULL;
+    cJSON *root = cJSON_ParseWithOpts(txt, &stop, 1);
+    if (!root) {
+        size_t at = stop && stop >= txt && stop <= txt + len ? (size_t)(stop - txt) : 0;
+        free(txt);
+        return afx_fail(e, "%s: not valid JSON (error near byte %zu)", label, at);
+    }
+    free(txt);
+    int rc = read_config(c, root, label, e);
+    cJSON_Delete(root);
+    if (rc) memset(c, 0, sizeof *c);
+    return rc;
+}
+
+int llama_config_load(LlamaConfig *c, const char *path, afx_err *e) {
+    memset(c, 0, sizeof *c);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    /* read at most LLAMA_CONFIG_MAX_BYTES + 1 bytes: one more than allowed means too large */
+    size_t cap = (size_t)1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) break;
+        if (len == cap) {
+            if (cap > LLAMA_CONFIG_MAX_BYTES) break;
+            size_t ncap = cap * 2 > LLAMA_CONFIG_MAX_BYTES ? LLAMA_CONFIG_MAX_BYTES + 1 : cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (!buf) return afx_fail(e, "%s: out of memory", path);
+    if (bad || len > LLAMA_CONFIG_MAX_BYTES) {
+        free(buf);
+        return bad ? afx_fail(e, "%s: read error", path)
+                   : afx_fail(e, "%s: larger than the limit of %zu bytes", path, LLAMA_CONFIG_MAX_BYTES);
+    }
+    int rc = llama_config_from_json(c, buf, len, path, e);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,50 @@
+#!/bin/sh
+# mutants.sh — plants known bugs into a scratch copy of the tree, one at a time, and checks that
+# `make test` FAILS for each. A mutant the suite does not catch is reported and makes this script
+# exit 1. Not part of `make test` (it rebuilds once per mutant); run it by hand or in CI:
+#     sh tools/mutants.sh            all mutants
+#     sh tools/mutants.sh rope_bwd   the mutants whose name contains "rope_bwd"
+# Each mutant: a name, a file, a sed expression that must change that file.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SCRATCH=${TMPDIR:-/tmp}/affix-mutants.$$
+filter=${1:-}
+
+MUTANTS='
+rmsnorm_bwd_mean_term|ref/core/ops.c|s/dx\[c\] += r \* g\[c\] \* w\[c\] - k \* x\[c\] \* dot;/dx[c] += r * g[c] * w[c] + 0 * k * dot;/
+rope_bwd_one_side|ref/core/ops.c|s/dx\[j\] += g1 \* c\[j\] + g2 \* s\[j\];/dx[j] += g1 * c[j];/
+rope_bwd_sign|ref/core/ops.c|s/dx\[j + H2\] += g2 \* c\[j\] - g1 \* s\[j\];/dx[j + H2] += g2 * c[j] + g1 * s[j];/
+attention_bwd_rowsum|ref/core/ops.c|s/real z = p\[s\] \* (dz\[s\] - psum);/real z = p[s] * dz[s];/
+swiglu_bwd_sigmoid_term|ref/core/ops.c|s/sg \* (1 + a \* (1 - sg))/sg/
+crossentropy_bwd_onehot|ref/core/ops.c|s/(p - (i == y ? 1.0 : 0.0))/(p - (i == y ? 0.5 : 0.0))/
+tied_embedding_one_use|ref/core/llama.c|s/embedding_backward(gslot(g, LT_EMBED, 0), da->dres/embedding_backward(g \&\& g->cfg.tied ? NULL : gslot(g, LT_EMBED, 0), da->dres/
+llama3_blend_band|ref/core/ops.c|s/f = (1.0 - s) \* f \/ factor + s \* f;/f = f \/ factor;/
+adamw_bias_correction|ref/core/optim.c|s/double denom = sqrt(vi) \/ bc2_sqrt + c->eps;/double denom = sqrt(vi) + c->eps;/
+'
+
+caught=0
+missed=0
+echo "$MUTANTS" | while IFS='|' read -r name file expr; do
+    [ -n "$name" ] || continue
+    case "$name" in *"$filter"*) ;; *) continue ;; esac
+    rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
+    (git ls-files -co --exclude-standard | tar cf - -T -) | (cd "$SCRATCH" && tar xf -)
+    cp "$SCRATCH/$file" "$SCRATCH/$file.orig"
+    sed -i "$expr" "$SCRATCH/$file"
+    if cmp -s "$SCRATCH/$file" "$SCRATCH/$file.orig"; then
+        echo "?? $name: the sed expression did not change $file (mutant is stale)"
+        echo missed >> "$ROOT/build/.mutants"; continue
+    fi
+    rm "$SCRATCH/$file.orig"
+    out=$(cd "$SCRATCH" && make test 2>&1)
+    if [ $? -ne 0 ]; then
+        echo "caught  $name: $(printf '%s\n' "$out" | tail -n 1)"
+    else
+        echo "MISSED  $name: make test passed with the bug planted"
+        echo missed >> "$ROOT/build/.mutants"
+    fi
+done
+rm -rf "$SCRATCH"
+if [ -f build/.mutants ]; then rm -f build/.mutants; echo "some mutants were not caught"; exit 1; fi
+echo "every mutant was caught"
