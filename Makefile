@@ -43,7 +43,7 @@ endif
 
 # ---- flags ----------------------------------------------------------------------------------
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wno-unknown-pragmas
-CFLAGS  := -std=c11 $(OPT) -g $(WARN) -Iref/core -Iref/io
+CFLAGS  := -std=c11 $(OPT) -g $(WARN) -Iref/core -Iref/adapters -Iref/io
 LDLIBS  := -lcjson -lm
 ifeq ($(WERROR),1)
   CFLAGS += -Werror
@@ -58,7 +58,7 @@ ifeq ($(SAN),1)
 endif
 
 # ---- sources --------------------------------------------------------------------------------
-CORE_SRC := ref/core/err.c ref/core/ops.c ref/core/llama.c ref/core/optim.c
+CORE_SRC := ref/core/err.c ref/core/ops.c ref/core/llama.c ref/core/optim.c $(wildcard ref/adapters/*.c)
 IO_SRC   := $(wildcard ref/io/*.c)
 LIB_SRC  := $(CORE_SRC) $(IO_SRC)
 TEST_COMMON := tests/golden_check.c
@@ -75,11 +75,11 @@ TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_golden $(BUILD)/f64/test_gra
 .PHONY: all test clean demo
 all: $(LIB32) $(LIB64) $(BUILD)/affix
 
-$(BUILD)/obj/%.o: %.c $(wildcard ref/core/*.h ref/io/*.h tests/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/f64/obj/%.o: %.c $(wildcard ref/core/*.h ref/io/*.h tests/*.h)
+$(BUILD)/f64/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DAFFIX_F64 -c $< -o $@
 

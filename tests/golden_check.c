@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "adapter.h"
 #include "config.h"
 #include "llama.h"
 #include "optim.h"
@@ -128,7 +129,7 @@ static void compare_scalar(Ctx *x, int family, const char *name, double v) {
 }
 
 /* greedy generation by full recompute (no cache yet), compared id for id */
-static void check_generation(Ctx *x, const LlamaParams *w) {
+static void check_generation(Ctx *x, const LlamaParams *w, AdapterSet *set) {
     const st_tensor *sp = st_find(&x->f, "gen.prompt"), *si = st_find(&x->f, "gen.ids");
     if (!sp || !si || sp->ndim != 1 || si->ndim != 1) {
         afx_fail(x->e, "%s: gen.prompt/gen.ids missing or not 1-D", x->path);
@@ -147,16 +148,21 @@ static void check_generation(Ctx *x, const LlamaParams *w) {
     for (int i = 0; i < ng && ok; i++) {
         int T = np + i;
         LlamaActs a;
-        if (llama_acts_alloc(&a, &w->cfg, 1, T, x->e) || llama_forward(w, &a, ids, NULL, NULL, 1, T, x->e)) {
+        if ((set && adapter_set_bind_acts(set, 1, T, x->e)) || llama_acts_alloc(&a, &w->cfg, set, 1, T, x->e)) {
             x->broken = 1;
             ok = 0;
             break;
         }
-        const real *z = a.logits + (size_t)(T - 1) * w->cfg.V;
-        int best = 0;
-        for (int v = 1; v < w->cfg.V; v++) if (z[v] > z[best]) best = v;
-        ids[T] = best;
-        if (best != want[i]) ok = 0;
+        if (llama_forward(w, set, &a, ids, NULL, NULL, 1, T, x->e)) {
+            x->broken = 1;
+            ok = 0;
+        } else {
+            const real *z = a.logits + (size_t)(a.Tx - 1) * w->cfg.V;
+            int best = 0;
+            for (int v = 1; v < w->cfg.V; v++) if (z[v] > z[best]) best = v;
+            ids[T] = best;
+            if (best != want[i]) ok = 0;
+        }
         llama_acts_free(&a);
     }
     if (ok) x->t->pass++; else x->t->fail++;
@@ -165,6 +171,102 @@ static void check_generation(Ctx *x, const LlamaParams *w) {
                ok ? "equal" : "differ");
     free(ids);
     free(want);
+}
+
+/* metadata "methods" (a JSON list, golden/README.md) -> adapters */
+static int json_int(const cJSON *o, const char *k, int def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+static int make_adapters(const char *json, const LlamaConfig *c, Adapter *ads, int *n, const char *path, afx_err *e) {
+    cJSON *list = cJSON_Parse(json);
+    int rc = 0, layers[256];
+    *n = 0;
+    if (!cJSON_IsArray(list)) {
+        cJSON_Delete(list);
+        return afx_fail(e, "%s: metadata 'methods' is not a JSON list", path);
+    }
+    const cJSON *m;
+    cJSON_ArrayForEach(m, list) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "method");
+        Adapter *ad = &ads[*n];
+        if (*n == AFX_MAX_ADAPTERS || !cJSON_IsString(name)) { rc = afx_fail(e, "%s: bad 'methods' entry", path); break; }
+        if (!strcmp(name->valuestring, "prompt")) {
+            PromptOptions o = {.num_virtual_tokens = json_int(m, "num_virtual_tokens", 0)};
+            rc = prompt_create(ad, c, &o, e);
+        } else if (!strcmp(name->valuestring, "prefix")) {
+            PrefixOptions o = {.num_virtual_tokens = json_int(m, "num_virtual_tokens", 0),
+                               .encoder_hidden_size = json_int(m, "encoder_hidden_size", 0)};
+            const cJSON *ls = cJSON_GetObjectItemCaseSensitive(m, "layers"), *it;
+            cJSON_ArrayForEach(it, ls) if (o.n_layers < 256) layers[o.n_layers++] = it->valueint;
+            o.layers = ls ? layers : NULL;
+            o.projection = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "prefix_projection"));
+            const cJSON *off = cJSON_GetObjectItemCaseSensitive(m, "position_offset");
+            o.offset_zero = cJSON_IsString(off) && !strcmp(off->valuestring, "zero");
+            rc = prefix_create(ad, c, &o, e);
+        } else if (!strcmp(name->valuestring, "llama_adapter")) {
+            const cJSON *gate = cJSON_GetObjectItemCaseSensitive(m, "gate");
+            LlamaAdapterOptions o = {.adapter_len = json_int(m, "adapter_len", 0),
+                                     .adapter_layers = json_int(m, "adapter_layers", 0),
+                                     .gate = cJSON_IsString(gate) && !strcmp(gate->valuestring, "official") ? GATE_OFFICIAL : GATE_PEFT};
+            rc = llama_adapter_create(ad, c, &o, e);
+        } else if (!strcmp(name->valuestring, "lora")) {
+            const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(m, "alpha"), *ts = cJSON_GetObjectItemCaseSensitive(m, "targets"), *it;
+            LoraOptions o = {.r = json_int(m, "r", 0), .alpha = cJSON_IsNumber(alpha) ? alpha->valuedouble : 0,
+                             .rslora = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "use_rslora"))};
+            cJSON_ArrayForEach(it, ts)
+                for (int k = 0; k < LIN_COUNT; k++)
+                    if (cJSON_IsString(it) && !strcmp(it->valuestring, LIN_SITE_NAMES[k])) o.targets[k] = 1;
+            rc = lora_create(ad, c, &o, e);
+        } else if (!strcmp(name->valuestring, "full")) {
+            rc = full_create(ad, c, e);
+        } else {
+            rc = afx_fail(e, "%s: unknown method '%s'", path, name->valuestring);
+        }
+        if (rc) break;
+        (*n)++;
+    }
+    cJSON_Delete(list);
+    if (rc) {
+        for (int i = 0; i < *n; i++) adapter_destroy(&ads[i]);
+        *n = 0;
+    }
+    return rc;
+}
+
+static void compare_tensor(Ctx *x, int family, const char *prefix, const AdapterTensor *t, const real *values) {
+    char name[200];
+    long shape[4];
+    snprintf(name, sizeof name, "%s%s", prefix, t->name);
+    for (int i = 0; i < t->ndim; i++) shape[i] = (long)t->shape[i];
+    compare(x, family, name, values, t->ndim, shape);
+}
+
+/* the adapters' trainable tensors: golden "<prefix><name>" -> buf laid out like the set's arena */
+static int load_adapter_values(Ctx *x, const AdapterSet *s, const char *prefix, real *buf) {
+    size_t off = 0;
+    for (int i = 0; i < s->n; i++)
+        for (int k = 0; k < s->ad[i]->n_params; k++) {
+            const AdapterTensor *t = &s->ad[i]->params[k];
+            char name[200];
+            long shape[4];
+            snprintf(name, sizeof name, "%s%s", prefix, t->name);
+            for (int d = 0; d < t->ndim; d++) shape[d] = (long)t->shape[d];
+            const st_tensor *st = need(x, name, t->ndim, shape);
+            if (!st || st_to_real(st, buf + off, x->e)) return -1;
+            off += t->numel;
+        }
+    return 0;
+}
+
+static void compare_adapter_values(Ctx *x, int family, const AdapterSet *s, const char *prefix, const real *buf) {
+    size_t off = 0;
+    for (int i = 0; i < s->n; i++)
+        for (int k = 0; k < s->ad[i]->n_params; k++) {
+            compare_tensor(x, family, prefix, &s->ad[i]->params[k], buf + off);
+            off += s->ad[i]->params[k].numel;
+        }
 }
 
 /* {"lr":..,"beta1":..,"beta2":..,"eps":..,"weight_decay":..} -> AdamWConfig */
@@ -181,29 +283,94 @@ static int read_adamw(const char *json, AdamWConfig *ac) {
     return rc;
 }
 
+/* AdamW steps 1-2 and clipping from the golden gradients, on the base (full) or on the adapters */
+static int check_optimizer(Ctx *x, const LlamaParams *w, AdapterSet *set, const AdamWConfig *ac, double max_norm) {
+    int rc = -1;
+    size_t n = set ? set->count : w->count;
+    real *p = calloc(n ? n : 1, sizeof(real)), *g = calloc(n ? n : 1, sizeof(real));
+    real *m = calloc(n ? n : 1, sizeof(real)), *v = calloc(n ? n : 1, sizeof(real));
+    LlamaParams view; // the base layout over one of these buffers
+    if (!p || !g || !m || !v) goto out;
+    if (set) {
+        memcpy(p, set->w, n * sizeof(real));
+        if (load_adapter_values(x, set, "grad.adapter.", g)) goto out;
+    } else {
+        memcpy(p, w->mem, n * sizeof(real));
+        llama_params_bind(&view, &w->cfg, g);
+        if (llama_params_load_st(&view, &x->f, x->path, "grad.", x->e)) goto out;
+    }
+    for (int step = 1; step <= 2; step++) {
+        if (step == 2) for (size_t i = 0; i < n; i++) g[i] = (real)(-0.5 * g[i]); // g2 = -g/2
+        adamw_step(p, g, m, v, n, ac, step);
+        const char *prefix = step == 1 ? "adamw.step1." : "adamw.step2.";
+        if (set) {
+            char pre[64];
+            snprintf(pre, sizeof pre, "%sadapter.", prefix);
+            compare_adapter_values(x, FAM_ADAMW, set, pre, p);
+        } else {
+            llama_params_bind(&view, &w->cfg, p);
+            compare_params(x, FAM_ADAMW, prefix, &view);
+        }
+    }
+    // clipping of the golden gradients
+    if (set) {
+        if (load_adapter_values(x, set, "grad.adapter.", g)) goto out;
+    } else {
+        llama_params_bind(&view, &w->cfg, g);
+        if (llama_params_load_st(&view, &x->f, x->path, "grad.", x->e)) goto out;
+    }
+    double norm = grad_norm(g, n);
+    compare_scalar(x, FAM_CLIP, "clip.total_norm", norm);
+    grad_clip(g, n, max_norm, norm);
+    if (set) {
+        compare_adapter_values(x, FAM_CLIP, set, "clip.grad.adapter.", g);
+    } else {
+        llama_params_bind(&view, &w->cfg, g);
+        compare_params(x, FAM_CLIP, "clip.grad.", &view);
+    }
+    rc = 0;
+out:
+    if (rc && !x->e->msg[0]) afx_fail(x->e, "out of memory");
+    free(p);
+    free(g);
+    free(m);
+    free(v);
+    return rc;
+}
+
 int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
     Ctx x;
     memset(&x, 0, sizeof x);
     x.path = path;
     x.t = t;
     x.e = e;
-    LlamaParams w = {0}, g = {0}, gref = {0}, p1 = {0}, mom_m = {0}, mom_v = {0};
+    e->msg[0] = 0;
+    LlamaParams w = {0}, g = {0};
     LlamaActs a = {0};
     LlamaActGrads da = {0};
+    AdapterSet set;
+    memset(&set, 0, sizeof set);
+    Adapter ads[AFX_MAX_ADAPTERS];
+    int nad = 0, has_set = 0;
     int *ids = NULL, *mask = NULL, *labels = NULL, rc = -1;
 
     if (st_open(&x.f, path, e)) return -1;
     x.used = calloc(x.f.n_tensors + 1, 1);
     const char *cfg_json = st_meta(&x.f, "config"), *case_name = st_meta(&x.f, "case");
     const char *cfg_name = st_meta(&x.f, "config_name"), *adamw_json = st_meta(&x.f, "adamw");
-    const char *clip_s = st_meta(&x.f, "clip_max_norm");
+    const char *clip_s = st_meta(&x.f, "clip_max_norm"), *methods = st_meta(&x.f, "methods");
     if (!cfg_json || !case_name || !cfg_name || !adamw_json || !clip_s) {
         afx_fail(e, "%s: __metadata__ lacks config/case/config_name/adamw/clip_max_norm", path);
         goto done;
     }
     snprintf(x.label, sizeof x.label, "%s.%s", cfg_name, case_name);
     LlamaConfig cfg;
+    AdamWConfig ac = {0};
     if (llama_config_from_json(&cfg, cfg_json, strlen(cfg_json), path, e)) goto done;
+    if (read_adamw(adamw_json, &ac)) {
+        afx_fail(e, "%s: cannot read adamw metadata '%s'", path, adamw_json);
+        goto done;
+    }
 
     const st_tensor *sid = st_find(&x.f, "input_ids");
     if (!sid || sid->ndim != 2 || sid->shape[0] < 1 || sid->shape[1] < 1 || sid->shape[0] > 64 ||
@@ -212,16 +379,16 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
         goto done;
     }
     int B = (int)sid->shape[0], T = (int)sid->shape[1];
-    size_t N = (size_t)B * T;
-    ids = malloc(N * sizeof(int));
-    mask = malloc(N * sizeof(int));
-    labels = malloc(N * sizeof(int));
+    size_t NT = (size_t)B * T;
+    ids = malloc(NT * sizeof(int));
+    mask = malloc(NT * sizeof(int));
+    labels = malloc(NT * sizeof(int));
     if (!ids || !mask || !labels) { afx_fail(e, "out of memory"); goto done; }
     if (load_ints(&x, "input_ids", ids, B, T) || load_ints(&x, "attention_mask", mask, B, T) ||
         load_ints(&x, "labels", labels, B, T))
         goto done;
 
-    // weights: every tensor of the model must be there with its exact shape
+    // base weights: every tensor of the model must be there with its exact shape
     if (llama_params_alloc(&w, &cfg, e) || llama_params_load_st(&w, &x.f, path, "", e)) goto done;
     for (int kind = 0; kind < LT_COUNT; kind++) { // mark them as used: they are inputs
         int nl = llama_tensor_is_per_layer(kind) ? cfg.L : 1;
@@ -235,15 +402,29 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
         }
     }
 
+    // adapters: the methods of the case, with the golden values of their parameters
+    if (methods) {
+        Adapter *ptrs[AFX_MAX_ADAPTERS];
+        if (make_adapters(methods, &cfg, ads, &nad, path, e)) goto done;
+        for (int i = 0; i < nad; i++) ptrs[i] = &ads[i];
+        if (adapter_set_init(&set, ptrs, nad, &w, e)) goto done;
+        has_set = 1;
+        if (load_adapter_values(&x, &set, "adapter.", set.w)) goto done;
+        if (adapter_set_bind_acts(&set, B, T, e)) goto done;
+    }
+    AdapterSet *S = has_set ? &set : NULL;
+
     // ---- forward: every activation ----
-    if (llama_acts_alloc(&a, &cfg, B, T, e) || llama_forward(&w, &a, ids, mask, NULL, B, T, e)) goto done;
+    if (llama_acts_alloc(&a, &cfg, S, B, T, e) || llama_forward(&w, S, &a, ids, mask, NULL, B, T, e)) goto done;
+    int Tx = a.Tx;
+    size_t N = (size_t)B * Tx;
     long H2 = cfg.HS / 2, C = cfg.C, QD = (long)cfg.NH * cfg.HS, KD = (long)cfg.NKV * cfg.HS;
     long FF = cfg.FF;
     {
-        long sh[2] = {T, H2};
-        compare(&x, FAM_ACT, "act.rope_cos", a.rope_cos, 2, sh); // row b = 0 holds positions 0..T-1
+        long sh[2] = {Tx, H2};
+        compare(&x, FAM_ACT, "act.rope_cos", a.rope_cos, 2, sh); // row b = 0: every row has the same positions
         compare(&x, FAM_ACT, "act.rope_sin", a.rope_sin, 2, sh);
-        long s3[3] = {B, T, C};
+        long s3[3] = {B, Tx, C};
         compare(&x, FAM_ACT, "act.embed", a.embed, 3, s3);
     }
     for (int l = 0; l < cfg.L; l++) {
@@ -256,16 +437,19 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
         for (size_t i = 0; i < sizeof per / sizeof per[0]; i++) {
             char name[128];
             snprintf(name, sizeof name, "act.layers.%d.%s", l, per[i].n);
-            long sh[3] = {B, T, per[i].last};
+            long sh[3] = {B, Tx, per[i].last};
             compare(&x, FAM_ACT, name, per[i].p + (size_t)l * N * per[i].last, 3, sh);
         }
         char name[128];
         snprintf(name, sizeof name, "act.layers.%d.att", l);
-        long sh4[4] = {B, cfg.NH, T, T};
-        compare(&x, FAM_ACT, name, a.att + (size_t)l * B * cfg.NH * T * T, 4, sh4);
+        long Sl = (S ? adapter_set_prefix_len(S, l) : 0) + Tx;
+        long sh4[4] = {B, cfg.NH, Tx, Sl};
+        compare(&x, FAM_ACT, name, a.att + (size_t)l * B * cfg.NH * Tx * a.S, 4, sh4);
     }
+    for (int i = 0; i < nad; i++) // what each method keeps: prefix table/keys/values, adapter attention
+        for (int k = 0; k < ads[i].n_acts; k++) compare_tensor(&x, FAM_ACT, "act.", &ads[i].acts[k], ads[i].acts[k].w);
     {
-        long s3[3] = {B, T, C}, sl[3] = {B, T, cfg.V};
+        long s3[3] = {B, Tx, C}, sl[3] = {B, Tx, cfg.V};
         compare(&x, FAM_ACT, "act.norm", a.lnf, 3, s3);
         compare(&x, FAM_LOGITS, "act.logits", a.logits, 3, sl);
     }
@@ -288,40 +472,25 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
             printf("  %s  %-22s %-40s %ld (golden %d)\n", ok ? "ok  " : "FAIL", x.label, "num_items", items, ni);
     }
 
-    // ---- backward: the gradient of every weight ----
-    if (llama_params_alloc(&g, &cfg, e) || llama_actgrads_alloc(&da, &cfg, B, T, e)) goto done;
-    if (llama_backward(&w, &g, &a, &da, labels, 1.0 / (double)count, B, T, e)) goto done;
-    compare_params(&x, FAM_GRAD, "grad.", &g);
-
-    // ---- AdamW from the golden gradients (isolates the optimizer from gradient error) ----
-    {
-        AdamWConfig ac = {0};
-        if (read_adamw(adamw_json, &ac)) {
-            afx_fail(e, "%s: cannot read adamw metadata '%s'", path, adamw_json);
-            goto done;
-        }
-        if (llama_params_alloc(&gref, &cfg, e) || llama_params_load_st(&gref, &x.f, path, "grad.", e) ||
-            llama_params_alloc(&p1, &cfg, e) || llama_params_alloc(&mom_m, &cfg, e) ||
-            llama_params_alloc(&mom_v, &cfg, e))
-            goto done;
-        memcpy(p1.mem, w.mem, w.count * sizeof(real));
-        adamw_step(p1.mem, gref.mem, mom_m.mem, mom_v.mem, p1.count, &ac, 1);
-        compare_params(&x, FAM_ADAMW, "adamw.step1.", &p1);
-        for (size_t i = 0; i < gref.count; i++) gref.mem[i] = (real)(-0.5 * gref.mem[i]);
-        adamw_step(p1.mem, gref.mem, mom_m.mem, mom_v.mem, p1.count, &ac, 2);
-        compare_params(&x, FAM_ADAMW, "adamw.step2.", &p1);
-
-        // ---- clipping of the golden gradients ----
-        if (llama_params_load_st(&gref, &x.f, path, "grad.", e)) goto done;
-        double max_norm = strtod(clip_s, NULL);
-        double norm = grad_norm(gref.mem, gref.count);
-        compare_scalar(&x, FAM_CLIP, "clip.total_norm", norm);
-        grad_clip(gref.mem, gref.count, max_norm, norm);
-        compare_params(&x, FAM_CLIP, "clip.grad.", &gref);
+    // ---- backward: the gradient of every trainable tensor ----
+    if (llama_actgrads_alloc(&da, &cfg, S, B, T, e)) goto done;
+    if (S) {
+        adapter_set_zero_grad(S);
+        LlamaParams *gb = S->trains_base ? &S->base_g : NULL; // the base is frozen unless full FT
+        if (llama_backward(&w, gb, S, &a, &da, labels, 1.0 / (double)count, B, T, e)) goto done;
+        if (S->trains_base) compare_params(&x, FAM_GRAD, "grad.", &S->base_g);
+        else compare_adapter_values(&x, FAM_GRAD, S, "grad.adapter.", S->g);
+    } else {
+        if (llama_params_alloc(&g, &cfg, e)) goto done;
+        if (llama_backward(&w, &g, NULL, &a, &da, labels, 1.0 / (double)count, B, T, e)) goto done;
+        compare_params(&x, FAM_GRAD, "grad.", &g);
     }
 
+    // ---- AdamW and clipping from the golden gradients (isolates the optimizer from gradient error) ----
+    if (check_optimizer(&x, &w, S && !S->trains_base ? S : NULL, &ac, strtod(clip_s, NULL))) goto done;
+
     // ---- greedy generation ----
-    check_generation(&x, &w);
+    check_generation(&x, &w, S);
 
     if (x.broken) goto done;
     // every golden tensor must have been looked at
@@ -333,12 +502,10 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
     rc = 0;
 done:
     if (x.broken && rc == 0) rc = -1;
+    if (has_set) adapter_set_free(&set);
+    for (int i = 0; i < nad; i++) adapter_destroy(&ads[i]);
     llama_params_free(&w);
     llama_params_free(&g);
-    llama_params_free(&gref);
-    llama_params_free(&p1);
-    llama_params_free(&mom_m);
-    llama_params_free(&mom_v);
     llama_acts_free(&a);
     llama_actgrads_free(&da);
     free(ids);

@@ -38,8 +38,8 @@ static int run(const LlamaParams *w, LlamaParams *g, LlamaActs *a, LlamaActGrads
     double sum;
     long cnt;
     if (g) memset(g->mem, 0, g->count * sizeof(real));
-    if (llama_forward(w, a, ids, mask, NULL, B, T, e) || llama_loss(a, labels, B, T, &sum, &cnt, e)) return -1;
-    return llama_backward(w, g, a, da, labels, 1.0 / (double)cnt, B, T, e);
+    if (llama_forward(w, NULL, a, ids, mask, NULL, B, T, e) || llama_loss(a, labels, B, T, &sum, &cnt, e)) return -1;
+    return llama_backward(w, g, NULL, a, da, labels, 1.0 / (double)cnt, B, T, e);
 }
 
 int main(void) {
@@ -52,7 +52,7 @@ int main(void) {
     int mask[B * T] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
     int labels[B * T] = {1, 2, 3, 4, 5, -100, 7, 8, -100, -100};
     if (llama_params_alloc(&w, &CFG, &e) || llama_params_alloc(&g, &CFG, &e) ||
-        llama_acts_alloc(&a, &CFG, B, T, &e) || llama_actgrads_alloc(&da, &CFG, B, T, &e)) {
+        llama_acts_alloc(&a, &CFG, NULL, B, T, &e) || llama_actgrads_alloc(&da, &CFG, NULL, B, T, &e)) {
         printf("setup failed: %s\n0 passed, 1 failed\n", e.msg);
         return 1;
     }
@@ -75,7 +75,7 @@ int main(void) {
 
     // shape mismatch: message names both shapes
     int ids6[B * 6] = {0};
-    int rc = llama_forward(&w, &a, ids6, NULL, NULL, B, 6, &e);
+    int rc = llama_forward(&w, NULL, &a, ids6, NULL, NULL, B, 6, &e);
     check(rc != 0 && strstr(e.msg, "B=2, T=6") && strstr(e.msg, "B=2, T=5"), "forward shape mismatch names both shapes", e.msg);
     rc = llama_loss(&a, labels, 1, T, &(double){0}, &(long){0}, &e);
     check(rc != 0 && strstr(e.msg, "B=1, T=5") && strstr(e.msg, "B=2, T=5"), "loss shape mismatch names both shapes", e.msg);
@@ -84,11 +84,11 @@ int main(void) {
     int badids[B * T];
     memcpy(badids, ids, sizeof ids);
     badids[3] = CFG.V;
-    check(llama_forward(&w, &a, badids, mask, NULL, B, T, &e) != 0 && strstr(e.msg, "vocabulary"), "token id >= V refused", e.msg);
+    check(llama_forward(&w, NULL, &a, badids, mask, NULL, B, T, &e) != 0 && strstr(e.msg, "vocabulary"), "token id >= V refused", e.msg);
     badids[3] = -1;
-    check(llama_forward(&w, &a, badids, mask, NULL, B, T, &e) != 0, "negative token id refused", e.msg);
+    check(llama_forward(&w, NULL, &a, badids, mask, NULL, B, T, &e) != 0, "negative token id refused", e.msg);
     int pos[B * T] = {0, 1, 2, 3, 40, 0, 1, 2, 3, 4};
-    check(llama_forward(&w, &a, ids, mask, pos, B, T, &e) != 0 && strstr(e.msg, "position 40"), "position >= max_position_embeddings refused", e.msg);
+    check(llama_forward(&w, NULL, &a, ids, mask, pos, B, T, &e) != 0 && strstr(e.msg, "position 40"), "position >= max_position_embeddings refused", e.msg);
     int badlab[B * T];
     memcpy(badlab, labels, sizeof labels);
     badlab[2] = 99;
@@ -114,13 +114,13 @@ int main(void) {
     check(run(&w, NULL, &a, &da, ids, mask, labels, B, T, &e) == 0, "backward with a frozen base (g = NULL)", e.msg);
 
     // arenas bound to caller memory stay inside it (guard bytes after the arena)
-    size_t bytes = llama_acts_bytes(&CFG, B, T);
+    size_t bytes = llama_acts_bytes(&CFG, NULL, B, T);
     unsigned char *mem = malloc(bytes + 64 + 256);
     unsigned char *base = mem + (64 - ((size_t)mem % 64)) % 64;
     memset(base + bytes, 0xA5, 64);
     LlamaActs a2;
-    llama_acts_bind(&a2, &CFG, B, T, base);
-    llama_forward(&w, &a2, ids, mask, NULL, B, T, &e);
+    llama_acts_bind(&a2, &CFG, NULL, B, T, base);
+    llama_forward(&w, NULL, &a2, ids, mask, NULL, B, T, &e);
     int guard = 1;
     for (int i = 0; i < 64; i++) guard &= base[bytes + i] == 0xA5;
     check(guard && memcmp(l1, a2.logits, (size_t)B * T * CFG.V * sizeof(real)) == 0,
@@ -132,7 +132,7 @@ int main(void) {
     memcpy(ids2, ids, sizeof ids);
     ids2[8] = 11;
     ids2[9] = 3;
-    llama_forward(&w, &a, ids2, mask, NULL, B, T, &e);
+    llama_forward(&w, NULL, &a, ids2, mask, NULL, B, T, &e);
     check(memcmp(l1 + (size_t)(1 * T) * CFG.V, a.logits + (size_t)(1 * T) * CFG.V, 3 * CFG.V * sizeof(real)) == 0,
           "right padding: changing pad ids leaves real rows' logits bitwise unchanged", "");
 

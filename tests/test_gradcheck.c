@@ -193,7 +193,7 @@ static double model_loss(void *p) {
     afx_err e;
     double sum;
     long cnt;
-    if (llama_forward(c->w, c->a, c->ids, c->mask, NULL, c->B, c->T, &e) ||
+    if (llama_forward(c->w, NULL, c->a, c->ids, c->mask, NULL, c->B, c->T, &e) ||
         llama_loss(c->a, c->labels, c->B, c->T, &sum, &cnt, &e)) {
         printf("  FAIL  %s\n", e.msg);
         return NAN;
@@ -208,7 +208,7 @@ static void check_model(const char *name, const LlamaConfig *cfg, const int *ids
     LlamaActGrads da;
     afx_err e;
     if (llama_params_alloc(&w, cfg, &e) || llama_params_alloc(&g, cfg, &e) ||
-        llama_acts_alloc(&a, cfg, B, T, &e) || llama_actgrads_alloc(&da, cfg, B, T, &e)) {
+        llama_acts_alloc(&a, cfg, NULL, B, T, &e) || llama_actgrads_alloc(&da, cfg, NULL, B, T, &e)) {
         printf("  FAIL  %s: %s\n", name, e.msg);
         fail++;
         return;
@@ -225,7 +225,7 @@ static void check_model(const char *name, const LlamaConfig *cfg, const int *ids
     double sum;
     long cnt;
     llama_loss(&a, labels, B, T, &sum, &cnt, &e);
-    if (llama_backward(&w, &g, &a, &da, labels, 1.0 / (double)cnt, B, T, &e)) {
+    if (llama_backward(&w, &g, NULL, &a, &da, labels, 1.0 / (double)cnt, B, T, &e)) {
         printf("  FAIL  %s: %s\n", name, e.msg);
         fail++;
     }

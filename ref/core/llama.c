@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter.h"
 #include "ops.h"
 
 /* -------------------------------------------------------------------------------------------- */
@@ -160,18 +161,41 @@ static size_t carve_all(Carve *list, int n, void *mem) {
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         off = (off + ALIGN - 1) / ALIGN * ALIGN;
-        if (mem) *list[i].slot = (char *)mem + off;
+        if (mem) *list[i].slot = list[i].count ? (char *)mem + off : NULL;
         off += list[i].count * list[i].elem;
     }
     return off;
 }
 
-static int acts_table(LlamaActs *a, const LlamaConfig *c, int B, int T, Carve *list) {
-    size_t N = (size_t)B * T, L = c->L, C = c->C, FF = c->FF;
+/* model tokens Tx and max keys S for T real tokens under the adapters s */
+static void shape_with(const LlamaConfig *c, const AdapterSet *s, int T, int *Tx, int *S, int *any_prefix) {
+    *Tx = s ? adapter_set_tokens(s, T) : T;
+    int pmax = 0;
+    for (int l = 0; s && l < c->L; l++) {
+        int p = adapter_set_prefix_len(s, l);
+        if (p > pmax) pmax = p;
+    }
+    *S = *Tx + pmax;
+    *any_prefix = pmax > 0;
+}
+
+static int acts_table(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, int B, int T, Carve *list) {
+    int Tx, S, pre;
+    shape_with(c, s, T, &Tx, &S, &pre);
+    a->B = B;
+    a->T = T;
+    a->Tx = Tx;
+    a->P = Tx - T;
+    a->S = S;
+    size_t N = (size_t)B * Tx, L = c->L, C = c->C, FF = c->FF;
     size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS, H2 = (size_t)c->HS / 2;
     int n = 0;
 #define ADD(field, cnt, type) list[n++] = (Carve){(void **)&a->field, (cnt), sizeof(type)}
-    ADD(ids, N, int);
+    ADD(ids, (size_t)B * T, int);
+    ADD(mask, N, int);
+    ADD(pos, N, int);
+    ADD(labels, N, int);
+    ADD(keymask, (size_t)B * S, int);
     ADD(rope_cos, N * H2, real);
     ADD(rope_sin, N * H2, real);
     ADD(embed, N * C, real);
@@ -182,7 +206,9 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, int B, int T, Carve *l
     ADD(v, L * N * KD, real);
     ADD(q_rope, L * N * QD, real);
     ADD(k_rope, L * N * KD, real);
-    ADD(att, L * (size_t)B * c->NH * T * T, real);
+    ADD(kcat, pre ? L * (size_t)B * S * KD : 0, real);
+    ADD(vcat, pre ? L * (size_t)B * S * KD : 0, real);
+    ADD(att, L * (size_t)B * c->NH * Tx * S, real);
     ADD(att_out, L * N * QD, real);
     ADD(o, L * N * C, real);
     ADD(res1, L * N * C, real);
@@ -200,31 +226,29 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, int B, int T, Carve *l
     return n;
 }
 
-size_t llama_acts_bytes(const LlamaConfig *c, int B, int T) {
+size_t llama_acts_bytes(const LlamaConfig *c, const AdapterSet *s, int B, int T) {
     LlamaActs a;
-    Carve list[32];
-    int n = acts_table(&a, c, B, T, list);
+    Carve list[40];
+    int n = acts_table(&a, c, s, B, T, list);
     return carve_all(list, n, NULL);
 }
 
-void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, int B, int T, void *mem) {
-    Carve list[32];
+void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, int B, int T, void *mem) {
+    Carve list[40];
     memset(a, 0, sizeof *a);
-    int n = acts_table(a, c, B, T, list);
+    int n = acts_table(a, c, s, B, T, list);
     a->bytes = carve_all(list, n, mem);
     a->mem = mem;
     a->cfg = *c;
-    a->B = B;
-    a->T = T;
 }
 
-int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, int B, int T, afx_err *e) {
+int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, int B, int T, afx_err *e) {
     if (B <= 0 || T <= 0) return afx_fail(e, "activations: bad shape (B=%d, T=%d)", B, T);
-    size_t bytes = llama_acts_bytes(c, B, T);
+    size_t bytes = llama_acts_bytes(c, s, B, T);
     void *mem = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
     if (!mem) return afx_fail(e, "out of memory allocating %zu bytes of activations", bytes);
     memset(mem, 0, bytes);
-    llama_acts_bind(a, c, B, T, mem);
+    llama_acts_bind(a, c, s, B, T, mem);
     a->owns = 1;
     return 0;
 }
@@ -234,8 +258,15 @@ void llama_acts_free(LlamaActs *a) {
     memset(a, 0, sizeof *a);
 }
 
-static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, int B, int T, Carve *list) {
-    size_t N = (size_t)B * T, C = c->C, FF = c->FF;
+static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const AdapterSet *s, int B, int T,
+                          Carve *list) {
+    int Tx, S, pre;
+    shape_with(c, s, T, &Tx, &S, &pre);
+    d->B = B;
+    d->T = T;
+    d->Tx = Tx;
+    d->S = S;
+    size_t N = (size_t)B * Tx, C = c->C, FF = c->FF;
     size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
     int n = 0;
 #define ADD(field, cnt) list[n++] = (Carve){(void **)&d->field, (cnt), sizeof(real)}
@@ -247,7 +278,9 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, int B, int T, 
     ADD(dv, N * KD);
     ADD(dq_rope, N * QD);
     ADD(dk_rope, N * KD);
-    ADD(datt, (size_t)B * c->NH * T * T);
+    ADD(dkcat, pre ? (size_t)B * S * KD : 0);
+    ADD(dvcat, pre ? (size_t)B * S * KD : 0);
+    ADD(datt, (size_t)B * c->NH * Tx * S);
     ADD(datt_out, N * QD);
     ADD(dgate, N * FF);
     ADD(dup, N * FF);
@@ -257,31 +290,31 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, int B, int T, 
     return n;
 }
 
-size_t llama_actgrads_count(const LlamaConfig *c, int B, int T) {
+size_t llama_actgrads_count(const LlamaConfig *c, const AdapterSet *s, int B, int T) {
     LlamaActGrads d;
-    Carve list[32];
-    int n = actgrads_table(&d, c, B, T, list);
+    Carve list[40];
+    int n = actgrads_table(&d, c, s, B, T, list);
     return (carve_all(list, n, NULL) + sizeof(real) - 1) / sizeof(real);
 }
 
-void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, int B, int T, real *mem) {
-    Carve list[32];
+void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const AdapterSet *s, int B, int T,
+                         real *mem) {
+    Carve list[40];
     memset(d, 0, sizeof *d);
-    int n = actgrads_table(d, c, B, T, list);
+    int n = actgrads_table(d, c, s, B, T, list);
     d->count = (carve_all(list, n, mem) + sizeof(real) - 1) / sizeof(real);
     d->mem = mem;
     d->cfg = *c;
-    d->B = B;
-    d->T = T;
 }
 
-int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, int B, int T, afx_err *e) {
+int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const AdapterSet *s, int B, int T,
+                         afx_err *e) {
     if (B <= 0 || T <= 0) return afx_fail(e, "activation gradients: bad shape (B=%d, T=%d)", B, T);
-    size_t bytes = llama_actgrads_count(c, B, T) * sizeof(real);
+    size_t bytes = llama_actgrads_count(c, s, B, T) * sizeof(real);
     real *mem = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
     if (!mem) return afx_fail(e, "out of memory allocating %zu bytes of activation gradients", bytes);
     memset(mem, 0, bytes);
-    llama_actgrads_bind(d, c, B, T, mem);
+    llama_actgrads_bind(d, c, s, B, T, mem);
     d->owns = 1;
     return 0;
 }
@@ -292,92 +325,159 @@ void llama_actgrads_free(LlamaActGrads *d) {
 }
 
 /* -------------------------------------------------------------------------------------------- */
+/* adapter hooks: every adapter's hook at one place, in the order the adapters were given        */
+
+#define EACH_ADAPTER(s, i) for (int i = 0; (s) && i < (s)->n; i++)
+
+static void hook_linear_forward(AdapterSet *s, int l, lin_site site, real *y, const real *x, size_t N) {
+    EACH_ADAPTER(s, i) if (s->ad[i]->ops->linear_forward) s->ad[i]->ops->linear_forward(s->ad[i], l, site, y, x, (int)N);
+}
+
+static void hook_linear_backward(AdapterSet *s, int l, lin_site site, real *dx, const real *dy,
+                                 const real *x, size_t N) {
+    EACH_ADAPTER(s, i) if (s->ad[i]->ops->linear_backward) s->ad[i]->ops->linear_backward(s->ad[i], l, site, dx, dy, x, (int)N);
+}
+
+/* linear layer + its adapters: y = x W^T (+ adapter terms) */
+static void linear_fwd(AdapterSet *s, int l, lin_site site, real *y, const real *x, const real *W,
+                       size_t N, size_t IC, size_t OC) {
+    matmul_forward(y, x, W, (int)N, (int)IC, (int)OC);
+    hook_linear_forward(s, l, site, y, x, N);
+}
+
+static void linear_bwd(AdapterSet *s, int l, lin_site site, real *dx, real *dW, const real *dy,
+                       const real *x, const real *W, size_t N, size_t IC, size_t OC) {
+    matmul_backward(dx, dW, dy, x, W, (int)N, (int)IC, (int)OC);
+    hook_linear_backward(s, l, site, dx, dy, x, N);
+}
+
+/* -------------------------------------------------------------------------------------------- */
 /* forward                                                                                       */
 
-int llama_forward(const LlamaParams *w, LlamaActs *a, const int *ids, const int *mask,
+int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *ids, const int *mask,
                   const int *pos, int B, int T, afx_err *e) {
     const LlamaConfig *c = &w->cfg;
     if (B != a->B || T != a->T)
         return afx_fail(e, "forward: input shape (B=%d, T=%d) does not match the activations' shape "
                            "(B=%d, T=%d)", B, T, a->B, a->T);
-    size_t N = (size_t)B * T, C = c->C, FF = c->FF, L = c->L, V = c->V;
-    size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
-    for (size_t n = 0; n < N; n++) {
-        if (ids[n] < 0 || ids[n] >= c->V)
-            return afx_fail(e, "forward: token id %d at (b=%zu, t=%zu) is outside the vocabulary [0,%d)",
-                            ids[n], n / T, n % T, c->V);
-        int p = pos ? pos[n] : (int)(n % T);
-        if (p < 0 || p >= c->max_pos)
-            return afx_fail(e, "forward: position %d at (b=%zu, t=%zu) is outside [0,%d)", p, n / T,
-                            n % T, c->max_pos);
-    }
-    memcpy(a->ids, ids, N * sizeof(int));
+    if (s && (s->B != B || s->T != T))
+        return afx_fail(e, "forward: input shape (B=%d, T=%d) does not match the adapters' activations "
+                           "(B=%d, T=%d)", B, T, s->B, s->T);
+    int Tx = a->Tx, P = a->P, S = a->S;
+    int off = s ? adapter_set_position_offset(s) : 0; // first position of the real tokens
+    size_t N = (size_t)B * Tx, C = c->C, FF = c->FF, L = c->L, V = c->V;
+    size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS, H2 = (size_t)c->HS / 2;
+    // inputs of the model: P virtual tokens (always visible, positions 0..P-1), then the real ones
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < Tx; t++) {
+            size_t n = (size_t)b * Tx + t;
+            if (t < P) {
+                a->mask[n] = 1;
+                a->pos[n] = t;
+                continue;
+            }
+            size_t r = (size_t)b * T + (t - P); // the real token
+            if (ids[r] < 0 || ids[r] >= c->V)
+                return afx_fail(e, "forward: token id %d at (b=%d, t=%d) is outside the vocabulary [0,%d)",
+                                ids[r], b, t - P, c->V);
+            a->mask[n] = mask ? mask[r] != 0 : 1;
+            a->pos[n] = (pos ? pos[r] : t - P) + off + P;
+            if (a->pos[n] < 0 || a->pos[n] >= c->max_pos)
+                return afx_fail(e, "forward: position %d at (b=%d, t=%d) is outside [0,%d)", a->pos[n], b,
+                                t - P, c->max_pos);
+        }
+    memcpy(a->ids, ids, (size_t)B * T * sizeof(int));
 
-    // RoPE table for each token's position (HF: position_ids = 0..T-1 unless given)
+    // RoPE table for each token's position
     double inv_freq[512];
     if (c->HS / 2 > 512) return afx_fail(e, "forward: head_dim %d above the supported 1024", c->HS);
     rope_inv_freq(inv_freq, c->HS, c->rope_theta, c->rope_factor, c->rope_low_freq_factor,
                   c->rope_high_freq_factor, c->rope_original_max_position);
-    for (size_t n = 0; n < N; n++) {
-        int p = pos ? pos[n] : (int)(n % T);
-        rope_table(a->rope_cos + n * (c->HS / 2), a->rope_sin + n * (c->HS / 2), &p, inv_freq, 1, c->HS);
-    }
+    rope_table(a->rope_cos, a->rope_sin, a->pos, inv_freq, (int)N, c->HS);
 
-    embedding_forward(a->embed, ids, w->t[LT_EMBED], (int)N, (int)C);
-    const real *x = a->embed; // (B,T,C) residual stream entering the layer
+    EACH_ADAPTER(s, i) if (s->ad[i]->ops->begin_forward) s->ad[i]->ops->begin_forward(s->ad[i], w);
+
+    // embeddings: real tokens at rows P.., virtual tokens (prompt tuning) at rows 0..P-1
+    for (int b = 0; b < B; b++)
+        embedding_forward(a->embed + ((size_t)b * Tx + P) * C, ids + (size_t)b * T, w->t[LT_EMBED], T, (int)C);
+    EACH_ADAPTER(s, i) if (s->ad[i]->ops->embed_forward) s->ad[i]->ops->embed_forward(s->ad[i], a->embed, B, Tx);
+
+    const real *x = a->embed; // (B,Tx,C) residual stream entering the layer
     for (size_t l = 0; l < L; l++) {
+        int li = (int)l;
         real *ln1 = a->ln1 + l * N * C, *ln1_rstd = a->ln1_rstd + l * N;
         real *q = a->q + l * N * QD, *k = a->k + l * N * KD, *v = a->v + l * N * KD;
         real *qr = a->q_rope + l * N * QD, *kr = a->k_rope + l * N * KD;
-        real *att = a->att + l * (size_t)B * c->NH * T * T, *att_out = a->att_out + l * N * QD;
+        real *att = a->att + l * (size_t)B * c->NH * Tx * S, *att_out = a->att_out + l * N * QD;
         real *o = a->o + l * N * C, *res1 = a->res1 + l * N * C;
         real *ln2 = a->ln2 + l * N * C, *ln2_rstd = a->ln2_rstd + l * N;
         real *gate = a->gate + l * N * FF, *up = a->up + l * N * FF, *sw = a->swiglu + l * N * FF;
         real *mlp = a->mlp + l * N * C, *out = a->out + l * N * C;
 
         // attention half: h1 = x + o_proj(Attn(RMSNorm_in(x)))
-        rmsnorm_forward(ln1, ln1_rstd, x, llama_tensor_ptr(w, LT_LN1, (int)l), (int)N, (int)C, c->eps);
-        matmul_forward(q, ln1, llama_tensor_ptr(w, LT_WQ, (int)l), (int)N, (int)C, (int)QD);
-        matmul_forward(k, ln1, llama_tensor_ptr(w, LT_WK, (int)l), (int)N, (int)C, (int)KD);
-        matmul_forward(v, ln1, llama_tensor_ptr(w, LT_WV, (int)l), (int)N, (int)C, (int)KD);
+        rmsnorm_forward(ln1, ln1_rstd, x, llama_tensor_ptr(w, LT_LN1, li), (int)N, (int)C, c->eps);
+        linear_fwd(s, li, LIN_Q, q, ln1, llama_tensor_ptr(w, LT_WQ, li), N, C, QD);
+        linear_fwd(s, li, LIN_K, k, ln1, llama_tensor_ptr(w, LT_WK, li), N, C, KD);
+        linear_fwd(s, li, LIN_V, v, ln1, llama_tensor_ptr(w, LT_WV, li), N, C, KD);
         rope_forward(qr, q, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
         rope_forward(kr, k, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
-        attention_forward(att_out, att, qr, kr, v, mask, B, T, T, c->NH, c->NKV, c->HS);
-        matmul_forward(o, att_out, llama_tensor_ptr(w, LT_WO, (int)l), (int)N, (int)QD, (int)C);
+        int Pl = s ? adapter_set_prefix_len(s, li) : 0;
+        if (Pl == 0) {
+            attention_forward(att_out, att, qr, kr, v, a->mask, B, Tx, Tx, c->NH, c->NKV, c->HS);
+        } else {
+            // prefix layer: keys [K_pre ; RoPE(k)], values [V_pre ; v], S_l = P_l + Tx keys
+            int Sl = Pl + Tx;
+            real *kc = a->kcat + l * (size_t)B * S * KD, *vc = a->vcat + l * (size_t)B * S * KD;
+            EACH_ADAPTER(s, i) if (s->ad[i]->ops->kv_forward) s->ad[i]->ops->kv_forward(s->ad[i], li, kc, vc, B, Sl);
+            for (int b = 0; b < B; b++) {
+                memcpy(kc + ((size_t)b * Sl + Pl) * KD, kr + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
+                memcpy(vc + ((size_t)b * Sl + Pl) * KD, v + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
+                for (int j = 0; j < Sl; j++)
+                    a->keymask[(size_t)b * Sl + j] = j < Pl ? 1 : a->mask[(size_t)b * Tx + j - Pl];
+            }
+            attention_forward(att_out, att, qr, kc, vc, a->keymask, B, Tx, Sl, c->NH, c->NKV, c->HS);
+        }
+        EACH_ADAPTER(s, i) if (s->ad[i]->ops->attn_forward) s->ad[i]->ops->attn_forward(s->ad[i], w, li, att_out, qr, B, Tx);
+        linear_fwd(s, li, LIN_O, o, att_out, llama_tensor_ptr(w, LT_WO, li), N, QD, C);
         residual_forward(res1, x, o, N * C);
 
         // MLP half: y = h1 + down(silu(gate(RMSNorm_post(h1))) * up(...))
-        rmsnorm_forward(ln2, ln2_rstd, res1, llama_tensor_ptr(w, LT_LN2, (int)l), (int)N, (int)C, c->eps);
-        matmul_forward(gate, ln2, llama_tensor_ptr(w, LT_WG, (int)l), (int)N, (int)C, (int)FF);
-        matmul_forward(up, ln2, llama_tensor_ptr(w, LT_WU, (int)l), (int)N, (int)C, (int)FF);
+        rmsnorm_forward(ln2, ln2_rstd, res1, llama_tensor_ptr(w, LT_LN2, li), (int)N, (int)C, c->eps);
+        linear_fwd(s, li, LIN_GATE, gate, ln2, llama_tensor_ptr(w, LT_WG, li), N, C, FF);
+        linear_fwd(s, li, LIN_UP, up, ln2, llama_tensor_ptr(w, LT_WU, li), N, C, FF);
         swiglu_forward(sw, gate, up, N * FF);
-        matmul_forward(mlp, sw, llama_tensor_ptr(w, LT_WD, (int)l), (int)N, (int)FF, (int)C);
+        linear_fwd(s, li, LIN_DOWN, mlp, sw, llama_tensor_ptr(w, LT_WD, li), N, FF, C);
         residual_forward(out, res1, mlp, N * C);
         x = out;
     }
     rmsnorm_forward(a->lnf, a->lnf_rstd, x, w->t[LT_LNF], (int)N, (int)C, c->eps);
     matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+    (void)H2;
     return 0;
 }
 
 /* -------------------------------------------------------------------------------------------- */
 /* loss                                                                                          */
 
-static int check_labels(const int *labels, int B, int T, int V, afx_err *e) {
-    for (size_t n = 0; n < (size_t)B * T; n++)
-        if (labels[n] != -100 && (labels[n] < 0 || labels[n] >= V))
-            return afx_fail(e, "loss: label %d at (b=%zu, t=%zu) is neither -100 nor in [0,%d)",
-                            labels[n], n / T, n % T, V);
-    return 0;
-}
-
-int llama_loss(const LlamaActs *a, const int *labels, int B, int T, double *loss_sum, long *count,
-               afx_err *e) {
+/* labels (B,T) of the real tokens -> a->labels (B,Tx) with -100 over the virtual tokens (PEFT) */
+static int extend_labels(LlamaActs *a, const int *labels, int B, int T, afx_err *e) {
     if (B != a->B || T != a->T)
         return afx_fail(e, "loss: labels shape (B=%d, T=%d) does not match the activations' shape "
                            "(B=%d, T=%d)", B, T, a->B, a->T);
-    if (check_labels(labels, B, T, a->cfg.V, e)) return -1;
-    *loss_sum = crossentropy_forward(count, a->logits, labels, B, T, a->cfg.V);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < a->Tx; t++) {
+            int y = t < a->P ? -100 : labels[(size_t)b * T + t - a->P];
+            if (y != -100 && (y < 0 || y >= a->cfg.V))
+                return afx_fail(e, "loss: label %d at (b=%d, t=%d) is neither -100 nor in [0,%d)", y, b,
+                                t - a->P, a->cfg.V);
+            a->labels[(size_t)b * a->Tx + t] = y;
+        }
+    return 0;
+}
+
+int llama_loss(LlamaActs *a, const int *labels, int B, int T, double *loss_sum, long *count, afx_err *e) {
+    if (extend_labels(a, labels, B, T, e)) return -1;
+    *loss_sum = crossentropy_forward(count, a->logits, a->labels, B, a->Tx, a->cfg.V);
     return 0;
 }
 
@@ -395,22 +495,22 @@ static real *gslot(LlamaParams *g, int kind, int layer) {
     return g ? llama_tensor_ptr(g, kind, layer) : NULL;
 }
 
-int llama_backward(const LlamaParams *w, LlamaParams *g, const LlamaActs *a, LlamaActGrads *da,
+int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaActs *a, LlamaActGrads *da,
                    const int *labels, double scale, int B, int T, afx_err *e) {
     const LlamaConfig *c = &w->cfg;
-    if (B != a->B || T != a->T || B != da->B || T != da->T)
+    if (B != a->B || T != a->T || B != da->B || T != da->T || a->Tx != da->Tx || a->S != da->S)
         return afx_fail(e, "backward: shape (B=%d, T=%d) does not match the activations (B=%d, T=%d) "
                            "or their gradients (B=%d, T=%d)", B, T, a->B, a->T, da->B, da->T);
-    if (check_labels(labels, B, T, c->V, e)) return -1;
-    size_t N = (size_t)B * T, C = c->C, FF = c->FF, V = c->V;
+    if (extend_labels(a, labels, B, T, e)) return -1;
+    int Tx = a->Tx, P = a->P, S = a->S;
+    size_t N = (size_t)B * Tx, C = c->C, FF = c->FF, V = c->V;
     size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
     memset(da->mem, 0, da->count * sizeof(real));
 
     // loss -> logits -> final norm
-    crossentropy_backward(da->dlogits, a->logits, labels, scale, B, T, (int)V);
-    matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C,
-                    (int)V);
-    const real *x_last = c->L > 0 ? a->out + (size_t)(c->L - 1) * N * C : a->embed;
+    crossentropy_backward(da->dlogits, a->logits, a->labels, scale, B, Tx, (int)V);
+    matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+    const real *x_last = a->out + (size_t)(c->L - 1) * N * C;
     rmsnorm_backward(da->dres, gslot(g, LT_LNF, 0), da->dln, x_last, w->t[LT_LNF], a->lnf_rstd, (int)N, (int)C);
 
     for (int l = c->L - 1; l >= 0; l--) {
@@ -418,7 +518,7 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, const LlamaActs *a, Lla
         const real *x = l > 0 ? a->out + (ll - 1) * N * C : a->embed; // layer input
         const real *ln1 = a->ln1 + ll * N * C, *ln1_rstd = a->ln1_rstd + ll * N;
         const real *qr = a->q_rope + ll * N * QD, *kr = a->k_rope + ll * N * KD, *v = a->v + ll * N * KD;
-        const real *att = a->att + ll * (size_t)B * c->NH * T * T, *att_out = a->att_out + ll * N * QD;
+        const real *att = a->att + ll * (size_t)B * c->NH * Tx * S, *att_out = a->att_out + ll * N * QD;
         const real *res1 = a->res1 + ll * N * C;
         const real *ln2 = a->ln2 + ll * N * C, *ln2_rstd = a->ln2_rstd + ll * N;
         const real *gate = a->gate + ll * N * FF, *up = a->up + ll * N * FF, *sw = a->swiglu + ll * N * FF;
@@ -428,45 +528,59 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, const LlamaActs *a, Lla
         memcpy(da->dres1, da->dres, N * C * sizeof(real));
         // mlp = down(sw); sw = silu(gate) * up; gate, up = ln2 Wg^T, ln2 Wu^T
         memset(da->dswiglu, 0, N * FF * sizeof(real));
-        matmul_backward(da->dswiglu, gslot(g, LT_WD, l), da->dres, sw,
-                        llama_tensor_ptr(w, LT_WD, l), (int)N, (int)FF, (int)C);
+        linear_bwd(s, l, LIN_DOWN, da->dswiglu, gslot(g, LT_WD, l), da->dres, sw, llama_tensor_ptr(w, LT_WD, l), N, FF, C);
         memset(da->dgate, 0, N * FF * sizeof(real));
         memset(da->dup, 0, N * FF * sizeof(real));
         swiglu_backward(da->dgate, da->dup, da->dswiglu, gate, up, N * FF);
         memset(da->dln, 0, N * C * sizeof(real));
-        matmul_backward(da->dln, gslot(g, LT_WG, l), da->dgate, ln2,
-                        llama_tensor_ptr(w, LT_WG, l), (int)N, (int)C, (int)FF);
-        matmul_backward(da->dln, gslot(g, LT_WU, l), da->dup, ln2,
-                        llama_tensor_ptr(w, LT_WU, l), (int)N, (int)C, (int)FF);
+        linear_bwd(s, l, LIN_GATE, da->dln, gslot(g, LT_WG, l), da->dgate, ln2, llama_tensor_ptr(w, LT_WG, l), N, C, FF);
+        linear_bwd(s, l, LIN_UP, da->dln, gslot(g, LT_WU, l), da->dup, ln2, llama_tensor_ptr(w, LT_WU, l), N, C, FF);
         // ln2 = RMSNorm_post(res1)
-        rmsnorm_backward(da->dres1, gslot(g, LT_LN2, l), da->dln, res1,
-                         llama_tensor_ptr(w, LT_LN2, l), ln2_rstd, (int)N, (int)C);
+        rmsnorm_backward(da->dres1, gslot(g, LT_LN2, l), da->dln, res1, llama_tensor_ptr(w, LT_LN2, l), ln2_rstd, (int)N, (int)C);
 
         // res1 = x + o: dres (now for x) = dres1, o gets dres1
         memcpy(da->dres, da->dres1, N * C * sizeof(real));
         memset(da->datt_out, 0, N * QD * sizeof(real));
-        matmul_backward(da->datt_out, gslot(g, LT_WO, l), da->dres1, att_out,
-                        llama_tensor_ptr(w, LT_WO, l), (int)N, (int)QD, (int)C);
+        linear_bwd(s, l, LIN_O, da->datt_out, gslot(g, LT_WO, l), da->dres1, att_out, llama_tensor_ptr(w, LT_WO, l), N, QD, C);
         memset(da->dq_rope, 0, N * QD * sizeof(real));
         memset(da->dk_rope, 0, N * KD * sizeof(real));
         memset(da->dv, 0, N * KD * sizeof(real));
-        attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, qr, kr, v, att, B,
-                           T, T, c->NH, c->NKV, c->HS);
+        // adapter terms added to att_out (Llama-Adapter) send gradient to q_rope and their params
+        EACH_ADAPTER(s, i) if (s->ad[i]->ops->attn_backward) s->ad[i]->ops->attn_backward(s->ad[i], w, l, da->dq_rope, da->datt_out, qr, B, Tx);
+        int Pl = s ? adapter_set_prefix_len(s, l) : 0;
+        if (Pl == 0) {
+            attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, qr, kr, v, att, B, Tx, Tx,
+                               c->NH, c->NKV, c->HS);
+        } else {
+            // keys were [K_pre ; RoPE(k)]: split the gradient between the prefix and the real keys
+            int Sl = Pl + Tx;
+            const real *kc = a->kcat + ll * (size_t)B * S * KD, *vc = a->vcat + ll * (size_t)B * S * KD;
+            memset(da->dkcat, 0, (size_t)B * Sl * KD * sizeof(real));
+            memset(da->dvcat, 0, (size_t)B * Sl * KD * sizeof(real));
+            attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, qr, kc, vc, att, B, Tx, Sl,
+                               c->NH, c->NKV, c->HS);
+            EACH_ADAPTER(s, i) if (s->ad[i]->ops->kv_backward) s->ad[i]->ops->kv_backward(s->ad[i], l, da->dkcat, da->dvcat, B, Sl);
+            for (int b = 0; b < B; b++)
+                for (size_t j = 0; j < (size_t)Tx * KD; j++) {
+                    da->dk_rope[(size_t)b * Tx * KD + j] += da->dkcat[((size_t)b * Sl + Pl) * KD + j];
+                    da->dv[(size_t)b * Tx * KD + j] += da->dvcat[((size_t)b * Sl + Pl) * KD + j];
+                }
+        }
         memset(da->dq, 0, N * QD * sizeof(real));
         memset(da->dk, 0, N * KD * sizeof(real));
         rope_backward(da->dq, da->dq_rope, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
         rope_backward(da->dk, da->dk_rope, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
         memset(da->dln, 0, N * C * sizeof(real));
-        matmul_backward(da->dln, gslot(g, LT_WQ, l), da->dq, ln1,
-                        llama_tensor_ptr(w, LT_WQ, l), (int)N, (int)C, (int)QD);
-        matmul_backward(da->dln, gslot(g, LT_WK, l), da->dk, ln1,
-                        llama_tensor_ptr(w, LT_WK, l), (int)N, (int)C, (int)KD);
-        matmul_backward(da->dln, gslot(g, LT_WV, l), da->dv, ln1,
-                        llama_tensor_ptr(w, LT_WV, l), (int)N, (int)C, (int)KD);
+        linear_bwd(s, l, LIN_Q, da->dln, gslot(g, LT_WQ, l), da->dq, ln1, llama_tensor_ptr(w, LT_WQ, l), N, C, QD);
+        linear_bwd(s, l, LIN_K, da->dln, gslot(g, LT_WK, l), da->dk, ln1, llama_tensor_ptr(w, LT_WK, l), N, C, KD);
+        linear_bwd(s, l, LIN_V, da->dln, gslot(g, LT_WV, l), da->dv, ln1, llama_tensor_ptr(w, LT_WV, l), N, C, KD);
         // ln1 = RMSNorm_in(x)
-        rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x,
-                         llama_tensor_ptr(w, LT_LN1, l), ln1_rstd, (int)N, (int)C);
+        rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x, llama_tensor_ptr(w, LT_LN1, l), ln1_rstd, (int)N, (int)C);
     }
-    embedding_backward(gslot(g, LT_EMBED, 0), da->dres, a->ids, (int)N, (int)C);
+    // embeddings: the virtual rows belong to the prompt adapter, the real rows to the table
+    EACH_ADAPTER(s, i) if (s->ad[i]->ops->embed_backward) s->ad[i]->ops->embed_backward(s->ad[i], da->dres, B, Tx);
+    for (int b = 0; b < B; b++)
+        embedding_backward(gslot(g, LT_EMBED, 0), da->dres + ((size_t)b * Tx + P) * C, a->ids + (size_t)b * T, T, (int)C);
+    EACH_ADAPTER(s, i) if (s->ad[i]->ops->end_backward) s->ad[i]->ops->end_backward(s->ad[i], w);
     return 0;
 }

@@ -17,6 +17,8 @@
 #include "err.h"
 #include "real.h"
 
+struct AdapterSet; /* ref/adapters/adapter.h: the adaptation methods hooked into the model */
+
 typedef struct {
     int V, C, FF, L, NH, NKV, HS; /* vocab, hidden, intermediate, layers, heads, kv heads, head_dim */
     double eps;                   /* rms_norm_eps */
@@ -70,78 +72,95 @@ int llama_params_alloc(LlamaParams *p, const LlamaConfig *c, afx_err *e); /* zer
 void llama_params_free(LlamaParams *p);
 
 /* ---- activations for one (B,T) --------------------------------------------------------------- */
+/* T is the number of real tokens the caller passes; the model runs on Tx = P + T tokens when a
+ * prompt-tuning adapter adds P virtual tokens (Tx = T otherwise). A layer with a prefix attends to
+ * S_l = P_l + Tx keys; S is the largest S_l. */
 typedef struct {
     LlamaConfig cfg;       /* the model these activations were made for */
-    int B, T;
+    int B, T, Tx, P, S;    /* batch, real tokens, model tokens, virtual tokens, max keys */
     int *ids;              /* (B,T) copy of the input ids, for the embedding backward */
-    real *rope_cos;        /* (B,T,HS/2) cos of each token's position times inv_freq */
-    real *rope_sin;        /* (B,T,HS/2) */
-    real *embed;           /* (B,T,C) residual stream entering layer 0 */
-    real *ln1, *ln1_rstd;  /* (L,B,T,C), (L,B,T) */
-    real *q, *k, *v;       /* (L,B,T,NH*HS), (L,B,T,NKV*HS) x2, before RoPE */
-    real *q_rope, *k_rope; /* (L,B,T,NH*HS), (L,B,T,NKV*HS) after RoPE */
-    real *att;             /* (L,B,NH,T,T) attention probabilities */
-    real *att_out;         /* (L,B,T,NH*HS) P.V, before o_proj */
-    real *o;               /* (L,B,T,C) o_proj output */
-    real *res1;            /* (L,B,T,C) x + o */
-    real *ln2, *ln2_rstd;  /* (L,B,T,C), (L,B,T) */
-    real *gate, *up;       /* (L,B,T,FF) */
-    real *swiglu;          /* (L,B,T,FF) */
-    real *mlp;             /* (L,B,T,C) down_proj output */
-    real *out;             /* (L,B,T,C) layer output: res1 + mlp */
-    real *lnf, *lnf_rstd;  /* (B,T,C), (B,T) final norm */
-    real *logits;          /* (B,T,V) */
+    int *mask;             /* (B,Tx) 1 = real or virtual token, 0 = padding */
+    int *pos;              /* (B,Tx) positions used by RoPE */
+    int *labels;           /* (B,Tx) labels extended with -100 over virtual tokens */
+    int *keymask;          /* (B,S) key mask of prefix layers: P_l ones, then mask */
+    real *rope_cos;        /* (B,Tx,HS/2) cos of each token's position times inv_freq */
+    real *rope_sin;        /* (B,Tx,HS/2) */
+    real *embed;           /* (B,Tx,C) residual stream entering layer 0 */
+    real *ln1, *ln1_rstd;  /* (L,B,Tx,C), (L,B,Tx) */
+    real *q, *k, *v;       /* (L,B,Tx,NH*HS), (L,B,Tx,NKV*HS) x2, before RoPE */
+    real *q_rope, *k_rope; /* (L,B,Tx,NH*HS), (L,B,Tx,NKV*HS) after RoPE */
+    real *kcat, *vcat;     /* (L,B,S,NKV*HS) [prefix ; real] keys and values of prefix layers */
+    real *att;             /* (L, B,NH,Tx,S_l) attention probabilities, layer l at l*B*NH*Tx*S */
+    real *att_out;         /* (L,B,Tx,NH*HS) P.V (+ adapter terms), the input of o_proj */
+    real *o;               /* (L,B,Tx,C) o_proj output */
+    real *res1;            /* (L,B,Tx,C) x + o */
+    real *ln2, *ln2_rstd;  /* (L,B,Tx,C), (L,B,Tx) */
+    real *gate, *up;       /* (L,B,Tx,FF) */
+    real *swiglu;          /* (L,B,Tx,FF) */
+    real *mlp;             /* (L,B,Tx,C) down_proj output */
+    real *out;             /* (L,B,Tx,C) layer output: res1 + mlp */
+    real *lnf, *lnf_rstd;  /* (B,Tx,C), (B,Tx) final norm */
+    real *logits;          /* (B,Tx,V) */
     void *mem;
     size_t bytes;
     int owns;
 } LlamaActs;
 
-size_t llama_acts_bytes(const LlamaConfig *c, int B, int T);
-void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, int B, int T, void *mem);
-int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, int B, int T, afx_err *e);
+/* s = the adapters (NULL: the plain model); they change Tx and S */
+size_t llama_acts_bytes(const LlamaConfig *c, const struct AdapterSet *s, int B, int T);
+void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const struct AdapterSet *s, int B, int T,
+                     void *mem);
+int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const struct AdapterSet *s, int B, int T,
+                     afx_err *e);
 void llama_acts_free(LlamaActs *a);
 
 /* ---- activation gradients for one (B,T), reused layer after layer ----------------------------- */
 typedef struct {
     LlamaConfig cfg;
-    int B, T;
-    real *dres;            /* (B,T,C) gradient of the residual stream */
-    real *dres1;           /* (B,T,C) gradient w.r.t. res1 of the current layer */
-    real *dln;             /* (B,T,C) gradient w.r.t. a norm output */
-    real *dq, *dk, *dv;    /* (B,T,NH*HS), (B,T,NKV*HS) x2, before RoPE */
+    int B, T, Tx, S;
+    real *dres;            /* (B,Tx,C) gradient of the residual stream */
+    real *dres1;           /* (B,Tx,C) gradient w.r.t. res1 of the current layer */
+    real *dln;             /* (B,Tx,C) gradient w.r.t. a norm output */
+    real *dq, *dk, *dv;    /* (B,Tx,NH*HS), (B,Tx,NKV*HS) x2, before RoPE */
     real *dq_rope, *dk_rope;
-    real *datt;            /* (B,NH,T,T) scratch of attention_backward */
-    real *datt_out;        /* (B,T,NH*HS) */
-    real *dgate, *dup, *dswiglu; /* (B,T,FF) */
-    real *dlogits;         /* (B,T,V) */
+    real *dkcat, *dvcat;   /* (B,S,NKV*HS) gradients of [prefix ; real] keys/values */
+    real *datt;            /* (B,NH,Tx,S) scratch of attention_backward */
+    real *datt_out;        /* (B,Tx,NH*HS) */
+    real *dgate, *dup, *dswiglu; /* (B,Tx,FF) */
+    real *dlogits;         /* (B,Tx,V) */
     real *mem;
     size_t count;
     int owns;
 } LlamaActGrads;
 
-size_t llama_actgrads_count(const LlamaConfig *c, int B, int T);
-void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, int B, int T, real *mem);
-int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, int B, int T, afx_err *e);
+size_t llama_actgrads_count(const LlamaConfig *c, const struct AdapterSet *s, int B, int T);
+void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const struct AdapterSet *s, int B,
+                         int T, real *mem);
+int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const struct AdapterSet *s, int B,
+                         int T, afx_err *e);
 void llama_actgrads_free(LlamaActGrads *d);
 
 /* ---- the model ----------------------------------------------------------------------------- */
-/* ids, mask, pos are (B,T). mask (1 = real token) may be NULL (all real); pos may be NULL, which
- * means 0..T-1 on every row (HF: position_ids = cache_position, not derived from the mask).
+/* ids, mask, pos are (B,T) over the real tokens. mask (1 = real token) may be NULL (all real); pos
+ * may be NULL, which means offset..offset+T-1 on every row (HF: position_ids = cache_position, not
+ * derived from the mask; offset = 0, or P with a prefix, or P for the real tokens of a prompt).
+ * s = the adapters (NULL: the plain model); their activations must be bound for the same (B,T).
  * Fails (with both shapes in the message) when (B,T) differs from the shape `a` was made for, and
  * when an id or a position is out of range. */
-int llama_forward(const LlamaParams *w, LlamaActs *a, const int *ids, const int *mask,
-                  const int *pos, int B, int T, afx_err *e);
+int llama_forward(const LlamaParams *w, struct AdapterSet *s, LlamaActs *a, const int *ids,
+                  const int *mask, const int *pos, int B, int T, afx_err *e);
 
-/* Causal-LM loss over a->logits: *loss_sum = sum of CE over kept targets, *count = kept targets.
+/* Causal-LM loss over a->logits for labels (B,T) of the real tokens (extended with -100 over
+ * virtual tokens): *loss_sum = sum of CE over kept targets, *count = kept targets.
  * The mean loss is loss_sum/count; HF Trainer's variant is loss_sum/num_items. */
-int llama_loss(const LlamaActs *a, const int *labels, int B, int T, double *loss_sum, long *count,
+int llama_loss(LlamaActs *a, const int *labels, int B, int T, double *loss_sum, long *count,
                afx_err *e);
 
 /* Backward of scale * loss_sum (scale = 1/count for the mean). Accumulates into g (same layout as
- * w; for a tied model the embedding receives both its uses); g may be NULL when the base is frozen
- * (the activation gradients are still computed). da is scratch. */
-int llama_backward(const LlamaParams *w, LlamaParams *g, const LlamaActs *a, LlamaActGrads *da,
-                   const int *labels, double scale, int B, int T, afx_err *e);
+ * w; for a tied model the embedding receives both its uses) and into the adapters' gradients;
+ * g may be NULL when the base is frozen. da is scratch. */
+int llama_backward(const LlamaParams *w, LlamaParams *g, struct AdapterSet *s, LlamaActs *a,
+                   LlamaActGrads *da, const int *labels, double scale, int B, int T, afx_err *e);
 
 /* Number of labels != -100 on the UNshifted labels (HF Trainer's num_items_in_batch). */
 long llama_count_items(const int *labels, int B, int T);

@@ -14,6 +14,11 @@ The model is functional: parameters live in a dict keyed by the HF weight names,
 autograd provides the backward. `forward(..., acts=dict)` records every intermediate
 activation under the names of golden/README.md.
 
+Adaptation methods (golden/README.md "Adaptation-method cases", methods.md sections 2-5):
+`forward(..., methods=[...], adapter={...})` adds soft prompts, prefixes (all layers or a
+subset, optional Linear-tanh-Linear reparameterisation, positions offset by P or not),
+Llama-Adapter (PEFT scalar gate or official per-head tanh gate) and LoRA, alone or composed.
+
 Notation: B batch, T tokens, C hidden, V vocab, NH query heads, NKV kv heads,
 HS head_dim, FF intermediate size, L layers.
 """

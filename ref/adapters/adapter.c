@@ -1,0 +1,184 @@
+/* adapter.c — what all methods share: the set of composed adapters, its arenas (trainable
+ * parameters, gradients, AdamW moments, activations), lookups, and the initialization RNG.
+ * What it is not: any method's math (that is in the method's own file).
+ */
+#include "adapter.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const LIN_SITE_NAMES[LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
+
+/* ---- RNG: splitmix64, Box-Muller ------------------------------------------------------------- */
+
+static unsigned long long next64(AfxRng *r) {
+    unsigned long long z = (r->s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+double afx_rng_uniform(AfxRng *r) { return (double)(next64(r) >> 11) / 9007199254740992.0; }
+
+double afx_rng_normal(AfxRng *r) {
+    double u1 = afx_rng_uniform(r), u2 = afx_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
+}
+
+/* ---- one adapter -------------------------------------------------------------------------------- */
+
+void adapter_destroy(Adapter *ad) {
+    if (!ad) return;
+    if (ad->ops && ad->ops->destroy) ad->ops->destroy(ad);
+    free(ad->params);
+    free(ad->acts);
+    free(ad->priv);
+    memset(ad, 0, sizeof *ad);
+}
+
+size_t adapter_param_count(const Adapter *ad) {
+    size_t n = 0;
+    for (int i = 0; i < ad->n_params; i++) n += ad->params[i].numel;
+    return n;
+}
+
+/* ---- the set -------------------------------------------------------------------------------------- */
+
+static int has_hook(const AdapterSet *s, size_t offset) {
+    int n = 0;
+    for (int i = 0; i < s->n; i++) n += *(void *const *)((const char *)s->ad[i]->ops + offset) != NULL;
+    return n;
+}
+
+int adapter_set_init(AdapterSet *s, Adapter **ads, int n, LlamaParams *base, afx_err *e) {
+    memset(s, 0, sizeof *s);
+    if (n < 0 || n > AFX_MAX_ADAPTERS) return afx_fail(e, "adapters: at most %d methods at once", AFX_MAX_ADAPTERS);
+    s->n = n;
+    s->base = base;
+    for (int i = 0; i < n; i++) {
+        s->ad[i] = ads[i];
+        s->trains_base |= ads[i]->ops->trains_base;
+    }
+    // one method per place where an order would matter
+    if (has_hook(s, offsetof(AdapterOps, virtual_tokens)) > 1)
+        return afx_fail(e, "adapters: two prompt-tuning adapters cannot be combined");
+    if (has_hook(s, offsetof(AdapterOps, prefix_len)) > 1)
+        return afx_fail(e, "adapters: two prefix-tuning adapters cannot be combined");
+    if (s->trains_base && n > 1)
+        return afx_fail(e, "adapters: full fine-tuning trains every weight and is not combined with other methods");
+    // trainable arena: the parameters of every adapter, contiguous, in order
+    size_t count = 0;
+    for (int i = 0; i < n; i++)
+        if (!ads[i]->ops->trains_base) count += adapter_param_count(ads[i]);
+    s->count = count;
+    if (count) {
+        s->w = calloc(count, sizeof(real));
+        s->g = calloc(count, sizeof(real));
+        s->m = calloc(count, sizeof(real));
+        s->v = calloc(count, sizeof(real));
+        if (!s->w || !s->g || !s->m || !s->v) {
+            adapter_set_free(s);
+            return afx_fail(e, "adapters: out of memory for %zu trainable parameters", count);
+        }
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        Adapter *ad = ads[i];
+        if (ad->ops->trains_base) continue;
+        for (int k = 0; k < ad->n_params; k++) {
+            ad->params[k].w = s->w + off;
+            ad->params[k].g = s->g + off;
+            off += ad->params[k].numel;
+        }
+    }
+    if (s->trains_base) {
+        // full fine-tuning: gradients and moments of the base weights, the base's own layout
+        if (llama_params_alloc(&s->base_g, &base->cfg, e) || llama_params_alloc(&s->base_m, &base->cfg, e) ||
+            llama_params_alloc(&s->base_v, &base->cfg, e)) {
+            adapter_set_free(s);
+            return -1;
+        }
+        for (int i = 0; i < n; i++)
+            if (ads[i]->ops->bind_base) ads[i]->ops->bind_base(ads[i], base, &s->base_g);
+    }
+    return 0;
+}
+
+int adapter_set_init_params(AdapterSet *s, unsigned long long seed, afx_err *e) {
+    AfxRng rng = {seed};
+    for (int i = 0; i < s->n; i++)
+        if (s->ad[i]->ops->init && s->ad[i]->ops->init(s->ad[i], s->base, &rng, e)) return -1;
+    return 0;
+}
+
+int adapter_set_bind_acts(AdapterSet *s, int B, int T, afx_err *e) {
+    int Tx = adapter_set_tokens(s, T);
+    size_t bytes = 0, offs[AFX_MAX_ADAPTERS];
+    for (int i = 0; i < s->n; i++) {
+        offs[i] = bytes;
+        if (s->ad[i]->ops->acts_bytes) bytes += (s->ad[i]->ops->acts_bytes(s->ad[i], B, T, Tx) + 63) / 64 * 64;
+    }
+    free(s->acts);
+    s->acts = NULL;
+    if (bytes) {
+        s->acts = aligned_alloc(64, bytes);
+        if (!s->acts) return afx_fail(e, "adapters: out of memory for %zu bytes of activations", bytes);
+        memset(s->acts, 0, bytes);
+    }
+    s->acts_bytes = bytes;
+    for (int i = 0; i < s->n; i++)
+        if (s->ad[i]->ops->acts_bind) s->ad[i]->ops->acts_bind(s->ad[i], B, T, Tx, (char *)s->acts + offs[i]);
+    s->B = B;
+    s->T = T;
+    return 0;
+}
+
+void adapter_set_free(AdapterSet *s) {
+    free(s->w);
+    free(s->g);
+    free(s->m);
+    free(s->v);
+    free(s->acts);
+    llama_params_free(&s->base_g);
+    llama_params_free(&s->base_m);
+    llama_params_free(&s->base_v);
+    memset(s, 0, sizeof *s);
+}
+
+void adapter_set_zero_grad(AdapterSet *s) {
+    if (s->g) memset(s->g, 0, s->count * sizeof(real));
+    if (s->base_g.mem) memset(s->base_g.mem, 0, s->base_g.count * sizeof(real));
+}
+
+int adapter_set_tokens(const AdapterSet *s, int T) {
+    for (int i = 0; i < s->n; i++)
+        if (s->ad[i]->ops->virtual_tokens) return T + s->ad[i]->ops->virtual_tokens(s->ad[i]);
+    return T;
+}
+
+int adapter_set_position_offset(const AdapterSet *s) {
+    for (int i = 0; i < s->n; i++)
+        if (s->ad[i]->ops->position_offset) return s->ad[i]->ops->position_offset(s->ad[i]);
+    return 0;
+}
+
+int adapter_set_prefix_len(const AdapterSet *s, int layer) {
+    for (int i = 0; i < s->n; i++)
+        if (s->ad[i]->ops->prefix_len) return s->ad[i]->ops->prefix_len(s->ad[i], layer);
+    return 0;
+}
+
+size_t adapter_set_param_count(const AdapterSet *s) {
+    size_t n = 0;
+    for (int i = 0; i < s->n; i++) n += adapter_param_count(s->ad[i]);
+    return n;
+}
+
+const AdapterTensor *adapter_set_find_param(const AdapterSet *s, const char *name) {
+    for (int i = 0; i < s->n; i++)
+        for (int k = 0; k < s->ad[i]->n_params; k++)
+            if (!strcmp(s->ad[i]->params[k].name, name)) return &s->ad[i]->params[k];
+    return NULL;
+}
