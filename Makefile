@@ -69,10 +69,11 @@ OBJ64 := $(LIB_SRC:%.c=$(BUILD)/f64/obj/%.o)
 LIB32 := $(BUILD)/libaffix.a
 LIB64 := $(BUILD)/f64/libaffix.a
 
-TESTS32 := $(BUILD)/test_core $(BUILD)/test_golden $(BUILD)/test_io
-TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_golden $(BUILD)/f64/test_gradcheck
+TESTS32 := $(BUILD)/test_core $(BUILD)/test_methods $(BUILD)/test_golden $(BUILD)/test_io $(BUILD)/test_params
+TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_methods $(BUILD)/f64/test_golden $(BUILD)/f64/test_gradcheck
 
 .PHONY: all test clean demo
+.SECONDARY: # keep object files: make test ends with the test summary, and rebuilds are incremental
 all: $(LIB32) $(LIB64) $(BUILD)/affix
 
 $(BUILD)/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h)

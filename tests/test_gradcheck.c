@@ -5,7 +5,8 @@
  * (L(x+h) - L(x-h)) / 2h with h = 1e-5 in double: truncation error ~h^2, so a correct backward agrees
  * to ~1e-9 relative to the gradient tensor's max-abs while a missing term is off by O(1).
  * Then the same for the whole model: every weight of two tiny configs (tied + GQA + head_dim != C/NH
- * + llama3 RoPE + left padding; untied MHA + right padding).
+ * + llama3 RoPE + left padding; untied MHA + right padding), and every parameter of every
+ * adaptation method (alone, at non-trivial values, and composed) on the first of them.
  * Ends with "N passed, M failed".
  */
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter.h"
 #include "llama.h"
 #include "ops.h"
 
@@ -245,6 +247,118 @@ static void check_model(const char *name, const LlamaConfig *cfg, const int *ids
     llama_actgrads_free(&da);
 }
 
+/* ---- adaptation methods: every adapter parameter, base frozen ------------------------------------ */
+
+typedef struct {
+    LlamaParams *w;
+    AdapterSet *s;
+    LlamaActs *a;
+    const int *ids, *mask, *labels;
+    int B, T;
+} AdCtx;
+
+static double adapter_loss(void *p) {
+    AdCtx *c = p;
+    afx_err e;
+    double sum;
+    long cnt;
+    if (llama_forward(c->w, c->s, c->a, c->ids, c->mask, NULL, c->B, c->T, &e) ||
+        llama_loss(c->a, c->labels, c->B, c->T, &sum, &cnt, &e)) {
+        printf("  FAIL  %s\n", e.msg);
+        return NAN;
+    }
+    return sum / (double)cnt;
+}
+
+/* ads: created adapters (ownership stays with the caller); values are drawn non-trivially */
+static void check_adapters(const char *name, LlamaParams *w, Adapter **ads, int n, const int *ids,
+                           const int *mask, const int *labels, int B, int T, unsigned long long *seed) {
+    AdapterSet s;
+    LlamaActs a;
+    LlamaActGrads da;
+    afx_err e;
+    if (adapter_set_init(&s, ads, n, w, &e) || adapter_set_bind_acts(&s, B, T, &e) ||
+        llama_acts_alloc(&a, &w->cfg, &s, B, T, &e) || llama_actgrads_alloc(&da, &w->cfg, &s, B, T, &e)) {
+        printf("  FAIL  %s: %s\n", name, e.msg);
+        fail++;
+        return;
+    }
+    fill(s.w, s.count, seed, 0.5); // every parameter away from its init (gates, LoRA B != 0)
+    AdCtx ctx = {w, &s, &a, ids, mask, labels, B, T};
+    adapter_loss(&ctx);
+    double sum;
+    long cnt;
+    llama_loss(&a, labels, B, T, &sum, &cnt, &e);
+    adapter_set_zero_grad(&s);
+    if (llama_backward(w, NULL, &s, &a, &da, labels, 1.0 / (double)cnt, B, T, &e)) {
+        printf("  FAIL  %s: %s\n", name, e.msg);
+        fail++;
+    }
+    // one check per parameter tensor (all of a method's tensors of one kind are small here)
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < ads[i]->n_params; k++) {
+            AdapterTensor *t = &ads[i]->params[k];
+            char what[200];
+            snprintf(what, sizeof what, "%s %s", name, t->name);
+            check_grad(what, t->w, t->numel, t->g, adapter_loss, &ctx);
+        }
+    adapter_set_free(&s);
+    llama_acts_free(&a);
+    llama_actgrads_free(&da);
+}
+
+static void check_methods(const LlamaConfig *cfg, const int *ids, const int *mask, const int *labels, int B, int T,
+                          unsigned long long *seed) {
+    LlamaParams w;
+    afx_err e;
+    if (llama_params_alloc(&w, cfg, &e)) { fail++; return; }
+    fill(w.mem, w.count, seed, 0.6);
+    Adapter ad[2];
+    Adapter *p[2] = {&ad[0], &ad[1]};
+
+    PromptOptions po = {.num_virtual_tokens = 2};
+    if (prompt_create(&ad[0], cfg, &po, &e) == 0) {
+        check_adapters("prompt", &w, p, 1, ids, mask, labels, B, T, seed);
+        adapter_destroy(&ad[0]);
+    }
+    PrefixOptions xo = {.num_virtual_tokens = 2};
+    if (prefix_create(&ad[0], cfg, &xo, &e) == 0) {
+        check_adapters("prefix", &w, p, 1, ids, mask, labels, B, T, seed);
+        adapter_destroy(&ad[0]);
+    }
+    int sub[2] = {0, 2};
+    PrefixOptions xs = {.num_virtual_tokens = 3, .layers = sub, .n_layers = 2, .projection = 1,
+                        .encoder_hidden_size = 5, .offset_zero = 1};
+    if (prefix_create(&ad[0], cfg, &xs, &e) == 0) {
+        check_adapters("prefix-subset-mlp-zero", &w, p, 1, ids, mask, labels, B, T, seed);
+        adapter_destroy(&ad[0]);
+    }
+    LlamaAdapterOptions lp = {.adapter_len = 3, .adapter_layers = 2, .gate = GATE_PEFT};
+    if (llama_adapter_create(&ad[0], cfg, &lp, &e) == 0) {
+        check_adapters("llama-adapter-peft", &w, p, 1, ids, mask, labels, B, T, seed);
+        adapter_destroy(&ad[0]);
+    }
+    LlamaAdapterOptions lo = {.adapter_len = 2, .adapter_layers = 3, .gate = GATE_OFFICIAL};
+    if (llama_adapter_create(&ad[0], cfg, &lo, &e) == 0) {
+        check_adapters("llama-adapter-official", &w, p, 1, ids, mask, labels, B, T, seed);
+        adapter_destroy(&ad[0]);
+    }
+    LoraOptions ro = {.r = 2, .alpha = 3, .rslora = 1, .targets = {1, 1, 1, 1, 1, 1, 1}};
+    if (lora_create(&ad[0], cfg, &ro, &e) == 0) {
+        check_adapters("lora-all-rslora", &w, p, 1, ids, mask, labels, B, T, seed);
+        adapter_destroy(&ad[0]);
+    }
+    // composed: LoRA on q,v + prefix on every layer + Llama-Adapter is not PEFT's, but must still be exact
+    LoraOptions rq = {.r = 2, .alpha = 4, .targets = {1, 0, 1, 0, 0, 0, 0}};
+    if (lora_create(&ad[0], cfg, &rq, &e) == 0 && prefix_create(&ad[1], cfg, &xo, &e) == 0) {
+        check_adapters("lora+prefix", &w, p, 2, ids, mask, labels, B, T, seed);
+        adapter_destroy(&ad[0]);
+        adapter_destroy(&ad[1]);
+    }
+    if (e.msg[0] && 0) printf("%s\n", e.msg);
+    llama_params_free(&w);
+}
+
 int main(void) {
     unsigned long long s = 42;
     printf("finite-difference gradient checks (f64 build, h=%g, tol %g of max|g|)\n", H, TOL);
@@ -272,6 +386,9 @@ int main(void) {
     int mask2[2 * 4] = {1, 1, 1, 1, 1, 1, 0, 0};
     int lab2[2 * 4] = {-100, 2, 3, 4, -100, 6, -100, -100};
     check_model("untied-mha", &c2, ids2, mask2, lab2, 2, 4, &s);
+
+    // every method, on the tied/GQA/llama3 config with its left-padded batch
+    check_methods(&c1, ids1, mask1, lab1, 2, 5, &s);
 
     printf("%d passed, %d failed\n", pass, fail);
     return fail ? 1 : 0;

@@ -2,17 +2,22 @@
  * errors ("affix: error: <what>") and chooses the exit code; the library itself never prints.
  *
  * Commands so far:  affix config CONFIG.json   the parsed config and its parameter count
+ *                   affix params --config CONFIG.json --method METHOD [options]
+ *                                               trainable parameters of a method, no weights loaded
  *                   affix version               version, number type, OpenMP threads
  * (generate / train / eval / bench arrive with their issues.)
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include "adapter.h"
 #include "config.h"
 #include "llama.h"
+#include "method_spec.h"
 
 #define AFFIX_VERSION "0.1.0"
 
@@ -23,8 +28,25 @@ static int usage(FILE *out) {
             "commands:\n"
             "  config CONFIG.json   print a Llama/Mistral config.json as affix reads it, with its\n"
             "                       parameter count\n"
+            "  params --config CONFIG.json --method METHOD [options]\n"
+            "                       count the trainable parameters of a method on a model (no\n"
+            "                       weights are read); the last line is 'trainable N'\n"
             "  version              print the version, the number type and the OpenMP threads\n"
-            "  help                 this text\n");
+            "  help                 this text\n"
+            "\n"
+            "methods and their options (defaults are PEFT's):\n"
+            "  prompt         --num-virtual-tokens P (required)  --prompt-init random|vocab\n"
+            "  prefix         --num-virtual-tokens P (required)  --layers all|top:K|A-B|i,j,k (all)\n"
+            "                 --prefix-projection  --encoder-hidden-size E (KV width)\n"
+            "                 --position-offset prefix|zero (prefix: real tokens at P..)\n"
+            "  llama-adapter  --adapter-len P (10)  --adapter-layers N (30, the top N)\n"
+            "                 --gate peft|official (peft: one raw scalar per layer; official:\n"
+            "                 tanh, one per head)\n"
+            "  lora           --r R (8)  --alpha A (8)  --rslora  --targets q,v (any of\n"
+            "                 q,k,v,o,gate,up,down, or all-linear)\n"
+            "  full           no options: every base weight\n"
+            "  --name=value works too; PEFT's keys are accepted as aliases (lora_alpha,\n"
+            "  use_rslora, target_modules, prompt_tuning_init).\n");
     return out == stdout ? 0 : 2;
 }
 
@@ -59,6 +81,105 @@ static int cmd_config(int argc, char **argv) {
     return 0;
 }
 
+/* "model.layers.12.self_attn.q_proj.lora_A.weight" -> "model.layers.*.self_attn.q_proj.lora_A.weight" */
+static void group_name(const char *name, char *out, size_t n) {
+    size_t o = 0;
+    for (const char *p = name; *p && o + 1 < n;) {
+        int after_layers = p - name >= 7 && !strncmp(p - 7, "layers.", 7);
+        if (after_layers && *p >= '0' && *p <= '9') {
+            while (*p >= '0' && *p <= '9') p++;
+            out[o++] = '*';
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = 0;
+}
+
+static int cmd_params(int argc, char **argv) {
+    const char *config = NULL, *method = NULL;
+    char **rest = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *rest);
+    int nrest = 0;
+    if (!rest) {
+        fprintf(stderr, "affix: error: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char **dst = !strncmp(argv[i], "--config", 8) ? &config : !strncmp(argv[i], "--method", 8) ? &method : NULL;
+        const char *tail = argv[i] + 8;
+        if (!dst || (*tail && *tail != '=')) {
+            rest[nrest++] = argv[i];
+            continue;
+        }
+        if (*dst) {
+            fprintf(stderr, "affix: error: params: %.8s is given twice\n", argv[i]);
+            free(rest);
+            return 2;
+        }
+        if (*tail == '=') {
+            *dst = tail + 1;
+        } else if (i + 1 < argc) {
+            *dst = argv[++i];
+        } else {
+            fprintf(stderr, "affix: error: params: %s needs a value\n", argv[i]);
+            free(rest);
+            return 2;
+        }
+    }
+    if (!config || !method) {
+        fprintf(stderr, "affix: error: params needs --config CONFIG.json and --method METHOD (try: affix help)\n");
+        free(rest);
+        return 2;
+    }
+    LlamaConfig c;
+    MethodSpec s;
+    Adapter ad;
+    afx_err e;
+    if (llama_config_load(&c, config, &e) || method_spec_init(&s, method, &e) ||
+        method_spec_parse_args(&s, nrest, rest, &e) || method_spec_create(&ad, &s, &c, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        free(rest);
+        return 1;
+    }
+    free(rest);
+
+    size_t base = llama_params_count(&c), n = adapter_param_count(&ad);
+    char desc[1024];
+    method_spec_describe(&s, &c, desc, sizeof desc);
+    printf("config     %s: V=%d C=%d FF=%d L=%d NH=%d NKV=%d HS=%d tied=%s\n", config, c.V, c.C, c.FF, c.L, c.NH,
+           c.NKV, c.HS, c.tied ? "true" : "false");
+    printf("base       %zu\n", base);
+    printf("method     %s\n", desc);
+
+    /* the parameter table grouped over layer indices, in first-seen order */
+    int ng = 0;
+    char (*gname)[128] = malloc((size_t)(ad.n_params > 0 ? ad.n_params : 1) * sizeof *gname);
+    size_t *gnumel = calloc((size_t)(ad.n_params > 0 ? ad.n_params : 1), sizeof *gnumel);
+    int *gcount = calloc((size_t)(ad.n_params > 0 ? ad.n_params : 1), sizeof *gcount);
+    if (!gname || !gnumel || !gcount) {
+        fprintf(stderr, "affix: error: out of memory\n");
+        free(gname), free(gnumel), free(gcount);
+        adapter_destroy(&ad);
+        return 1;
+    }
+    for (int i = 0; i < ad.n_params; i++) {
+        char g[128];
+        group_name(ad.params[i].name, g, sizeof g);
+        int k = 0;
+        while (k < ng && strcmp(gname[k], g)) k++;
+        if (k == ng) strcpy(gname[ng++], g);
+        gnumel[k] += ad.params[i].numel;
+        gcount[k]++;
+    }
+    for (int k = 0; k < ng; k++)
+        printf("  %-50s %4d tensor%s %12zu\n", gname[k], gcount[k], gcount[k] == 1 ? " " : "s", gnumel[k]);
+    free(gname), free(gnumel), free(gcount);
+    printf("share      %.6f%% of the base\n", base ? 100.0 * (double)n / (double)base : 0.0);
+    printf("trainable %zu\n", n);
+    adapter_destroy(&ad);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
@@ -73,6 +194,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
+    if (!strcmp(cmd, "params")) return cmd_params(argc - 2, argv + 2);
     fprintf(stderr, "affix: error: unknown command '%s' (try: affix help)\n", cmd);
     return 2;
 }

@@ -21,6 +21,15 @@ crossentropy_bwd_onehot|ref/core/ops.c|s/(p - (i == y ? 1.0 : 0.0))/(p - (i == y
 tied_embedding_one_use|ref/core/llama.c|s/embedding_backward(gslot(g, LT_EMBED, 0), da->dres/embedding_backward(g \&\& g->cfg.tied ? NULL : gslot(g, LT_EMBED, 0), da->dres/
 llama3_blend_band|ref/core/ops.c|s/f = (1.0 - s) \* f \/ factor + s \* f;/f = f \/ factor;/
 adamw_bias_correction|ref/core/optim.c|s/double denom = sqrt(vi) \/ bc2_sqrt + c->eps;/double denom = sqrt(vi) + c->eps;/
+prompt_bwd_sign|ref/adapters/prompt.c|s/dE\[i\] += dx\[/dE[i] -= dx[/
+prefix_kv_bwd_sign|ref/adapters/prefix.c|s/+= dvcat\[src\];/-= dvcat[src];/
+prefix_mlp_tanh_bwd|ref/adapters/prefix.c|s/\*= 1 - px->hidden\[j\] \* px->hidden\[j\];/*= 1 + px->hidden[j] * px->hidden[j];/
+llama_adapter_gate_bwd_sign|ref/adapters/llama_adapter.c|s/dgate\[0\] += (real)dg;/dgate[0] -= (real)dg;/
+llama_adapter_official_tanh_bwd|ref/adapters/llama_adapter.c|s/dgate\[h\] += (real)(dg \* (1 - gh \* gh));/dgate[h] += (real)dg;/
+llama_adapter_key_bwd_sign|ref/adapters/llama_adapter.c|s/dkp\[e\] += ds \* q\[e\];/dkp[e] -= ds * q[e];/
+lora_B_bwd_sign|ref/adapters/lora.c|s/dB\[(size_t)o \* R + r\] += s \* acc;/dB[(size_t)o * R + r] -= s * acc;/
+lora_A_bwd_sign|ref/adapters/lora.c|s/dA\[(size_t)r \* IC + i\] += acc;/dA[(size_t)r * IC + i] -= acc;/
+lora_dx_bwd_dropped|ref/adapters/lora.c|s/if (dx)$/if (0 \&\& dx)/
 '
 
 caught=0
@@ -39,7 +48,8 @@ echo "$MUTANTS" | while IFS='|' read -r name file expr; do
     rm "$SCRATCH/$file.orig"
     out=$(cd "$SCRATCH" && make test 2>&1)
     if [ $? -ne 0 ]; then
-        echo "caught  $name: $(printf '%s\n' "$out" | tail -n 1)"
+        summary=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+        echo "caught  $name: ${summary:-the build failed}"
     else
         echo "MISSED  $name: make test passed with the bug planted"
         echo missed >> "$ROOT/build/.mutants"

@@ -1,0 +1,270 @@
+/* test_methods.c — what the adaptation methods promise beyond matching the golden values:
+ *   - at their true initialization (affix's own init), Llama-Adapter and LoRA leave the model's
+ *     output bitwise unchanged, and exactly the expected gradients vanish (adaption prompt, lora_A)
+ *     while the others (gate, lora_B) do not;
+ *   - LoRA merge gives the same logits as the unmerged adapter; unmerge restores the weights;
+ *   - full fine-tuning through the adapter set equals the plain model backward, bit for bit;
+ *   - inits follow PEFT (N(0,1) prompts, U(+-1/sqrt(in)) lora_A, B = 0, zero gates, vocab rows);
+ *   - combinations that make no sense are refused; shapes are checked.
+ * Ends with "N passed, M failed".
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter.h"
+#include "llama.h"
+
+static int pass, fail;
+static void check(int ok, const char *what, const char *detail) {
+    if (ok) pass++; else fail++;
+    printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
+}
+
+#ifdef AFFIX_F64
+#define CLOSE 1e-12
+#else
+#define CLOSE 2e-5
+#endif
+
+static const LlamaConfig CFG = {.V = 19, .C = 16, .FF = 24, .L = 3, .NH = 4, .NKV = 2, .HS = 6, .eps = 1e-5,
+                                .rope_theta = 10000, .tied = 0, .max_pos = 64};
+enum { B = 2, T = 6 };
+static const int IDS[B * T] = {1, 5, 7, 2, 9, 3, 0, 0, 4, 8, 11, 6};
+static const int MASK[B * T] = {1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1};
+static const int LABELS[B * T] = {1, 5, 7, 2, 9, 3, -100, -100, -100, 8, 11, 6};
+
+static void fill(real *x, size_t n, unsigned long long s, double scale) {
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (real)(scale * ((double)(s >> 11) / 9007199254740992.0 * 2 - 1));
+    }
+}
+
+/* forward (+ backward into the set's gradients) with adapters s (NULL = base); logits copied out */
+static int run(LlamaParams *w, AdapterSet *s, LlamaParams *g, real *logits, afx_err *e) {
+    LlamaActs a;
+    LlamaActGrads da;
+    double sum;
+    long cnt;
+    int rc = -1;
+    if (s && adapter_set_bind_acts(s, B, T, e)) return -1;
+    if (llama_acts_alloc(&a, &w->cfg, s, B, T, e)) return -1;
+    if (llama_actgrads_alloc(&da, &w->cfg, s, B, T, e)) { llama_acts_free(&a); return -1; }
+    if (s) adapter_set_zero_grad(s);
+    if (!llama_forward(w, s, &a, IDS, MASK, NULL, B, T, e) && !llama_loss(&a, LABELS, B, T, &sum, &cnt, e) &&
+        !llama_backward(w, g, s, &a, &da, LABELS, 1.0 / (double)cnt, B, T, e)) {
+        if (logits)
+            for (int b = 0; b < B; b++) // the real rows only (a prompt adds P rows in front)
+                memcpy(logits + (size_t)b * T * w->cfg.V, a.logits + ((size_t)b * a.Tx + a.P) * w->cfg.V,
+                       (size_t)T * w->cfg.V * sizeof(real));
+        rc = 0;
+    }
+    llama_acts_free(&a);
+    llama_actgrads_free(&da);
+    return rc;
+}
+
+static double maxabs(const real *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
+    return m;
+}
+
+static double maxdiff(const real *x, const real *y, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) if (fabs((double)x[i] - y[i]) > m) m = fabs((double)x[i] - y[i]);
+    return m;
+}
+
+int main(void) {
+    afx_err e = {{0}};
+    char msg[256];
+    LlamaParams w;
+    size_t NL = (size_t)B * T * CFG.V;
+    real *base_logits = malloc(NL * sizeof(real)), *logits = malloc(NL * sizeof(real));
+    if (llama_params_alloc(&w, &CFG, &e) || !base_logits || !logits) {
+        printf("setup: %s\n0 passed, 1 failed\n", e.msg);
+        return 1;
+    }
+    fill(w.mem, w.count, 3, 0.5);
+    check(run(&w, NULL, NULL, base_logits, &e) == 0, "base forward/backward", e.msg);
+
+    // ---- Llama-Adapter at its true init: output unchanged, only the gates learn at step 0 ----
+    {
+        Adapter ad;
+        Adapter *p = &ad;
+        AdapterSet s;
+        LlamaAdapterOptions o = {.adapter_len = 4, .adapter_layers = 2, .gate = GATE_PEFT};
+        if (llama_adapter_create(&ad, &CFG, &o, &e) || adapter_set_init(&s, &p, 1, &w, &e) ||
+            adapter_set_init_params(&s, 11, &e) || run(&w, &s, NULL, logits, &e)) {
+            check(0, "llama-adapter setup", e.msg);
+        } else {
+            check(memcmp(logits, base_logits, NL * sizeof(real)) == 0, "llama-adapter at init (gate 0): logits bitwise equal to the base", "");
+            double prompt_g = 0, gate_g = 0, prompt_w = 0;
+            for (int k = 0; k < ad.n_params; k++) {
+                if (k % 2 == 0) prompt_g = fmax(prompt_g, maxabs(ad.params[k].g, ad.params[k].numel)),
+                                prompt_w = fmax(prompt_w, maxabs(ad.params[k].w, ad.params[k].numel));
+                else gate_g = fmax(gate_g, maxabs(ad.params[k].g, ad.params[k].numel));
+            }
+            snprintf(msg, sizeof msg, "max |d prompt| = %g, max |d gate| = %g", prompt_g, gate_g);
+            check(prompt_g == 0 && gate_g > 0, "llama-adapter at init: adaption_prompt gradient is exactly 0, the gate's is not", msg);
+            check(prompt_w > 0.5, "llama-adapter init: prompts drawn N(0,1), gates 0", "");
+            adapter_set_free(&s);
+        }
+        adapter_destroy(&ad);
+    }
+
+    // ---- LoRA at its true init: output unchanged, dA = 0, dB != 0; then merge/unmerge ----
+    {
+        Adapter ad;
+        Adapter *p = &ad;
+        AdapterSet s;
+        LoraOptions o = {.r = 3, .alpha = 6, .targets = {1, 1, 1, 1, 1, 1, 1}};
+        if (lora_create(&ad, &CFG, &o, &e) || adapter_set_init(&s, &p, 1, &w, &e) ||
+            adapter_set_init_params(&s, 12, &e) || run(&w, &s, NULL, logits, &e)) {
+            check(0, "lora setup", e.msg);
+        } else {
+            check(memcmp(logits, base_logits, NL * sizeof(real)) == 0, "lora at init (B = 0): logits bitwise equal to the base", "");
+            double ga = 0, gb = 0, bound_ok = 1;
+            for (int k = 0; k < ad.n_params; k += 2) {
+                ga = fmax(ga, maxabs(ad.params[k].g, ad.params[k].numel));
+                gb = fmax(gb, maxabs(ad.params[k + 1].g, ad.params[k + 1].numel));
+                double bound = 1 / sqrt((double)ad.params[k].shape[1]);
+                if (maxabs(ad.params[k].w, ad.params[k].numel) > bound || maxabs(ad.params[k].w, ad.params[k].numel) < 0.5 * bound ||
+                    maxabs(ad.params[k + 1].w, ad.params[k + 1].numel) != 0)
+                    bound_ok = 0;
+            }
+            snprintf(msg, sizeof msg, "max |dA| = %g, max |dB| = %g", ga, gb);
+            check(ga == 0 && gb > 0, "lora at init: lora_A gradient is exactly 0, lora_B's is not", msg);
+            check(bound_ok, "lora init: A ~ U(+-1/sqrt(in)), B = 0", "");
+
+            // give B values, then: merged base without adapter == base + adapter
+            fill(s.w, s.count, 5, 0.3);
+            run(&w, &s, NULL, logits, &e);
+            LlamaParams merged;
+            llama_params_alloc(&merged, &CFG, &e);
+            memcpy(merged.mem, w.mem, w.count * sizeof(real));
+            lora_merge(&ad, &merged, +1);
+            real *mlog = malloc(NL * sizeof(real));
+            run(&merged, NULL, NULL, mlog, &e);
+            double d = maxdiff(mlog, logits, NL), m = maxabs(logits, NL);
+            snprintf(msg, sizeof msg, "max |diff| %.2e of max |logit| %.2e", d, m);
+            check(d <= CLOSE * (m > 1 ? m : 1) && maxdiff(logits, base_logits, NL) > 1e-3,
+                  "lora merge: merged weights give the adapter's logits", msg);
+            lora_merge(&ad, &merged, -1);
+            d = maxdiff(merged.mem, w.mem, w.count);
+            snprintf(msg, sizeof msg, "max |W - W0| = %.2e", d);
+            check(d <= CLOSE, "lora unmerge restores the base weights", msg);
+            free(mlog);
+            llama_params_free(&merged);
+            adapter_set_free(&s);
+        }
+        adapter_destroy(&ad);
+    }
+
+    // ---- full fine-tuning through the adapter set == the plain backward ----
+    {
+        Adapter ad;
+        Adapter *p = &ad;
+        AdapterSet s;
+        LlamaParams g;
+        llama_params_alloc(&g, &CFG, &e);
+        run(&w, NULL, &g, NULL, &e);
+        if (full_create(&ad, &CFG, &e) || adapter_set_init(&s, &p, 1, &w, &e) || run(&w, &s, &s.base_g, NULL, &e)) {
+            check(0, "full setup", e.msg);
+        } else {
+            check(memcmp(g.mem, s.base_g.mem, g.count * sizeof(real)) == 0, "full: gradients bitwise equal to the plain backward", "");
+            check(adapter_set_param_count(&s) == llama_params_count(&CFG), "full: every base weight is trainable", "");
+            check(ad.params[0].w == w.t[LT_EMBED] && ad.params[0].g == s.base_g.t[LT_EMBED],
+                  "full: its parameter table views the base weights and their gradients", "");
+            adapter_set_free(&s);
+        }
+        adapter_destroy(&ad);
+        llama_params_free(&g);
+    }
+
+    // ---- prompt init from the vocabulary copies embedding rows; random init is N(0,1) ----
+    {
+        Adapter ad;
+        Adapter *p = &ad;
+        AdapterSet s;
+        PromptOptions o = {.num_virtual_tokens = 5, .init = PROMPT_INIT_VOCAB};
+        if (prompt_create(&ad, &CFG, &o, &e) || adapter_set_init(&s, &p, 1, &w, &e) || adapter_set_init_params(&s, 13, &e)) {
+            check(0, "prompt setup", e.msg);
+        } else {
+            int all_rows = 1;
+            for (int r = 0; r < 5; r++) {
+                int found = 0;
+                for (int v = 0; v < CFG.V && !found; v++)
+                    found = !memcmp(ad.params[0].w + (size_t)r * CFG.C, w.t[LT_EMBED] + (size_t)v * CFG.C, CFG.C * sizeof(real));
+                all_rows &= found;
+            }
+            check(all_rows, "prompt vocab init: every virtual token is a row of the embedding", "");
+            check(run(&w, &s, NULL, NULL, &e) == 0 && maxabs(ad.params[0].g, ad.params[0].numel) > 0,
+                  "prompt: the virtual tokens receive a gradient", e.msg);
+            adapter_set_free(&s);
+        }
+        adapter_destroy(&ad);
+        PromptOptions r = {.num_virtual_tokens = 64, .init = PROMPT_INIT_RANDOM};
+        LlamaConfig big = CFG;
+        big.max_pos = 128;
+        if (prompt_create(&ad, &big, &r, &e) == 0 && adapter_set_init(&s, &p, 1, &w, &e) == 0 &&
+            adapter_set_init_params(&s, 14, &e) == 0) {
+            double m = 0, v = 0;
+            size_t n = ad.params[0].numel;
+            for (size_t i = 0; i < n; i++) m += ad.params[0].w[i];
+            m /= (double)n;
+            for (size_t i = 0; i < n; i++) v += (ad.params[0].w[i] - m) * (ad.params[0].w[i] - m);
+            v /= (double)n;
+            snprintf(msg, sizeof msg, "mean %.3f, variance %.3f over %zu values", m, v, n);
+            check(fabs(m) < 0.1 && fabs(v - 1) < 0.1, "prompt random init is N(0,1) (PEFT default)", msg);
+            adapter_set_free(&s);
+        }
+        adapter_destroy(&ad);
+    }
+
+    // ---- what is refused ----
+    {
+        Adapter a1, a2;
+        Adapter *p[2] = {&a1, &a2};
+        AdapterSet s;
+        PromptOptions o = {.num_virtual_tokens = 2};
+        prompt_create(&a1, &CFG, &o, &e);
+        prompt_create(&a2, &CFG, &o, &e);
+        check(adapter_set_init(&s, p, 2, &w, &e) != 0 && strstr(e.msg, "two prompt"), "two prompt adapters are refused", e.msg);
+        adapter_destroy(&a2);
+        full_create(&a2, &CFG, &e);
+        check(adapter_set_init(&s, p, 2, &w, &e) != 0 && strstr(e.msg, "full"), "full fine-tuning + another method is refused", e.msg);
+        adapter_destroy(&a1);
+        adapter_destroy(&a2);
+        LlamaAdapterOptions lo = {.adapter_len = 4, .adapter_layers = 4};
+        check(llama_adapter_create(&a1, &CFG, &lo, &e) != 0 && strstr(e.msg, "adapter_layers 4"), "llama-adapter: more layers than the model is refused", e.msg);
+        int bad[2] = {2, 1};
+        PrefixOptions xo = {.num_virtual_tokens = 2, .layers = bad, .n_layers = 2};
+        check(prefix_create(&a1, &CFG, &xo, &e) != 0 && strstr(e.msg, "ascending"), "prefix: unordered layer list is refused", e.msg);
+        LoraOptions ro = {.r = 0, .alpha = 1, .targets = {1}};
+        check(lora_create(&a1, &CFG, &ro, &e) != 0 && strstr(e.msg, "r must be positive"), "lora: r = 0 is refused", e.msg);
+
+        // adapter activations bound for another shape
+        PrefixOptions po = {.num_virtual_tokens = 2};
+        LlamaActs a;
+        prefix_create(&a1, &CFG, &po, &e);
+        Adapter *q = &a1;
+        adapter_set_init(&s, &q, 1, &w, &e);
+        adapter_set_bind_acts(&s, 1, T, &e);
+        llama_acts_alloc(&a, &CFG, &s, B, T, &e);
+        int rc = llama_forward(&w, &s, &a, IDS, MASK, NULL, B, T, &e);
+        check(rc != 0 && strstr(e.msg, "B=2, T=6") && strstr(e.msg, "B=1, T=6"), "forward with adapter activations of another shape names both", e.msg);
+        llama_acts_free(&a);
+        adapter_set_free(&s);
+        adapter_destroy(&a1);
+    }
+
+    free(base_logits);
+    free(logits);
+    llama_params_free(&w);
+    printf("%d passed, %d failed\n", pass, fail);
+    return fail ? 1 : 0;
+}
