@@ -43,7 +43,7 @@ endif
 
 # ---- flags ----------------------------------------------------------------------------------
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wno-unknown-pragmas
-CFLAGS  := -std=c11 $(OPT) -g $(WARN) -Iref/core -Iref/adapters -Iref/io
+CFLAGS  := -std=c11 $(OPT) -g $(WARN) -Iref/core -Iref/adapters -Iref/io -Itools
 LDLIBS  := -lcjson -lm
 ifeq ($(WERROR),1)
   CFLAGS += -Werror
@@ -76,11 +76,11 @@ TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_methods $(BUILD)/f64/test_go
 .SECONDARY: # keep object files: make test ends with the test summary, and rebuilds are incremental
 all: $(LIB32) $(LIB64) $(BUILD)/affix
 
-$(BUILD)/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/f64/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h)
+$(BUILD)/f64/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DAFFIX_F64 -c $< -o $@
 
@@ -92,7 +92,8 @@ $(LIB64): $(OBJ64)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(BUILD)/affix: $(BUILD)/obj/tools/affix.o $(LIB32)
+TOOLS_SRC := $(wildcard tools/*.c)
+$(BUILD)/affix: $(TOOLS_SRC:%.c=$(BUILD)/obj/%.o) $(LIB32)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/obj/tests/golden_check.o $(LIB32)

@@ -15,6 +15,7 @@
 #endif
 
 #include "adapter.h"
+#include "cli.h"
 #include "config.h"
 #include "llama.h"
 #include "method_spec.h"
@@ -195,6 +196,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
     if (!strcmp(cmd, "params")) return cmd_params(argc - 2, argv + 2);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
     fprintf(stderr, "affix: error: unknown command '%s' (try: affix help)\n", cmd);
     return 2;
 }

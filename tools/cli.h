@@ -1,0 +1,11 @@
+/* cli.h — the commands of the affix program, one file each (tools/cmd_*.c). Each takes the
+ * arguments after its name, prints its results, reports errors as "affix: error: <what>" on
+ * stderr, and returns the exit code (0 ok, 1 failure, 2 usage error). Only tools/ prints. */
+#ifndef AFFIX_CLI_H
+#define AFFIX_CLI_H
+
+int cmd_info(int argc, char **argv);     /* tools/cmd_info.c      affix info -m MODEL */
+int cmd_tokenize(int argc, char **argv); /* tools/cmd_tokenize.c  affix tokenize -m MODEL_OR_TOKENIZER */
+int cmd_generate(int argc, char **argv); /* tools/cmd_generate.c  affix generate -m MODEL ... */
+
+#endif
