@@ -58,7 +58,7 @@ ifeq ($(SAN),1)
 endif
 
 # ---- sources --------------------------------------------------------------------------------
-CORE_SRC := ref/core/err.c ref/core/ops.c ref/core/llama.c ref/core/optim.c $(wildcard ref/adapters/*.c)
+CORE_SRC := $(wildcard ref/core/*.c) $(wildcard ref/adapters/*.c)
 IO_SRC   := $(wildcard ref/io/*.c)
 LIB_SRC  := $(CORE_SRC) $(IO_SRC)
 TEST_COMMON := tests/golden_check.c
@@ -69,8 +69,8 @@ OBJ64 := $(LIB_SRC:%.c=$(BUILD)/f64/obj/%.o)
 LIB32 := $(BUILD)/libaffix.a
 LIB64 := $(BUILD)/f64/libaffix.a
 
-TESTS32 := $(BUILD)/test_core $(BUILD)/test_methods $(BUILD)/test_golden $(BUILD)/test_io $(BUILD)/test_params
-TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_methods $(BUILD)/f64/test_golden $(BUILD)/f64/test_gradcheck
+TESTS32 := $(BUILD)/test_core $(BUILD)/test_methods $(BUILD)/test_decode $(BUILD)/test_golden $(BUILD)/test_io $(BUILD)/test_params
+TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_methods $(BUILD)/f64/test_decode $(BUILD)/f64/test_golden $(BUILD)/f64/test_gradcheck
 
 .PHONY: all test clean demo
 .SECONDARY: # keep object files: make test ends with the test summary, and rebuilds are incremental

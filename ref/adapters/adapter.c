@@ -182,3 +182,41 @@ const AdapterTensor *adapter_set_find_param(const AdapterSet *s, const char *nam
             if (!strcmp(s->ad[i]->params[k].name, name)) return &s->ad[i]->params[k];
     return NULL;
 }
+
+/* ---- hook dispatch ------------------------------------------------------------------------------ */
+
+#define EACH(s, hook) for (int i = 0; (s) && i < (s)->n; i++) if ((s)->ad[i]->ops->hook)
+
+void adapters_begin_forward(AdapterSet *s, const LlamaParams *w) {
+    EACH(s, begin_forward) s->ad[i]->ops->begin_forward(s->ad[i], w);
+}
+void adapters_embed_forward(AdapterSet *s, real *x, int B, int Tx) {
+    EACH(s, embed_forward) s->ad[i]->ops->embed_forward(s->ad[i], x, B, Tx);
+}
+void adapters_embed_backward(AdapterSet *s, const real *dx, int B, int Tx) {
+    EACH(s, embed_backward) s->ad[i]->ops->embed_backward(s->ad[i], dx, B, Tx);
+}
+void adapters_kv_forward(AdapterSet *s, int layer, real *kcat, real *vcat, int B, int S) {
+    EACH(s, kv_forward) s->ad[i]->ops->kv_forward(s->ad[i], layer, kcat, vcat, B, S);
+}
+void adapters_kv_backward(AdapterSet *s, int layer, const real *dkcat, const real *dvcat, int B, int S) {
+    EACH(s, kv_backward) s->ad[i]->ops->kv_backward(s->ad[i], layer, dkcat, dvcat, B, S);
+}
+void adapters_attn_forward(AdapterSet *s, const LlamaParams *w, int layer, real *att_out, const real *q_rope,
+                           int B, int Tx) {
+    EACH(s, attn_forward) s->ad[i]->ops->attn_forward(s->ad[i], w, layer, att_out, q_rope, B, Tx);
+}
+void adapters_attn_backward(AdapterSet *s, const LlamaParams *w, int layer, real *dq_rope, const real *datt_out,
+                            const real *q_rope, int B, int Tx) {
+    EACH(s, attn_backward) s->ad[i]->ops->attn_backward(s->ad[i], w, layer, dq_rope, datt_out, q_rope, B, Tx);
+}
+void adapters_linear_forward(AdapterSet *s, int layer, lin_site site, real *y, const real *x, int N) {
+    EACH(s, linear_forward) s->ad[i]->ops->linear_forward(s->ad[i], layer, site, y, x, N);
+}
+void adapters_linear_backward(AdapterSet *s, int layer, lin_site site, real *dx, const real *dy, const real *x,
+                              int N) {
+    EACH(s, linear_backward) s->ad[i]->ops->linear_backward(s->ad[i], layer, site, dx, dy, x, N);
+}
+void adapters_end_backward(AdapterSet *s, const LlamaParams *w) {
+    EACH(s, end_backward) s->ad[i]->ops->end_backward(s->ad[i], w);
+}

@@ -178,4 +178,20 @@ size_t adapter_set_param_count(const AdapterSet *s);
 /* a parameter or activation by name ("prompt_embeddings", "layers.1.adapter_z", ...) */
 const AdapterTensor *adapter_set_find_param(const AdapterSet *s, const char *name);
 
+/* ---- hook dispatch: every adapter's hook at one place, in the order the adapters were given.
+ * s may be NULL (no adapters: nothing happens). The model (llama.c, decode.c) calls these. */
+void adapters_begin_forward(AdapterSet *s, const LlamaParams *w);
+void adapters_embed_forward(AdapterSet *s, real *x, int B, int Tx);
+void adapters_embed_backward(AdapterSet *s, const real *dx, int B, int Tx);
+void adapters_kv_forward(AdapterSet *s, int layer, real *kcat, real *vcat, int B, int S);
+void adapters_kv_backward(AdapterSet *s, int layer, const real *dkcat, const real *dvcat, int B, int S);
+void adapters_attn_forward(AdapterSet *s, const LlamaParams *w, int layer, real *att_out, const real *q_rope,
+                           int B, int Tx);
+void adapters_attn_backward(AdapterSet *s, const LlamaParams *w, int layer, real *dq_rope, const real *datt_out,
+                            const real *q_rope, int B, int Tx);
+void adapters_linear_forward(AdapterSet *s, int layer, lin_site site, real *y, const real *x, int N);
+void adapters_linear_backward(AdapterSet *s, int layer, lin_site site, real *dx, const real *dy, const real *x,
+                              int N);
+void adapters_end_backward(AdapterSet *s, const LlamaParams *w);
+
 #endif

@@ -325,30 +325,19 @@ void llama_actgrads_free(LlamaActGrads *d) {
 }
 
 /* -------------------------------------------------------------------------------------------- */
-/* adapter hooks: every adapter's hook at one place, in the order the adapters were given        */
-
-#define EACH_ADAPTER(s, i) for (int i = 0; (s) && i < (s)->n; i++)
-
-static void hook_linear_forward(AdapterSet *s, int l, lin_site site, real *y, const real *x, size_t N) {
-    EACH_ADAPTER(s, i) if (s->ad[i]->ops->linear_forward) s->ad[i]->ops->linear_forward(s->ad[i], l, site, y, x, (int)N);
-}
-
-static void hook_linear_backward(AdapterSet *s, int l, lin_site site, real *dx, const real *dy,
-                                 const real *x, size_t N) {
-    EACH_ADAPTER(s, i) if (s->ad[i]->ops->linear_backward) s->ad[i]->ops->linear_backward(s->ad[i], l, site, dx, dy, x, (int)N);
-}
+/* linear layers with their adapters (LoRA)                                                      */
 
 /* linear layer + its adapters: y = x W^T (+ adapter terms) */
 static void linear_fwd(AdapterSet *s, int l, lin_site site, real *y, const real *x, const real *W,
                        size_t N, size_t IC, size_t OC) {
     matmul_forward(y, x, W, (int)N, (int)IC, (int)OC);
-    hook_linear_forward(s, l, site, y, x, N);
+    adapters_linear_forward(s, l, site, y, x, (int)N);
 }
 
 static void linear_bwd(AdapterSet *s, int l, lin_site site, real *dx, real *dW, const real *dy,
                        const real *x, const real *W, size_t N, size_t IC, size_t OC) {
     matmul_backward(dx, dW, dy, x, W, (int)N, (int)IC, (int)OC);
-    hook_linear_backward(s, l, site, dx, dy, x, N);
+    adapters_linear_backward(s, l, site, dx, dy, x, (int)N);
 }
 
 /* -------------------------------------------------------------------------------------------- */
@@ -371,9 +360,9 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tx; t++) {
             size_t n = (size_t)b * Tx + t;
-            if (t < P) {
+            if (t < P) { // virtual tokens: always visible, first positions
                 a->mask[n] = 1;
-                a->pos[n] = t;
+                a->pos[n] = off + t;
                 continue;
             }
             size_t r = (size_t)b * T + (t - P); // the real token
@@ -395,12 +384,12 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
                   c->rope_high_freq_factor, c->rope_original_max_position);
     rope_table(a->rope_cos, a->rope_sin, a->pos, inv_freq, (int)N, c->HS);
 
-    EACH_ADAPTER(s, i) if (s->ad[i]->ops->begin_forward) s->ad[i]->ops->begin_forward(s->ad[i], w);
+    adapters_begin_forward(s, w);
 
     // embeddings: real tokens at rows P.., virtual tokens (prompt tuning) at rows 0..P-1
     for (int b = 0; b < B; b++)
         embedding_forward(a->embed + ((size_t)b * Tx + P) * C, ids + (size_t)b * T, w->t[LT_EMBED], T, (int)C);
-    EACH_ADAPTER(s, i) if (s->ad[i]->ops->embed_forward) s->ad[i]->ops->embed_forward(s->ad[i], a->embed, B, Tx);
+    adapters_embed_forward(s, a->embed, B, Tx);
 
     const real *x = a->embed; // (B,Tx,C) residual stream entering the layer
     for (size_t l = 0; l < L; l++) {
@@ -428,7 +417,7 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
             // prefix layer: keys [K_pre ; RoPE(k)], values [V_pre ; v], S_l = P_l + Tx keys
             int Sl = Pl + Tx;
             real *kc = a->kcat + l * (size_t)B * S * KD, *vc = a->vcat + l * (size_t)B * S * KD;
-            EACH_ADAPTER(s, i) if (s->ad[i]->ops->kv_forward) s->ad[i]->ops->kv_forward(s->ad[i], li, kc, vc, B, Sl);
+            adapters_kv_forward(s, li, kc, vc, B, Sl);
             for (int b = 0; b < B; b++) {
                 memcpy(kc + ((size_t)b * Sl + Pl) * KD, kr + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
                 memcpy(vc + ((size_t)b * Sl + Pl) * KD, v + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
@@ -437,7 +426,7 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
             }
             attention_forward(att_out, att, qr, kc, vc, a->keymask, B, Tx, Sl, c->NH, c->NKV, c->HS);
         }
-        EACH_ADAPTER(s, i) if (s->ad[i]->ops->attn_forward) s->ad[i]->ops->attn_forward(s->ad[i], w, li, att_out, qr, B, Tx);
+        adapters_attn_forward(s, w, li, att_out, qr, B, Tx);
         linear_fwd(s, li, LIN_O, o, att_out, llama_tensor_ptr(w, LT_WO, li), N, QD, C);
         residual_forward(res1, x, o, N * C);
 
@@ -546,7 +535,7 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
         memset(da->dk_rope, 0, N * KD * sizeof(real));
         memset(da->dv, 0, N * KD * sizeof(real));
         // adapter terms added to att_out (Llama-Adapter) send gradient to q_rope and their params
-        EACH_ADAPTER(s, i) if (s->ad[i]->ops->attn_backward) s->ad[i]->ops->attn_backward(s->ad[i], w, l, da->dq_rope, da->datt_out, qr, B, Tx);
+        adapters_attn_backward(s, w, l, da->dq_rope, da->datt_out, qr, B, Tx);
         int Pl = s ? adapter_set_prefix_len(s, l) : 0;
         if (Pl == 0) {
             attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, qr, kr, v, att, B, Tx, Tx,
@@ -559,7 +548,7 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
             memset(da->dvcat, 0, (size_t)B * Sl * KD * sizeof(real));
             attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, qr, kc, vc, att, B, Tx, Sl,
                                c->NH, c->NKV, c->HS);
-            EACH_ADAPTER(s, i) if (s->ad[i]->ops->kv_backward) s->ad[i]->ops->kv_backward(s->ad[i], l, da->dkcat, da->dvcat, B, Sl);
+            adapters_kv_backward(s, l, da->dkcat, da->dvcat, B, Sl);
             for (int b = 0; b < B; b++)
                 for (size_t j = 0; j < (size_t)Tx * KD; j++) {
                     da->dk_rope[(size_t)b * Tx * KD + j] += da->dkcat[((size_t)b * Sl + Pl) * KD + j];
@@ -578,9 +567,9 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
         rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x, llama_tensor_ptr(w, LT_LN1, l), ln1_rstd, (int)N, (int)C);
     }
     // embeddings: the virtual rows belong to the prompt adapter, the real rows to the table
-    EACH_ADAPTER(s, i) if (s->ad[i]->ops->embed_backward) s->ad[i]->ops->embed_backward(s->ad[i], da->dres, B, Tx);
+    adapters_embed_backward(s, da->dres, B, Tx);
     for (int b = 0; b < B; b++)
         embedding_backward(gslot(g, LT_EMBED, 0), da->dres + ((size_t)b * Tx + P) * C, a->ids + (size_t)b * T, T, (int)C);
-    EACH_ADAPTER(s, i) if (s->ad[i]->ops->end_backward) s->ad[i]->ops->end_backward(s->ad[i], w);
+    adapters_end_backward(s, w);
     return 0;
 }

@@ -1,0 +1,53 @@
+/* decode.h — inference with a KV cache: prefill a prompt, then one token at a time.
+ *
+ * Same ops and the same adapter hooks as llama_forward, without the activations kept for a
+ * backward: each layer's rotated keys and values are appended to a cache and every new query
+ * attends to the cache (HF semantics: cached keys are stored rotated and never re-rotated).
+ * With adapters: prefix keys/values occupy the first P rows of the cache of their layers (masked
+ * out in the other layers); a prompt's virtual tokens are prepended at the first call; LoRA and
+ * Llama-Adapter act on every call. The logits equal llama_forward's on the same sequence.
+ */
+#ifndef AFFIX_DECODE_H
+#define AFFIX_DECODE_H
+
+#include "err.h"
+#include "llama.h"
+
+struct AdapterSet;
+
+typedef struct {
+    LlamaConfig cfg;
+    int B;           /* rows decoded together */
+    int cap;         /* cache rows per batch row (prefix + virtual + real tokens) */
+    int chunk;       /* most tokens processed per call (longer inputs are split) */
+    int P_prefix;    /* rows reserved for prefix keys/values */
+    int P_prompt;    /* virtual tokens of a prompt adapter (added at the first call) */
+    int used;        /* rows filled (prefix included) */
+    int next_pos;    /* position of the next token */
+    real *k, *v;     /* (L, B, cap, NKV*HS) */
+    int *keymask;    /* (2, B, cap): [0] layers with a prefix, [1] layers without */
+    /* scratch for one chunk of Tc <= chunk (+ virtual) tokens */
+    int *pos;        /* (B, Tc) */
+    real *rope_cos, *rope_sin;      /* (B, Tc, HS/2) */
+    real *rstd;      /* (B, Tc) */
+    real *x, *ln, *q, *kn, *vn, *qr, *kr, *att_out, *o, *gate, *up, *sw, *mlp; /* (B, Tc, ...) */
+    real *att;       /* (NH, Tc, cap) one batch row at a time */
+    real *logits;    /* (B, Tc, V) */
+    void *mem;
+} LlamaCache;
+
+/* cap: total tokens per row the cache can hold (prompt + generated, not counting adapter rows);
+ * chunk: at most this many tokens per llama_decode call are computed at once (0 = cap). */
+int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, struct AdapterSet *s, int B, int cap, int chunk,
+                      afx_err *e);
+void llama_cache_free(LlamaCache *c);
+/* forget every token (keeps the allocation); the next call starts a new sequence */
+void llama_cache_reset(LlamaCache *c);
+
+/* Feeds T new tokens per row: ids (B,T); mask (B,T) 1 = real (NULL: all real). Positions continue
+ * from the previous call. On return c->logits holds (B, Tc, V) for the last chunk processed;
+ * *last points to the logits of the last token of row 0 (row b: *last + b*Tc*V). */
+int llama_decode(const LlamaParams *w, struct AdapterSet *s, LlamaCache *c, const int *ids, const int *mask,
+                 int T, const real **last, int *Tc, afx_err *e);
+
+#endif

@@ -1,0 +1,209 @@
+/* test_decode.c — generation with the KV cache against the full forward.
+ *
+ * For a tiny random model (GQA, head_dim != C/NH, llama3 RoPE), with no adapter and with every
+ * method (prefix on a subset with both position offsets, prompt, Llama-Adapter, LoRA, LoRA + prefix):
+ * the logits of each position computed by llama_decode — prefill of a few tokens then one token
+ * per call, or in chunks — equal llama_forward's logits on the whole sequence. Then the sampler:
+ * greedy, top-p limits, reproducibility by seed, frequencies of temperature sampling. And the
+ * errors: a full cache, an id outside the vocabulary.
+ * Ends with "N passed, M failed".
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter.h"
+#include "decode.h"
+#include "llama.h"
+#include "sampler.h"
+
+static int pass, fail;
+static void check(int ok, const char *what, const char *detail) {
+    if (ok) pass++; else fail++;
+    printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
+}
+
+#ifdef AFFIX_F64
+#define CLOSE 1e-12
+#else
+#define CLOSE 1e-5
+#endif
+
+static const LlamaConfig CFG = {.V = 23, .C = 16, .FF = 20, .L = 3, .NH = 4, .NKV = 2, .HS = 6, .eps = 1e-5,
+                                .rope_theta = 10000, .rope_factor = 8, .rope_low_freq_factor = 1,
+                                .rope_high_freq_factor = 4, .rope_original_max_position = 16, .tied = 0, .max_pos = 64};
+enum { B = 2, T = 9 };
+static const int IDS[B * T] = {1, 5, 7, 2, 9, 3, 14, 22, 6, 4, 8, 11, 6, 0, 17, 3, 3, 19};
+
+static void fill(real *x, size_t n, unsigned long long s, double scale) {
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (real)(scale * ((double)(s >> 11) / 9007199254740992.0 * 2 - 1));
+    }
+}
+
+/* max |decode - forward| over every real position, relative to max(1, |logit|); -1 on error */
+static double compare_paths(const LlamaParams *w, AdapterSet *s, int prefill, int chunk, afx_err *e) {
+    LlamaActs a;
+    LlamaCache c;
+    int V = CFG.V;
+    if (s && adapter_set_bind_acts(s, B, T, e)) return -1;
+    if (llama_acts_alloc(&a, &CFG, s, B, T, e)) return -1;
+    if (llama_forward(w, s, &a, IDS, NULL, NULL, B, T, e)) { llama_acts_free(&a); return -1; }
+    real *ref = malloc((size_t)B * T * V * sizeof(real));
+    for (int b = 0; b < B; b++) // the real rows of the forward (a prompt puts P rows in front)
+        memcpy(ref + (size_t)b * T * V, a.logits + ((size_t)b * a.Tx + a.P) * V, (size_t)T * V * sizeof(real));
+    llama_acts_free(&a);
+    if (llama_cache_alloc(&c, &CFG, s, B, T, chunk, e)) { free(ref); return -1; }
+    double worst = 0;
+    int ids[B * T];
+    for (int done = 0; done < T;) {
+        int n = done == 0 ? prefill : 1;
+        for (int b = 0; b < B; b++) memcpy(ids + b * n, IDS + b * T + done, (size_t)n * sizeof(int));
+        const real *last;
+        int Tc;
+        if (llama_decode(w, s, &c, ids, NULL, n, &last, &Tc, e)) { worst = -1; break; }
+        // the last min(n, Tc) real rows of this call's final chunk
+        int real_rows = n < Tc ? n : Tc;
+        for (int b = 0; b < B; b++)
+            for (int r = 0; r < real_rows; r++) {
+                int pos = done + n - real_rows + r;
+                const real *got = c.logits + ((size_t)b * Tc + (Tc - real_rows + r)) * V;
+                const real *want = ref + ((size_t)b * T + pos) * V;
+                for (int v = 0; v < V; v++) {
+                    double d = fabs((double)got[v] - want[v]) / fmax(1.0, fabs((double)want[v]));
+                    if (d > worst) worst = d;
+                }
+            }
+        done += n;
+    }
+    llama_cache_free(&c);
+    free(ref);
+    return worst;
+}
+
+static void check_paths(const char *name, const LlamaParams *w, Adapter **ads, int n) {
+    afx_err e = {{0}};
+    AdapterSet set, *s = NULL;
+    if (n) {
+        if (adapter_set_init(&set, ads, n, (LlamaParams *)w, &e)) { check(0, name, e.msg); return; }
+        fill(set.w, set.count, 77, 0.5); // away from init: gates and LoRA B non-zero
+        s = &set;
+    }
+    char what[160], detail[600];
+    double d1 = compare_paths(w, s, 4, 0, &e);      // prefill 4 tokens, then one at a time
+    snprintf(what, sizeof what, "%s: cached decode (prefill 4, then 1 by 1) = full forward", name);
+    snprintf(detail, sizeof detail, "worst %.2e %.500s", d1, d1 < 0 ? e.msg : "");
+    check(d1 >= 0 && d1 <= CLOSE, what, detail);
+    double d2 = compare_paths(w, s, T, 2, &e);      // the whole prompt, computed 2 tokens at a time
+    snprintf(what, sizeof what, "%s: chunked prefill (chunk 2) = full forward", name);
+    snprintf(detail, sizeof detail, "worst %.2e %.500s", d2, d2 < 0 ? e.msg : "");
+    check(d2 >= 0 && d2 <= CLOSE, what, detail);
+    if (s) adapter_set_free(s);
+}
+
+int main(void) {
+    afx_err e = {{0}};
+    LlamaParams w;
+    if (llama_params_alloc(&w, &CFG, &e)) { printf("%s\n0 passed, 1 failed\n", e.msg); return 1; }
+    fill(w.mem, w.count, 9, 0.5);
+    for (int l = 0; l < CFG.L; l++)
+        for (int c = 0; c < CFG.C; c++) llama_tensor_ptr(&w, LT_LN1, l)[c] += 1, llama_tensor_ptr(&w, LT_LN2, l)[c] += 1;
+
+    Adapter ad[2];
+    Adapter *p[2] = {&ad[0], &ad[1]};
+    check_paths("base", &w, NULL, 0);
+    int sub[2] = {1, 2};
+    PrefixOptions xo = {.num_virtual_tokens = 3, .layers = sub, .n_layers = 2};
+    prefix_create(&ad[0], &CFG, &xo, &e);
+    check_paths("prefix on layers 1,2", &w, p, 1);
+    adapter_destroy(&ad[0]);
+    xo.offset_zero = 1;
+    xo.projection = 1;
+    prefix_create(&ad[0], &CFG, &xo, &e);
+    check_paths("prefix MLP, offset 0", &w, p, 1);
+    adapter_destroy(&ad[0]);
+    PromptOptions po = {.num_virtual_tokens = 2};
+    prompt_create(&ad[0], &CFG, &po, &e);
+    check_paths("prompt", &w, p, 1);
+    adapter_destroy(&ad[0]);
+    LlamaAdapterOptions lo = {.adapter_len = 3, .adapter_layers = 2, .gate = GATE_OFFICIAL};
+    llama_adapter_create(&ad[0], &CFG, &lo, &e);
+    check_paths("llama-adapter", &w, p, 1);
+    adapter_destroy(&ad[0]);
+    LoraOptions ro = {.r = 2, .alpha = 4, .targets = {1, 1, 1, 1, 1, 1, 1}};
+    lora_create(&ad[0], &CFG, &ro, &e);
+    check_paths("lora (all targets)", &w, p, 1);
+    PrefixOptions xa = {.num_virtual_tokens = 2};
+    prefix_create(&ad[1], &CFG, &xa, &e);
+    check_paths("lora + prefix", &w, p, 2);
+    adapter_destroy(&ad[0]);
+    adapter_destroy(&ad[1]);
+
+    // ---- errors ----
+    {
+        LlamaCache c;
+        const real *last;
+        int ids[3] = {1, 2, 3};
+        llama_cache_alloc(&c, &CFG, NULL, 1, 4, 0, &e);
+        check(llama_decode(&w, NULL, &c, ids, NULL, 3, &last, NULL, &e) == 0, "decode 3 tokens into a cache of 4", e.msg);
+        check(llama_decode(&w, NULL, &c, ids, NULL, 2, &last, NULL, &e) != 0 && strstr(e.msg, "do not fit"),
+              "a full cache is refused with a message", e.msg);
+        llama_cache_reset(&c);
+        ids[1] = CFG.V;
+        check(llama_decode(&w, NULL, &c, ids, NULL, 3, &last, NULL, &e) != 0 && strstr(e.msg, "vocabulary"),
+              "an id outside the vocabulary is refused", e.msg);
+        llama_cache_free(&c);
+    }
+
+    // ---- sampler ----
+    {
+        enum { NV = 6 };
+        real logits[NV] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f, 0.0f};
+        Sampler s;
+        sampler_init(&s, NV, 0, 1, 1, &e);
+        check(sampler_next(&s, logits) == 1, "temperature 0 is greedy (first maximum, like argmax)", "");
+        sampler_free(&s);
+        sampler_init(&s, NV, 1.0, 1e-9, 5, &e);
+        int always = 1;
+        for (int i = 0; i < 50; i++) always &= sampler_next(&s, logits) == 1;
+        check(always, "top-p -> 0 keeps only the most likely token", "");
+        sampler_free(&s);
+        // frequencies of temperature sampling follow softmax(logits / t)
+        int counts[NV] = {0}, n = 20000;
+        sampler_init(&s, NV, 0.7, 1, 42, &e);
+        for (int i = 0; i < n; i++) counts[sampler_next(&s, logits)]++;
+        double z = 0, worst = 0;
+        for (int i = 0; i < NV; i++) z += exp(logits[i] / 0.7);
+        for (int i = 0; i < NV; i++) worst = fmax(worst, fabs(counts[i] / (double)n - exp(logits[i] / 0.7) / z));
+        char d[80];
+        snprintf(d, sizeof d, "max |freq - p| = %.4f over %d draws", worst, n);
+        check(worst < 0.01, "temperature 0.7: frequencies match softmax(logits/t)", d);
+        sampler_free(&s);
+        // top-p 0.6: only the two tied best tokens (p = 0.31 each) can come out
+        sampler_init(&s, NV, 1.0, 0.6, 3, &e);
+        int only = 1, seen1 = 0, seen3 = 0;
+        for (int i = 0; i < 2000; i++) {
+            int t = sampler_next(&s, logits);
+            only &= t == 1 || t == 3;
+            seen1 |= t == 1;
+            seen3 |= t == 3;
+        }
+        check(only && seen1 && seen3, "top-p 0.6 samples only the nucleus {1, 3}", "");
+        sampler_free(&s);
+        // the same seed gives the same sequence
+        Sampler s1, s2;
+        sampler_init(&s1, NV, 1.3, 0.9, 123, &e);
+        sampler_init(&s2, NV, 1.3, 0.9, 123, &e);
+        int same = 1;
+        for (int i = 0; i < 100; i++) same &= sampler_next(&s1, logits) == sampler_next(&s2, logits);
+        check(same, "the same seed gives the same draws", "");
+        sampler_free(&s1);
+        sampler_free(&s2);
+        check(sampler_init(&s, NV, 1, 1.5, 1, &e) != 0 && strstr(e.msg, "top-p"), "top-p > 1 is refused", e.msg);
+    }
+    llama_params_free(&w);
+    printf("%d passed, %d failed\n", pass, fail);
+    return fail ? 1 : 0;
+}
