@@ -65,6 +65,7 @@ int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, AdapterSet *s, int 
     memset(c, 0, sizeof *c);
     if (B <= 0 || cap <= 0) return afx_fail(e, "cache: bad shape (B=%d, cap=%d)", B, cap);
     c->cfg = *cfg;
+    c->kern = &KERNELS_REF;
     c->B = B;
     c->cap = cap;
     c->chunk = chunk > 0 && chunk < cap ? chunk : cap;
@@ -109,6 +110,7 @@ static real *krow(const LlamaCache *c, real *base, int l, int b) {
 static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, const int *ids, const int *mask,
                         int T, int Pv, afx_err *e) {
     const LlamaConfig *g = &c->cfg;
+    const Kernels *K = c->kern;
     int B = c->B, Tx = Pv + T, L = g->L;
     size_t R = (size_t)c->cap + c->P_prefix, C = g->C, FF = g->FF, N = (size_t)B * Tx;
     size_t QD = (size_t)g->NH * g->HS, KD = (size_t)g->NKV * g->HS, H2 = (size_t)g->HS / 2;
@@ -137,15 +139,15 @@ static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, cons
 
     for (int l = 0; l < L; l++) {
         // attention half
-        rmsnorm_forward(c->ln, c->rstd, c->x, llama_tensor_ptr(w, LT_LN1, l), (int)N, (int)C, g->eps);
-        matmul_forward(c->q, c->ln, llama_tensor_ptr(w, LT_WQ, l), (int)N, (int)C, (int)QD);
+        K->rmsnorm_forward(c->ln, c->rstd, c->x, llama_tensor_ptr(w, LT_LN1, l), (int)N, (int)C, g->eps);
+        K->matmul_forward(c->q, c->ln, llama_tensor_ptr(w, LT_WQ, l), (int)N, (int)C, (int)QD);
         adapters_linear_forward(s, l, LIN_Q, c->q, c->ln, (int)N);
-        matmul_forward(c->kn, c->ln, llama_tensor_ptr(w, LT_WK, l), (int)N, (int)C, (int)KD);
+        K->matmul_forward(c->kn, c->ln, llama_tensor_ptr(w, LT_WK, l), (int)N, (int)C, (int)KD);
         adapters_linear_forward(s, l, LIN_K, c->kn, c->ln, (int)N);
-        matmul_forward(c->vn, c->ln, llama_tensor_ptr(w, LT_WV, l), (int)N, (int)C, (int)KD);
+        K->matmul_forward(c->vn, c->ln, llama_tensor_ptr(w, LT_WV, l), (int)N, (int)C, (int)KD);
         adapters_linear_forward(s, l, LIN_V, c->vn, c->ln, (int)N);
-        rope_forward(c->qr, c->q, c->rope_cos, c->rope_sin, (int)N, g->NH, g->HS);
-        rope_forward(c->kr, c->kn, c->rope_cos, c->rope_sin, (int)N, g->NKV, g->HS);
+        K->rope_forward(c->qr, c->q, c->rope_cos, c->rope_sin, (int)N, g->NH, g->HS);
+        K->rope_forward(c->kr, c->kn, c->rope_cos, c->rope_sin, (int)N, g->NKV, g->HS);
         int has_prefix = s && adapter_set_prefix_len(s, l) > 0;
         const int *km = c->keymask + (has_prefix ? 0 : (size_t)B * R);
         int S = row0 + Tx;
@@ -153,26 +155,26 @@ static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, cons
             // append this chunk's rotated keys and values, then attend to every cached row
             memcpy(krow(c, c->k, l, b) + (size_t)row0 * KD, c->kr + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
             memcpy(krow(c, c->v, l, b) + (size_t)row0 * KD, c->vn + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
-            attention_forward(c->att_out + (size_t)b * Tx * QD, c->att, c->qr + (size_t)b * Tx * QD, krow(c, c->k, l, b),
+            K->attention_forward(c->att_out + (size_t)b * Tx * QD, c->att, c->qr + (size_t)b * Tx * QD, krow(c, c->k, l, b),
                               krow(c, c->v, l, b), km + (size_t)b * R, 1, Tx, S, g->NH, g->NKV, g->HS);
         }
         adapters_attn_forward(s, w, l, c->att_out, c->qr, B, Tx);
-        matmul_forward(c->o, c->att_out, llama_tensor_ptr(w, LT_WO, l), (int)N, (int)QD, (int)C);
+        K->matmul_forward(c->o, c->att_out, llama_tensor_ptr(w, LT_WO, l), (int)N, (int)QD, (int)C);
         adapters_linear_forward(s, l, LIN_O, c->o, c->att_out, (int)N);
         residual_forward(c->x, c->x, c->o, N * C);
         // MLP half
-        rmsnorm_forward(c->ln, c->rstd, c->x, llama_tensor_ptr(w, LT_LN2, l), (int)N, (int)C, g->eps);
-        matmul_forward(c->gate, c->ln, llama_tensor_ptr(w, LT_WG, l), (int)N, (int)C, (int)FF);
+        K->rmsnorm_forward(c->ln, c->rstd, c->x, llama_tensor_ptr(w, LT_LN2, l), (int)N, (int)C, g->eps);
+        K->matmul_forward(c->gate, c->ln, llama_tensor_ptr(w, LT_WG, l), (int)N, (int)C, (int)FF);
         adapters_linear_forward(s, l, LIN_GATE, c->gate, c->ln, (int)N);
-        matmul_forward(c->up, c->ln, llama_tensor_ptr(w, LT_WU, l), (int)N, (int)C, (int)FF);
+        K->matmul_forward(c->up, c->ln, llama_tensor_ptr(w, LT_WU, l), (int)N, (int)C, (int)FF);
         adapters_linear_forward(s, l, LIN_UP, c->up, c->ln, (int)N);
-        swiglu_forward(c->sw, c->gate, c->up, N * FF);
-        matmul_forward(c->mlp, c->sw, llama_tensor_ptr(w, LT_WD, l), (int)N, (int)FF, (int)C);
+        K->swiglu_forward(c->sw, c->gate, c->up, N * FF);
+        K->matmul_forward(c->mlp, c->sw, llama_tensor_ptr(w, LT_WD, l), (int)N, (int)FF, (int)C);
         adapters_linear_forward(s, l, LIN_DOWN, c->mlp, c->sw, (int)N);
         residual_forward(c->x, c->x, c->mlp, N * C);
     }
-    rmsnorm_forward(c->ln, c->rstd, c->x, w->t[LT_LNF], (int)N, (int)C, g->eps);
-    matmul_forward(c->logits, c->ln, w->t[LT_LM_HEAD], (int)N, (int)C, g->V);
+    K->rmsnorm_forward(c->ln, c->rstd, c->x, w->t[LT_LNF], (int)N, (int)C, g->eps);
+    K->matmul_forward(c->logits, c->ln, w->t[LT_LM_HEAD], (int)N, (int)C, g->V);
     c->used += Tx;
     c->next_pos += Tx;
     (void)H2;

@@ -17,6 +17,7 @@ struct AdapterSet;
 
 typedef struct {
     LlamaConfig cfg;
+    const Kernels *kern; /* the kernels it runs on (KERNELS_REF after alloc) */
     int B;           /* rows decoded together */
     int cap;         /* cache rows per batch row (prefix + virtual + real tokens) */
     int chunk;       /* most tokens processed per call (longer inputs are split) */

@@ -240,6 +240,7 @@ void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, in
     a->bytes = carve_all(list, n, mem);
     a->mem = mem;
     a->cfg = *c;
+    a->kern = &KERNELS_REF;
 }
 
 int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, int B, int T, afx_err *e) {
@@ -328,15 +329,15 @@ void llama_actgrads_free(LlamaActGrads *d) {
 /* linear layers with their adapters (LoRA)                                                      */
 
 /* linear layer + its adapters: y = x W^T (+ adapter terms) */
-static void linear_fwd(AdapterSet *s, int l, lin_site site, real *y, const real *x, const real *W,
-                       size_t N, size_t IC, size_t OC) {
-    matmul_forward(y, x, W, (int)N, (int)IC, (int)OC);
+static void linear_fwd(const Kernels *k, AdapterSet *s, int l, lin_site site, real *y, const real *x,
+                       const real *W, size_t N, size_t IC, size_t OC) {
+    k->matmul_forward(y, x, W, (int)N, (int)IC, (int)OC);
     adapters_linear_forward(s, l, site, y, x, (int)N);
 }
 
-static void linear_bwd(AdapterSet *s, int l, lin_site site, real *dx, real *dW, const real *dy,
-                       const real *x, const real *W, size_t N, size_t IC, size_t OC) {
-    matmul_backward(dx, dW, dy, x, W, (int)N, (int)IC, (int)OC);
+static void linear_bwd(const Kernels *k, AdapterSet *s, int l, lin_site site, real *dx, real *dW,
+                       const real *dy, const real *x, const real *W, size_t N, size_t IC, size_t OC) {
+    k->matmul_backward(dx, dW, dy, x, W, (int)N, (int)IC, (int)OC);
     adapters_linear_backward(s, l, site, dx, dy, x, (int)N);
 }
 
@@ -346,6 +347,7 @@ static void linear_bwd(AdapterSet *s, int l, lin_site site, real *dx, real *dW, 
 int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *ids, const int *mask,
                   const int *pos, int B, int T, afx_err *e) {
     const LlamaConfig *c = &w->cfg;
+    const Kernels *K = a->kern;
     if (B != a->B || T != a->T)
         return afx_fail(e, "forward: input shape (B=%d, T=%d) does not match the activations' shape "
                            "(B=%d, T=%d)", B, T, a->B, a->T);
@@ -404,15 +406,15 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
         real *mlp = a->mlp + l * N * C, *out = a->out + l * N * C;
 
         // attention half: h1 = x + o_proj(Attn(RMSNorm_in(x)))
-        rmsnorm_forward(ln1, ln1_rstd, x, llama_tensor_ptr(w, LT_LN1, li), (int)N, (int)C, c->eps);
-        linear_fwd(s, li, LIN_Q, q, ln1, llama_tensor_ptr(w, LT_WQ, li), N, C, QD);
-        linear_fwd(s, li, LIN_K, k, ln1, llama_tensor_ptr(w, LT_WK, li), N, C, KD);
-        linear_fwd(s, li, LIN_V, v, ln1, llama_tensor_ptr(w, LT_WV, li), N, C, KD);
-        rope_forward(qr, q, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
-        rope_forward(kr, k, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
+        K->rmsnorm_forward(ln1, ln1_rstd, x, llama_tensor_ptr(w, LT_LN1, li), (int)N, (int)C, c->eps);
+        linear_fwd(K, s, li, LIN_Q, q, ln1, llama_tensor_ptr(w, LT_WQ, li), N, C, QD);
+        linear_fwd(K, s, li, LIN_K, k, ln1, llama_tensor_ptr(w, LT_WK, li), N, C, KD);
+        linear_fwd(K, s, li, LIN_V, v, ln1, llama_tensor_ptr(w, LT_WV, li), N, C, KD);
+        K->rope_forward(qr, q, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
+        K->rope_forward(kr, k, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
         int Pl = s ? adapter_set_prefix_len(s, li) : 0;
         if (Pl == 0) {
-            attention_forward(att_out, att, qr, kr, v, a->mask, B, Tx, Tx, c->NH, c->NKV, c->HS);
+            K->attention_forward(att_out, att, qr, kr, v, a->mask, B, Tx, Tx, c->NH, c->NKV, c->HS);
         } else {
             // prefix layer: keys [K_pre ; RoPE(k)], values [V_pre ; v], S_l = P_l + Tx keys
             int Sl = Pl + Tx;
@@ -424,23 +426,23 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
                 for (int j = 0; j < Sl; j++)
                     a->keymask[(size_t)b * Sl + j] = j < Pl ? 1 : a->mask[(size_t)b * Tx + j - Pl];
             }
-            attention_forward(att_out, att, qr, kc, vc, a->keymask, B, Tx, Sl, c->NH, c->NKV, c->HS);
+            K->attention_forward(att_out, att, qr, kc, vc, a->keymask, B, Tx, Sl, c->NH, c->NKV, c->HS);
         }
         adapters_attn_forward(s, w, li, att_out, qr, B, Tx);
-        linear_fwd(s, li, LIN_O, o, att_out, llama_tensor_ptr(w, LT_WO, li), N, QD, C);
+        linear_fwd(K, s, li, LIN_O, o, att_out, llama_tensor_ptr(w, LT_WO, li), N, QD, C);
         residual_forward(res1, x, o, N * C);
 
         // MLP half: y = h1 + down(silu(gate(RMSNorm_post(h1))) * up(...))
-        rmsnorm_forward(ln2, ln2_rstd, res1, llama_tensor_ptr(w, LT_LN2, li), (int)N, (int)C, c->eps);
-        linear_fwd(s, li, LIN_GATE, gate, ln2, llama_tensor_ptr(w, LT_WG, li), N, C, FF);
-        linear_fwd(s, li, LIN_UP, up, ln2, llama_tensor_ptr(w, LT_WU, li), N, C, FF);
-        swiglu_forward(sw, gate, up, N * FF);
-        linear_fwd(s, li, LIN_DOWN, mlp, sw, llama_tensor_ptr(w, LT_WD, li), N, FF, C);
+        K->rmsnorm_forward(ln2, ln2_rstd, res1, llama_tensor_ptr(w, LT_LN2, li), (int)N, (int)C, c->eps);
+        linear_fwd(K, s, li, LIN_GATE, gate, ln2, llama_tensor_ptr(w, LT_WG, li), N, C, FF);
+        linear_fwd(K, s, li, LIN_UP, up, ln2, llama_tensor_ptr(w, LT_WU, li), N, C, FF);
+        K->swiglu_forward(sw, gate, up, N * FF);
+        linear_fwd(K, s, li, LIN_DOWN, mlp, sw, llama_tensor_ptr(w, LT_WD, li), N, FF, C);
         residual_forward(out, res1, mlp, N * C);
         x = out;
     }
-    rmsnorm_forward(a->lnf, a->lnf_rstd, x, w->t[LT_LNF], (int)N, (int)C, c->eps);
-    matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+    K->rmsnorm_forward(a->lnf, a->lnf_rstd, x, w->t[LT_LNF], (int)N, (int)C, c->eps);
+    K->matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
     (void)H2;
     return 0;
 }
@@ -487,6 +489,7 @@ static real *gslot(LlamaParams *g, int kind, int layer) {
 int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaActs *a, LlamaActGrads *da,
                    const int *labels, double scale, int B, int T, afx_err *e) {
     const LlamaConfig *c = &w->cfg;
+    const Kernels *K = a->kern;
     if (B != a->B || T != a->T || B != da->B || T != da->T || a->Tx != da->Tx || a->S != da->S)
         return afx_fail(e, "backward: shape (B=%d, T=%d) does not match the activations (B=%d, T=%d) "
                            "or their gradients (B=%d, T=%d)", B, T, a->B, a->T, da->B, da->T);
@@ -497,10 +500,10 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
     memset(da->mem, 0, da->count * sizeof(real));
 
     // loss -> logits -> final norm
-    crossentropy_backward(da->dlogits, a->logits, a->labels, scale, B, Tx, (int)V);
-    matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+    K->crossentropy_backward(da->dlogits, a->logits, a->labels, scale, B, Tx, (int)V);
+    K->matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
     const real *x_last = a->out + (size_t)(c->L - 1) * N * C;
-    rmsnorm_backward(da->dres, gslot(g, LT_LNF, 0), da->dln, x_last, w->t[LT_LNF], a->lnf_rstd, (int)N, (int)C);
+    K->rmsnorm_backward(da->dres, gslot(g, LT_LNF, 0), da->dln, x_last, w->t[LT_LNF], a->lnf_rstd, (int)N, (int)C);
 
     for (int l = c->L - 1; l >= 0; l--) {
         size_t ll = (size_t)l;
@@ -517,20 +520,20 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
         memcpy(da->dres1, da->dres, N * C * sizeof(real));
         // mlp = down(sw); sw = silu(gate) * up; gate, up = ln2 Wg^T, ln2 Wu^T
         memset(da->dswiglu, 0, N * FF * sizeof(real));
-        linear_bwd(s, l, LIN_DOWN, da->dswiglu, gslot(g, LT_WD, l), da->dres, sw, llama_tensor_ptr(w, LT_WD, l), N, FF, C);
+        linear_bwd(K, s, l, LIN_DOWN, da->dswiglu, gslot(g, LT_WD, l), da->dres, sw, llama_tensor_ptr(w, LT_WD, l), N, FF, C);
         memset(da->dgate, 0, N * FF * sizeof(real));
         memset(da->dup, 0, N * FF * sizeof(real));
-        swiglu_backward(da->dgate, da->dup, da->dswiglu, gate, up, N * FF);
+        K->swiglu_backward(da->dgate, da->dup, da->dswiglu, gate, up, N * FF);
         memset(da->dln, 0, N * C * sizeof(real));
-        linear_bwd(s, l, LIN_GATE, da->dln, gslot(g, LT_WG, l), da->dgate, ln2, llama_tensor_ptr(w, LT_WG, l), N, C, FF);
-        linear_bwd(s, l, LIN_UP, da->dln, gslot(g, LT_WU, l), da->dup, ln2, llama_tensor_ptr(w, LT_WU, l), N, C, FF);
+        linear_bwd(K, s, l, LIN_GATE, da->dln, gslot(g, LT_WG, l), da->dgate, ln2, llama_tensor_ptr(w, LT_WG, l), N, C, FF);
+        linear_bwd(K, s, l, LIN_UP, da->dln, gslot(g, LT_WU, l), da->dup, ln2, llama_tensor_ptr(w, LT_WU, l), N, C, FF);
         // ln2 = RMSNorm_post(res1)
-        rmsnorm_backward(da->dres1, gslot(g, LT_LN2, l), da->dln, res1, llama_tensor_ptr(w, LT_LN2, l), ln2_rstd, (int)N, (int)C);
+        K->rmsnorm_backward(da->dres1, gslot(g, LT_LN2, l), da->dln, res1, llama_tensor_ptr(w, LT_LN2, l), ln2_rstd, (int)N, (int)C);
 
         // res1 = x + o: dres (now for x) = dres1, o gets dres1
         memcpy(da->dres, da->dres1, N * C * sizeof(real));
         memset(da->datt_out, 0, N * QD * sizeof(real));
-        linear_bwd(s, l, LIN_O, da->datt_out, gslot(g, LT_WO, l), da->dres1, att_out, llama_tensor_ptr(w, LT_WO, l), N, QD, C);
+        linear_bwd(K, s, l, LIN_O, da->datt_out, gslot(g, LT_WO, l), da->dres1, att_out, llama_tensor_ptr(w, LT_WO, l), N, QD, C);
         memset(da->dq_rope, 0, N * QD * sizeof(real));
         memset(da->dk_rope, 0, N * KD * sizeof(real));
         memset(da->dv, 0, N * KD * sizeof(real));
@@ -538,7 +541,7 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
         adapters_attn_backward(s, w, l, da->dq_rope, da->datt_out, qr, B, Tx);
         int Pl = s ? adapter_set_prefix_len(s, l) : 0;
         if (Pl == 0) {
-            attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, qr, kr, v, att, B, Tx, Tx,
+            K->attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, qr, kr, v, att, B, Tx, Tx,
                                c->NH, c->NKV, c->HS);
         } else {
             // keys were [K_pre ; RoPE(k)]: split the gradient between the prefix and the real keys
@@ -546,7 +549,7 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
             const real *kc = a->kcat + ll * (size_t)B * S * KD, *vc = a->vcat + ll * (size_t)B * S * KD;
             memset(da->dkcat, 0, (size_t)B * Sl * KD * sizeof(real));
             memset(da->dvcat, 0, (size_t)B * Sl * KD * sizeof(real));
-            attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, qr, kc, vc, att, B, Tx, Sl,
+            K->attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, qr, kc, vc, att, B, Tx, Sl,
                                c->NH, c->NKV, c->HS);
             adapters_kv_backward(s, l, da->dkcat, da->dvcat, B, Sl);
             for (int b = 0; b < B; b++)
@@ -557,14 +560,14 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
         }
         memset(da->dq, 0, N * QD * sizeof(real));
         memset(da->dk, 0, N * KD * sizeof(real));
-        rope_backward(da->dq, da->dq_rope, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
-        rope_backward(da->dk, da->dk_rope, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
+        K->rope_backward(da->dq, da->dq_rope, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
+        K->rope_backward(da->dk, da->dk_rope, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
         memset(da->dln, 0, N * C * sizeof(real));
-        linear_bwd(s, l, LIN_Q, da->dln, gslot(g, LT_WQ, l), da->dq, ln1, llama_tensor_ptr(w, LT_WQ, l), N, C, QD);
-        linear_bwd(s, l, LIN_K, da->dln, gslot(g, LT_WK, l), da->dk, ln1, llama_tensor_ptr(w, LT_WK, l), N, C, KD);
-        linear_bwd(s, l, LIN_V, da->dln, gslot(g, LT_WV, l), da->dv, ln1, llama_tensor_ptr(w, LT_WV, l), N, C, KD);
+        linear_bwd(K, s, l, LIN_Q, da->dln, gslot(g, LT_WQ, l), da->dq, ln1, llama_tensor_ptr(w, LT_WQ, l), N, C, QD);
+        linear_bwd(K, s, l, LIN_K, da->dln, gslot(g, LT_WK, l), da->dk, ln1, llama_tensor_ptr(w, LT_WK, l), N, C, KD);
+        linear_bwd(K, s, l, LIN_V, da->dln, gslot(g, LT_WV, l), da->dv, ln1, llama_tensor_ptr(w, LT_WV, l), N, C, KD);
         // ln1 = RMSNorm_in(x)
-        rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x, llama_tensor_ptr(w, LT_LN1, l), ln1_rstd, (int)N, (int)C);
+        K->rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x, llama_tensor_ptr(w, LT_LN1, l), ln1_rstd, (int)N, (int)C);
     }
     // embeddings: the virtual rows belong to the prompt adapter, the real rows to the table
     adapters_embed_backward(s, da->dres, B, Tx);

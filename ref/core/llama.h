@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "kernels.h"
 #include "real.h"
 
 struct AdapterSet; /* ref/adapters/adapter.h: the adaptation methods hooked into the model */
@@ -77,6 +78,7 @@ void llama_params_free(LlamaParams *p);
  * S_l = P_l + Tx keys; S is the largest S_l. */
 typedef struct {
     LlamaConfig cfg;       /* the model these activations were made for */
+    const Kernels *kern;   /* the kernels forward/backward run on (KERNELS_REF after bind) */
     int B, T, Tx, P, S;    /* batch, real tokens, model tokens, virtual tokens, max keys */
     int *ids;              /* (B,T) copy of the input ids, for the embedding backward */
     int *mask;             /* (B,Tx) 1 = real or virtual token, 0 = padding */

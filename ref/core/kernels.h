@@ -1,0 +1,39 @@
+/* kernels.h — the table through which the model calls its hot operations.
+ *
+ * ref/ fills it with the scalar twins of ops.h (KERNELS_REF); simd/ fills it with AVX2/AVX-512/NEON
+ * versions and an OpenBLAS GEMM, selected at run time. The model code (llama.c, decode.c) is the
+ * same for every table: it calls k->op(...). Every entry has exactly the signature and the
+ * semantics of its ops.h twin (backward entries accumulate), which is what the kernel tests check.
+ */
+#ifndef AFFIX_KERNELS_H
+#define AFFIX_KERNELS_H
+
+#include <stddef.h>
+
+#include "real.h"
+
+typedef struct {
+    const char *name; /* "ref", "avx2", "avx512", "neon", "blas", ... */
+    void (*matmul_forward)(real *out, const real *inp, const real *w, int N, int IC, int OC);
+    void (*matmul_backward)(real *dinp, real *dw, const real *dout, const real *inp, const real *w, int N,
+                            int IC, int OC);
+    void (*rmsnorm_forward)(real *out, real *rstd, const real *inp, const real *w, int N, int C, double eps);
+    void (*rmsnorm_backward)(real *dinp, real *dw, const real *dout, const real *inp, const real *w,
+                             const real *rstd, int N, int C);
+    void (*rope_forward)(real *out, const real *inp, const real *cos_t, const real *sin_t, int N, int NH, int HS);
+    void (*rope_backward)(real *dinp, const real *dout, const real *cos_t, const real *sin_t, int N, int NH, int HS);
+    void (*attention_forward)(real *out, real *att, const real *q, const real *k, const real *v, const int *keymask,
+                              int B, int T, int S, int NH, int NKV, int HS);
+    void (*attention_backward)(real *dq, real *dk, real *dv, real *datt, const real *dout, const real *q,
+                               const real *k, const real *v, const real *att, int B, int T, int S, int NH, int NKV,
+                               int HS);
+    void (*swiglu_forward)(real *out, const real *gate, const real *up, size_t n);
+    void (*swiglu_backward)(real *dgate, real *dup, const real *dout, const real *gate, const real *up, size_t n);
+    void (*crossentropy_backward)(real *dlogits, const real *logits, const int *labels, double scale, int B, int T,
+                                  int V);
+} Kernels;
+
+/* the scalar reference: the functions of ops.h */
+extern const Kernels KERNELS_REF;
+
+#endif
