@@ -143,6 +143,17 @@ int main(void) {
     grad_clip(gv, 3, 1.0, grad_norm(gv, 3));
     check(fabs(grad_norm(gv, 3) - 1.0) < 1e-5, "clip with norm > max_norm scales to max_norm", "");
 
+    // learning-rate schedules (transformers' *_schedule_with_warmup)
+    check(lr_factor(SCHED_COSINE, 0, 10, 110) == 0 && lr_factor(SCHED_COSINE, 5, 10, 110) == 0.5,
+          "warmup: step 0 has factor 0, half-way 0.5", "");
+    check(lr_factor(SCHED_COSINE, 10, 10, 110) == 1 && fabs(lr_factor(SCHED_COSINE, 60, 10, 110) - 0.5) < 1e-12 &&
+              fabs(lr_factor(SCHED_COSINE, 110, 10, 110)) < 1e-12,
+          "cosine: 1 after warmup, 0.5 half-way, 0 at the end", "");
+    check(fabs(lr_factor(SCHED_LINEAR, 35, 10, 110) - 0.75) < 1e-12 && lr_factor(SCHED_LINEAR, 200, 10, 110) == 0,
+          "linear: 0.75 a quarter of the way, never below 0", "");
+    check(lr_factor(SCHED_CONSTANT, 3, 0, 10) == 1 && lr_factor(SCHED_CONSTANT, 3, 4, 10) == 0.75,
+          "constant with and without warmup", "");
+
     free(g1);
     free(l1);
     llama_params_free(&w);

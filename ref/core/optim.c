@@ -36,3 +36,12 @@ void grad_clip(real *g, size_t n, double max_norm, double total_norm) {
     if (coef > 1.0) coef = 1.0; // clip_grad_norm_ multiplies by the clamped coefficient
     for (size_t i = 0; i < n; i++) g[i] = (real)(g[i] * coef);
 }
+
+double lr_factor(lr_schedule kind, long step, long warmup, long total) {
+    if (step < warmup) return (double)step / (double)(warmup > 0 ? warmup : 1);
+    if (kind == SCHED_CONSTANT) return 1.0;
+    double span = (double)(total - warmup > 0 ? total - warmup : 1);
+    double progress = (double)(step - warmup) / span;
+    double f = kind == SCHED_LINEAR ? 1.0 - progress : 0.5 * (1.0 + cos(3.14159265358979323846 * progress));
+    return f > 0 ? f : 0;
+}

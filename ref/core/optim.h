@@ -25,4 +25,13 @@ double grad_norm(const real *g, size_t n);
 /* Scales g in place as clip_grad_norm_ does, given the total norm over all gradients. */
 void grad_clip(real *g, size_t n, double max_norm, double total_norm);
 
+/* Learning-rate schedules with linear warmup, as transformers' get_*_schedule_with_warmup: the
+ * factor for optimizer step `step` (0-based) of `total`:
+ *   step < warmup:  step / warmup                                  (so step 0 has lr 0 when warming up)
+ *   constant:       1
+ *   linear:         max(0, (total - step) / (total - warmup))
+ *   cosine:         max(0, 0.5 (1 + cos(pi (step - warmup) / (total - warmup))))   */
+typedef enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_COSINE } lr_schedule;
+double lr_factor(lr_schedule kind, long step, long warmup, long total);
+
 #endif
