@@ -16,6 +16,7 @@
 #include "adapter.h"
 #include "decode.h"
 #include "llama.h"
+#include "model.h"
 #include "sampler.h"
 
 static int pass, fail;
@@ -202,6 +203,31 @@ int main(void) {
         sampler_free(&s1);
         sampler_free(&s2);
         check(sampler_init(&s, NV, 1, 1.5, 1, &e) != 0 && strstr(e.msg, "top-p"), "top-p > 1 is refused", e.msg);
+    }
+    // ---- a real model: stories260K greedy from BOS with the cache = the reference ids ----
+    {
+        static const int REF[64] = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338,
+                                    401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385,
+                                    328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267,
+                                    337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310};
+        Model m;
+        LlamaCache c;
+        e.msg[0] = 0;
+        if (model_load(&m, "tests/data/stories260K/stories260K.gguf", &e) ||
+            llama_cache_alloc(&c, &m.cfg, NULL, 1, 65, 0, &e)) {
+            check(0, "stories260K: load and allocate a cache", e.msg);
+        } else {
+            int id = 1, same = 1; // BOS
+            const real *last;
+            for (int i = 0; i < 64 && same; i++) {
+                if (llama_decode(&m.w, NULL, &c, &id, NULL, 1, &last, NULL, &e)) { same = 0; break; }
+                id = sampler_argmax(last, m.cfg.V);
+                same = id == REF[i];
+            }
+            check(same, "stories260K: 64 greedy ids from BOS with the KV cache equal the reference", e.msg);
+            llama_cache_free(&c);
+            model_free(&m);
+        }
     }
     llama_params_free(&w);
     printf("%d passed, %d failed\n", pass, fail);

@@ -1,10 +1,143 @@
-/* cmd_generate.c — affix generate (being written). */
+/* cmd_generate.c — affix generate: load a model (HF directory or GGUF), tokenize a prompt, decode
+ * with the KV cache, sample (greedy by default), print the text as it comes or the ids.
+ *
+ *   affix generate -m MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--ids] [--no-bos]
+ */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cli.h"
+#include "decode.h"
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: affix generate -m MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--ids] [--no-bos]\n"
+            "  -m MODEL     a Hugging Face model directory or a .gguf file\n"
+            "  -p PROMPT    text to continue (default: nothing, i.e. start from BOS)\n"
+            "  -n N         tokens to generate (default 64; stops early at EOS)\n"
+            "  --temp T     temperature, 0 = greedy (default 0)\n"
+            "  --top-p P    nucleus sampling mass in (0,1] (default 1 = off)\n"
+            "  --seed S     random seed for sampling (default 0)\n"
+            "  --ids        print the generated token ids (one line, without the prompt's) instead of text\n"
+            "  --no-bos     do not put BOS before the prompt\n");
+    return 2;
+}
+
+static double now(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int cmd_generate(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "affix: error: 'generate' is not implemented yet\n");
-    return 1;
+    const char *path = NULL, *prompt = NULL;
+    int n_gen = 64, print_ids = 0, no_bos = 0;
+    double temp = 0, top_p = 1;
+    unsigned long long seed = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (!strcmp(a, "--ids")) print_ids = 1;
+        else if (!strcmp(a, "--no-bos")) no_bos = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
+        else if (!v) { fprintf(stderr, "affix: error: %s needs a value\n", a); return 2; }
+        else if (!strcmp(a, "-m")) path = argv[++i];
+        else if (!strcmp(a, "-p")) prompt = argv[++i];
+        else if (!strcmp(a, "-n")) { n_gen = (int)strtol(v, &end, 10); i++; if (*end || n_gen < 0) { fprintf(stderr, "affix: error: -n '%s' is not a count\n", v); return 2; } }
+        else if (!strcmp(a, "--temp")) { temp = strtod(v, &end); i++; if (*end) { fprintf(stderr, "affix: error: --temp '%s' is not a number\n", v); return 2; } }
+        else if (!strcmp(a, "--top-p")) { top_p = strtod(v, &end); i++; if (*end) { fprintf(stderr, "affix: error: --top-p '%s' is not a number\n", v); return 2; } }
+        else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); i++; if (*end) { fprintf(stderr, "affix: error: --seed '%s' is not an integer\n", v); return 2; } }
+        else { fprintf(stderr, "affix: error: unknown option '%s' for generate\n", a); return usage(); }
+    }
+    if (!path) { fprintf(stderr, "affix: error: generate needs -m MODEL\n"); return usage(); }
+
+    afx_err e = {{0}};
+    Model m;
+    Tokenizer *tok = NULL;
+    LlamaCache cache;
+    Sampler smp;
+    int *ids = NULL, n_ids = 0, rc = 1, have_cache = 0, have_sampler = 0;
+    char *text = NULL;
+    if (model_load(&m, path, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+    // the tokenizer is needed for a prompt and for printing text; --ids from BOS works without one
+    if (tokenizer_load(&tok, path, &e)) {
+        if (prompt || !print_ids) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        tok = NULL;
+    }
+    if (prompt) {
+        if (tokenizer_encode(tok, prompt, strlen(prompt), !no_bos, &ids, &n_ids, &e)) {
+            fprintf(stderr, "affix: error: prompt: %s\n", e.msg);
+            goto done;
+        }
+    }
+    if (n_ids == 0) { // nothing to condition on: start from BOS
+        int bos = tok ? tokenizer_bos(tok) : m.bos_id;
+        if (bos < 0) { fprintf(stderr, "affix: error: %s: no prompt and no BOS token to start from\n", path); goto done; }
+        free(ids);
+        ids = malloc(sizeof(int));
+        ids[0] = bos;
+        n_ids = 1;
+    }
+    int eos = tok ? tokenizer_eos(tok) : m.eos_id;
+    if (llama_cache_alloc(&cache, &m.cfg, NULL, 1, n_ids + n_gen, 256, &e) ||
+        sampler_init(&smp, m.cfg.V, temp, top_p, seed, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        goto done;
+    }
+    have_cache = have_sampler = 1;
+    int *out = realloc(ids, sizeof(int) * (size_t)(n_ids + n_gen + 1));
+    if (!out) { fprintf(stderr, "affix: error: out of memory\n"); goto done; }
+    ids = out;
+
+    double t0 = now();
+    const real *last;
+    if (llama_decode(&m.w, NULL, &cache, ids, NULL, n_ids, &last, NULL, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    double t_prefill = now() - t0;
+    size_t printed = 0;
+    if (!print_ids && tok) { // the prompt as the tokenizer reads it back
+        if (tokenizer_decode(tok, ids, n_ids, 1, &text, &printed, &e) == 0) fputs(text, stdout);
+        free(text);
+        text = NULL;
+        fflush(stdout);
+    }
+    int n = 0;
+    for (; n < n_gen; n++) {
+        int next = sampler_next(&smp, last);
+        if (next == eos) break;
+        ids[n_ids + n] = next;
+        if (print_ids) {
+            printf("%s%d", n ? " " : "", next);
+        } else { // print what the new token adds to the decoded text
+            size_t len;
+            if (tokenizer_decode(tok, ids, n_ids + n + 1, 1, &text, &len, &e) == 0 && len >= printed) {
+                fwrite(text + printed, 1, len - printed, stdout);
+                fflush(stdout);
+                printed = len;
+            }
+            free(text);
+            text = NULL;
+        }
+        if (n + 1 < n_gen && llama_decode(&m.w, NULL, &cache, &next, NULL, 1, &last, NULL, &e)) {
+            fprintf(stderr, "\naffix: error: %s\n", e.msg);
+            goto done;
+        }
+    }
+    printf("\n");
+    fflush(stdout);
+    double dt = now() - t0 - t_prefill;
+    fprintf(stderr, "affix: %d prompt tokens in %.3f s, %d generated in %.3f s (%.1f tok/s)\n", n_ids, t_prefill, n,
+            dt, n > 0 && dt > 0 ? n / dt : 0.0);
+    rc = 0;
+done:
+    if (have_sampler) sampler_free(&smp);
+    if (have_cache) llama_cache_free(&cache);
+    free(ids);
+    tokenizer_free(tok);
+    model_free(&m);
+    return rc;
 }

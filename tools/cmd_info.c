@@ -1,10 +1,80 @@
-/* cmd_info.c — affix info (being written). */
+/* cmd_info.c — affix info -m MODEL: what a model file or directory holds.
+ *
+ * Prints the format, the config as affix reads it (the lines of `affix config`), the source dtype,
+ * the parameter count, bos/eos, and the tensor table of the file(s) (name, dtype, shape as stored:
+ * safetensors (out, in); GGUF ggml ne order (in, out)). The model is loaded in full first, so a
+ * model that `info` accepts is one that every other command can use.
+ * What this is not: a tokenizer inspector (affix tokenize) or a checksum tool.
+ */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "model.h"
+
+static void print_config(const LlamaConfig *c) {
+    printf("vocab_size              %d\n", c->V);
+    printf("hidden_size             %d\n", c->C);
+    printf("intermediate_size       %d\n", c->FF);
+    printf("num_hidden_layers       %d\n", c->L);
+    printf("num_attention_heads     %d\n", c->NH);
+    printf("num_key_value_heads     %d\n", c->NKV);
+    printf("head_dim                %d\n", c->HS);
+    printf("rms_norm_eps            %g\n", c->eps);
+    printf("rope_theta              %g\n", c->rope_theta);
+    if (c->rope_factor > 0)
+        printf("rope_scaling            llama3 factor %g low %g high %g original %g\n", c->rope_factor,
+               c->rope_low_freq_factor, c->rope_high_freq_factor, c->rope_original_max_position);
+    else
+        printf("rope_scaling            none\n");
+    printf("tie_word_embeddings     %s\n", c->tied ? "true" : "false");
+    printf("max_position_embeddings %d\n", c->max_pos);
+}
 
 int cmd_info(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "affix: error: 'info' is not implemented yet\n");
-    return 1;
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc && !path) path = argv[++i];
+        else if (!strncmp(argv[i], "--model=", 8) && !path) path = argv[i] + 8;
+        else {
+            fprintf(stderr, "affix: error: info: unexpected argument '%s' (usage: affix info -m MODEL)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "affix: error: info needs -m MODEL (a Hugging Face directory or a .gguf file)\n");
+        return 2;
+    }
+    Model m;
+    afx_err e;
+    ModelTensor *rows = NULL;
+    size_t n = 0;
+    if (model_load(&m, path, &e) || model_list_tensors(path, &rows, &n, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        model_free(&m);
+        return 1;
+    }
+    printf("model                   %s\n", m.path);
+    printf("format                  %s\n", m.format == MODEL_GGUF ? "GGUF" : "Hugging Face directory (safetensors)");
+    print_config(&m.cfg);
+    printf("source_dtype            %s\n", m.source_dtype);
+    printf("parameters              %zu\n", llama_params_count(&m.cfg));
+    printf("bos_token_id            %d\n", m.bos_id);
+    printf("eos_token_id            %d\n", m.eos_id);
+    printf("tensors                 %zu%s\n", n, m.format == MODEL_GGUF ? " (shape in ggml ne order: ne0 first)" : "");
+    int multi = 0;
+    for (size_t i = 1; i < n; i++) multi |= strcmp(rows[i].file, rows[0].file) != 0;
+    for (size_t i = 0; i < n; i++) {
+        char shape[160];
+        size_t k = (size_t)snprintf(shape, sizeof shape, "[");
+        for (int d = 0; d < rows[i].ndim && k < sizeof shape; d++)
+            k += (size_t)snprintf(shape + k, sizeof shape - k, "%s%lld", d ? ", " : "", rows[i].shape[d]);
+        if (k < sizeof shape) snprintf(shape + k, sizeof shape - k, "]");
+        printf("  %-48s %-6s %-16s%s%s\n", rows[i].name, rows[i].dtype, shape, multi ? " " : "",
+               multi ? rows[i].file : "");
+    }
+    free(rows);
+    model_free(&m);
+    return 0;
 }

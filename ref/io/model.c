@@ -1,0 +1,619 @@
+/* model.c — a Llama model from a Hugging Face directory or a GGUF file (see model.h).
+ *
+ * What this is: the mapping from the two on-disk layouts onto the named tensors of llama.h
+ * (llama_tensor_info gives every HF name and shape), with one loop per format over those tensors:
+ * find, check the shape, convert to real, and for GGUF undo the interleaved RoPE row order of
+ * q/k. The readers underneath (safetensors.h, gguf.h, config.h) validate the bytes.
+ * What this is not: a tokenizer loader, a writer, or a keeper of 16-bit weights (everything is
+ * converted to `real`).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "model.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "gguf.h"
+#include "safetensors.h"
+
+#define INDEX_MAX_BYTES ((size_t)64 << 20)
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+
+static int join(char *out, size_t n, const char *dir, const char *name, afx_err *e) {
+    int k = snprintf(out, n, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= n) return afx_fail(e, "%s: path too long", dir);
+    return 0;
+}
+
+static int is_file(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* the whole of a small file, NUL-terminated */
+static int read_text(const char *path, size_t max, char **out, afx_err *e) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len + 1 >= cap) {
+            if (cap > max) break;
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - 1 - len, fp);
+        len += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (!buf) return afx_fail(e, "%s: out of memory", path);
+    if (bad || len > max) {
+        free(buf);
+        return bad ? afx_fail(e, "%s: read error", path) : afx_fail(e, "%s: larger than %zu bytes", path, max);
+    }
+    buf[len] = 0;
+    *out = buf;
+    return 0;
+}
+
+static void fmt_shape(char *buf, size_t n, int ndim, const long long *shape) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? "," : "", shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+/* Re-label a message of a lower layer: "PATH: <old message>". */
+static int relabel(afx_err *e, const char *path) {
+    char why[AFX_ERR_LEN];
+    snprintf(why, sizeof why, "%s", e ? e->msg : "");
+    return afx_fail(e, "%s: %s", path, why);
+}
+
+/* source_dtype: the dtype of the matrices, or "mixed" */
+static void note_dtype(Model *m, const char *dtype, int is_matrix) {
+    if (!is_matrix) return;
+    if (!m->source_dtype[0]) snprintf(m->source_dtype, sizeof m->source_dtype, "%s", dtype);
+    else if (strcmp(m->source_dtype, dtype)) snprintf(m->source_dtype, sizeof m->source_dtype, "mixed");
+}
+
+/* ---- Hugging Face directory ------------------------------------------------------------------- */
+
+/* bos_token_id / eos_token_id of config.json: an integer, null/absent (-1), or (eos) a list */
+static int token_id(const cJSON *root, const char *key, int *out, const char *path, afx_err *e) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = -1;
+    if (!j || cJSON_IsNull(j)) return 0;
+    if (cJSON_IsArray(j)) {
+        if (cJSON_GetArraySize(j) == 0) return 0;
+        j = j->child;
+    }
+    if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) || j->valuedouble < 0 ||
+        j->valuedouble > INT_MAX)
+        return afx_fail(e, "%s: field '%s' must be a non-negative integer or a list of them", path, key);
+    *out = (int)j->valuedouble;
+    return 0;
+}
+
+static int hf_special_ids(Model *m, const char *cfg_path, afx_err *e) {
+    char *txt;
+    if (read_text(cfg_path, LLAMA_CONFIG_MAX_BYTES, &txt, e)) return -1;
+    cJSON *root = cJSON_Parse(txt);
+    free(txt);
+    if (!root) return afx_fail(e, "%s: not valid JSON", cfg_path); /* llama_config_load said so first */
+    int rc = token_id(root, "bos_token_id", &m->bos_id, cfg_path, e) ||
+             token_id(root, "eos_token_id", &m->eos_id, cfg_path, e);
+    cJSON_Delete(root);
+    return rc ? -1 : 0;
+}
+
+typedef struct {
+    st_file *files; /* n_files opened safetensors files */
+    char (*paths)[1024];
+    size_t n_files;
+    cJSON *index;   /* the parsed index (sharded), or NULL (one file) */
+    char index_path[1024];
+} HfFiles;
+
+static void hf_close(HfFiles *h) {
+    for (size_t i = 0; i < h->n_files; i++) st_close(&h->files[i]);
+    free(h->files);
+    free(h->paths);
+    cJSON_Delete(h->index);
+    memset(h, 0, sizeof *h);
+}
+
+static int hf_add_file(HfFiles *h, const char *path, afx_err *e) {
+    st_file *nf = realloc(h->files, (h->n_files + 1) * sizeof *nf);
+    if (nf) h->files = nf;
+    char(*np)[1024] = realloc(h->paths, (h->n_files + 1) * sizeof *np);
+    if (np) h->paths = np;
+    if (!nf || !np) return afx_fail(e, "%s: out of memory", path);
+    snprintf(h->paths[h->n_files], sizeof h->paths[0], "%s", path);
+    if (st_open(&h->files[h->n_files], path, e)) return -1;
+    h->n_files++;
+    return 0;
+}
+
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* a shard name from the index: a plain file name in the model directory */
+static int shard_name_ok(const char *s) {
+    return *s && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/') && !strchr(s, '\\');
+}
+
+/* Open model.safetensors, or every shard that model.safetensors.index.json names. */
+static int hf_open(HfFiles *h, const char *dir, afx_err *e) {
+    char path[1024];
+    memset(h, 0, sizeof *h);
+    if (join(path, sizeof path, dir, "model.safetensors", e)) return -1;
+    if (is_file(path)) return hf_add_file(h, path, e);
+    if (join(h->index_path, sizeof h->index_path, dir, "model.safetensors.index.json", e)) return -1;
+    if (!is_file(h->index_path))
+        return afx_fail(e, "%s: no model.safetensors or model.safetensors.index.json in this directory", dir);
+
+    char *txt;
+    if (read_text(h->index_path, INDEX_MAX_BYTES, &txt, e)) return -1;
+    h->index = cJSON_Parse(txt);
+    free(txt);
+    if (!h->index) return afx_fail(e, "%s: not valid JSON", h->index_path);
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(h->index, "weight_map");
+    if (!cJSON_IsObject(wm)) return afx_fail(e, "%s: \"weight_map\" is missing or not an object", h->index_path);
+    /* the distinct shard names, sorted (the order of the tensor table), each opened once */
+    size_t n = 0, ns = 0;
+    for (const cJSON *c = wm->child; c; c = c->next) {
+        if (!cJSON_IsString(c) || !shard_name_ok(c->valuestring))
+            return afx_fail(e, "%s: weight_map entry '%.200s' is not a plain file name", h->index_path, c->string);
+        n++;
+    }
+    if (!n) return afx_fail(e, "%s: the weight_map is empty", h->index_path);
+    const char **names = malloc(n * sizeof *names);
+    if (!names) return afx_fail(e, "%s: out of memory", h->index_path);
+    for (const cJSON *c = wm->child; c; c = c->next) names[ns++] = c->valuestring;
+    qsort(names, ns, sizeof *names, cmp_cstr);
+    int rc = 0;
+    for (size_t i = 0; i < ns && !rc; i++) {
+        if (i && !strcmp(names[i], names[i - 1])) continue;
+        if ((rc = join(path, sizeof path, dir, names[i], e))) break;
+        if ((rc = hf_add_file(h, path, e))) {
+            const char *tensor = "?";
+            for (const cJSON *c = wm->child; c; c = c->next)
+                if (!strcmp(c->valuestring, names[i])) {
+                    tensor = c->string;
+                    break;
+                }
+            char why[AFX_ERR_LEN];
+            snprintf(why, sizeof why, "%s", e ? e->msg : "");
+            afx_fail(e, "%s (the shard of tensor '%.200s' in %s)", why, tensor, h->index_path);
+        }
+    }
+    free(names);
+    return rc;
+}
+
+/* the file that holds `name` (one file: that file; sharded: the one the index names) */
+static int hf_locate(const HfFiles *h, const char *name, size_t *fi, afx_err *e) {
+    if (!h->index) {
+        *fi = 0;
+        return 0;
+    }
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(h->index, "weight_map");
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(wm, name);
+    if (!j) return afx_fail(e, "%s: tensor '%s' is not in the weight_map", h->index_path, name);
+    const char *dir_end = strrchr(h->index_path, '/');
+    size_t dl = dir_end ? (size_t)(dir_end - h->index_path) : 0;
+    for (size_t i = 0; i < h->n_files; i++) {
+        const char *p = h->paths[i];
+        if (!strncmp(p, h->index_path, dl) && p[dl] == '/' && !strcmp(p + dl + 1, j->valuestring)) {
+            *fi = i;
+            return 0;
+        }
+    }
+    return afx_fail(e, "%s: tensor '%s': shard '%s' was not opened", h->index_path, name, j->valuestring);
+}
+
+static int load_hf(Model *m, const char *dir, afx_err *e) {
+    char cfg_path[1024];
+    if (join(cfg_path, sizeof cfg_path, dir, "config.json", e)) return -1;
+    if (llama_config_load(&m->cfg, cfg_path, e) || hf_special_ids(m, cfg_path, e)) return -1;
+    HfFiles h;
+    if (hf_open(&h, dir, e)) {
+        hf_close(&h);
+        return -1;
+    }
+    int rc = llama_params_alloc(&m->w, &m->cfg, e);
+    for (int kind = 0; kind < LT_COUNT && !rc; kind++) {
+        if (kind == LT_LM_HEAD && m->cfg.tied) continue; /* the embedding; a stored lm_head is ignored */
+        int layers = llama_tensor_is_per_layer(kind) ? m->cfg.L : 1;
+        for (int l = 0; l < layers && !rc; l++) {
+            char name[256];
+            size_t shape[2], fi = 0;
+            int ndim;
+            if (llama_tensor_info(&m->cfg, kind, l, name, sizeof name, shape, &ndim)) {
+                rc = afx_fail(e, "%s: no tensor of kind %d, layer %d", dir, kind, l);
+                break;
+            }
+            if (hf_locate(&h, name, &fi, e)) {
+                rc = -1;
+                break;
+            }
+            const char *path = h.paths[fi];
+            const st_tensor *t = st_find(&h.files[fi], name);
+            if (!t) {
+                rc = afx_fail(e, "%s: tensor '%s' is missing", path, name);
+                break;
+            }
+            int same = t->ndim == ndim;
+            for (int i = 0; same && i < ndim; i++) same = (uint64_t)t->shape[i] == (uint64_t)shape[i];
+            if (!same) {
+                char got[160], want[64];
+                long long sg[ST_MAX_DIMS], sw[2] = {(long long)shape[0], (long long)shape[1]};
+                for (int i = 0; i < t->ndim; i++) sg[i] = (long long)t->shape[i];
+                fmt_shape(got, sizeof got, t->ndim, sg);
+                fmt_shape(want, sizeof want, ndim, sw);
+                rc = afx_fail(e, "%s: tensor '%s' has shape %s, expected %s", path, name, got, want);
+                break;
+            }
+            if (st_to_real(t, llama_tensor_ptr(&m->w, kind, l), e)) {
+                rc = relabel(e, path);
+                break;
+            }
+            note_dtype(m, st_dtype_name(t->dtype), ndim == 2);
+        }
+    }
+    hf_close(&h);
+    return rc;
+}
+
+/* ---- GGUF ------------------------------------------------------------------------------------- */
+
+static const char *const GGUF_NAMES[LT_COUNT] = {
+    [LT_EMBED] = "token_embd.weight",        [LT_LN1] = "blk.%d.attn_norm.weight",
+    [LT_WQ] = "blk.%d.attn_q.weight",        [LT_WK] = "blk.%d.attn_k.weight",
+    [LT_WV] = "blk.%d.attn_v.weight",        [LT_WO] = "blk.%d.attn_output.weight",
+    [LT_LN2] = "blk.%d.ffn_norm.weight",     [LT_WG] = "blk.%d.ffn_gate.weight",
+    [LT_WU] = "blk.%d.ffn_up.weight",        [LT_WD] = "blk.%d.ffn_down.weight",
+    [LT_LNF] = "output_norm.weight",         [LT_LM_HEAD] = "output.weight",
+};
+
+/* An integer key: 0 found, 1 absent (dflt stored), -1 error. Must be in [lo, INT_MAX]. */
+static int kv_int(const gguf_file *f, const char *key, int required, int dflt, int lo, int *out, const char *path,
+                  afx_err *e) {
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    int64_t v;
+    if (!kv) {
+        if (required) return afx_fail(e, "%s: metadata key '%s' is missing", path, key);
+        *out = dflt;
+        return 1;
+    }
+    if (gguf_kv_int(kv, &v))
+        return afx_fail(e, "%s: metadata key '%s' has type %s, expected an integer", path, key,
+                        gguf_vtype_name(kv->type));
+    if (v < lo || v > INT_MAX)
+        return afx_fail(e, "%s: metadata key '%s' = %lld is out of range", path, key, (long long)v);
+    *out = (int)v;
+    return 0;
+}
+
+/* A positive finite number key: 0 found, 1 absent (dflt), -1 error (also when required and absent). */
+static int kv_num(const gguf_file *f, const char *key, int required, double dflt, double *out, const char *path,
+                  afx_err *e) {
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    if (!kv) {
+        if (required) return afx_fail(e, "%s: metadata key '%s' is missing", path, key);
+        *out = dflt;
+        return 1;
+    }
+    if (gguf_kv_float(kv, out))
+        return afx_fail(e, "%s: metadata key '%s' has type %s, expected a number", path, key,
+                        gguf_vtype_name(kv->type));
+    /* An f32 value stands for the decimal the converter was given (1e-5, not 9.99999975e-06): take
+     * the shortest decimal that rounds to the same float, as HF's float64 config would hold it. */
+    if (kv->type == GGUF_F32 && isfinite(*out)) {
+        char buf[40];
+        for (int digits = 1; digits <= 9; digits++) {
+            snprintf(buf, sizeof buf, "%.*g", digits, *out);
+            double d = strtod(buf, NULL);
+            if ((float)d == (float)*out) {
+                *out = d;
+                break;
+            }
+        }
+    }
+    if (!(*out > 0) || !isfinite(*out))
+        return afx_fail(e, "%s: metadata key '%s' = %g is not positive", path, key, *out);
+    return 0;
+}
+
+/* llama3 rope scaling: the divisor of frequency i (llama.cpp's rope_freqs[i]) */
+static double llama3_divisor(const LlamaConfig *c, int i) {
+    double inv = pow(c->rope_theta, -2.0 * i / c->HS), wl = 2 * 3.14159265358979323846 / inv;
+    double hi_wl = c->rope_original_max_position / c->rope_high_freq_factor;
+    double lo_wl = c->rope_original_max_position / c->rope_low_freq_factor;
+    if (wl < hi_wl) return 1;
+    if (wl > lo_wl) return c->rope_factor;
+    double s = (c->rope_original_max_position / wl - c->rope_low_freq_factor) /
+               (c->rope_high_freq_factor - c->rope_low_freq_factor);
+    return 1 / ((1 - s) / c->rope_factor + s);
+}
+
+/* rope_freqs.weight -> llama3 scaling parameters, verified value by value */
+static int gguf_rope_freqs(const gguf_file *f, LlamaConfig *c, const char *path, afx_err *e) {
+    const gguf_tensor *t = gguf_find_tensor(f, "rope_freqs.weight");
+    if (!t) return 0;
+    if (t->numel != (size_t)c->HS / 2 || t->type != GGML_F32)
+        return afx_fail(e, "%s: tensor 'rope_freqs.weight' must be F32 with head_dim/2 = %d values (has %zu, %s)", path,
+                        c->HS / 2, t->numel, gguf_type_name(t->type));
+    real v[1024];
+    if (t->numel > sizeof v / sizeof v[0]) return afx_fail(e, "%s: rope_freqs.weight is too long", path);
+    if (gguf_to_real(t, v, e)) return relabel(e, path);
+    double factor = 1;
+    for (size_t i = 0; i < t->numel; i++)
+        if ((double)v[i] > factor) factor = (double)v[i];
+    if (factor == 1) {
+        for (size_t i = 0; i < t->numel; i++)
+            if ((double)v[i] != 1)
+                return afx_fail(e, "%s: rope_freqs.weight[%zu] = %g is below 1", path, i, (double)v[i]);
+        return 0; /* all ones: no scaling */
+    }
+    int orig = 8192;
+    if (kv_int(f, "llama.rope.scaling.original_context_length", 0, 8192, 1, &orig, path, e) < 0) return -1;
+    c->rope_factor = factor;
+    c->rope_low_freq_factor = 1;
+    c->rope_high_freq_factor = 4;
+    c->rope_original_max_position = orig;
+    for (size_t i = 0; i < t->numel; i++) {
+        double want = llama3_divisor(c, (int)i);
+        if (fabs((double)v[i] - want) > 1e-4 * want)
+            return afx_fail(
+                e,
+                "%s: rope_freqs.weight[%zu] = %g, but llama3 rope scaling with factor %g, low_freq_factor 1, "
+                "high_freq_factor 4, original context %d gives %g (other rope_freqs are not supported)",
+                path, i, (double)v[i], factor, orig, want);
+    }
+    return 0;
+}
+
+static int gguf_config(Model *m, const gguf_file *f, const char *path, afx_err *e) {
+    LlamaConfig *c = &m->cfg;
+    const gguf_kv *kv = gguf_find_kv(f, "general.architecture");
+    gguf_str arch;
+    if (!kv) return afx_fail(e, "%s: metadata key 'general.architecture' is missing", path);
+    if (gguf_kv_string(kv, &arch)) return afx_fail(e, "%s: general.architecture is not a string", path);
+    if (arch.n != 5 || memcmp(arch.p, "llama", 5))
+        return afx_fail(e, "%s: general.architecture is '%.*s', affix loads only 'llama'", path,
+                        (int)(arch.n > 64 ? 64 : arch.n), arch.p);
+
+    if (kv_int(f, "llama.embedding_length", 1, 0, 1, &c->C, path, e) < 0 ||
+        kv_int(f, "llama.feed_forward_length", 1, 0, 1, &c->FF, path, e) < 0 ||
+        kv_int(f, "llama.block_count", 1, 0, 1, &c->L, path, e) < 0 ||
+        kv_int(f, "llama.attention.head_count", 1, 0, 1, &c->NH, path, e) < 0 ||
+        kv_int(f, "llama.attention.head_count_kv", 0, c->NH, 1, &c->NKV, path, e) < 0 ||
+        kv_num(f, "llama.attention.layer_norm_rms_epsilon", 1, 0, &c->eps, path, e) < 0 ||
+        kv_num(f, "llama.rope.freq_base", 0, 10000, &c->rope_theta, path, e) < 0 ||
+        kv_int(f, "llama.context_length", 0, 2048, 1, &c->max_pos, path, e) < 0)
+        return -1;
+    int hs_dflt = c->C % c->NH ? 0 : c->C / c->NH, vl, rd;
+    int k = kv_int(f, "llama.attention.key_length", 0, hs_dflt, 1, &c->HS, path, e);
+    if (k < 0) return -1;
+    if (c->HS == 0)
+        return afx_fail(e, "%s: llama.attention.key_length is missing and embedding_length %d is not a multiple of "
+                           "head_count %d", path, c->C, c->NH);
+    if (kv_int(f, "llama.attention.value_length", 0, c->HS, 1, &vl, path, e) < 0) return -1;
+    if (vl != c->HS)
+        return afx_fail(e, "%s: llama.attention.value_length %d differs from key_length %d", path, vl, c->HS);
+    if (kv_int(f, "llama.rope.dimension_count", 0, c->HS, 1, &rd, path, e) < 0) return -1;
+    if (rd != c->HS)
+        return afx_fail(e,
+                        "%s: llama.rope.dimension_count %d differs from head_dim %d (partial rotary is not supported)",
+                        path, rd, c->HS);
+
+    /* rope scaling other than llama3-through-rope_freqs is refused rather than ignored */
+    if ((kv = gguf_find_kv(f, "llama.rope.scaling.type"))) {
+        gguf_str s;
+        if (gguf_kv_string(kv, &s)) return afx_fail(e, "%s: llama.rope.scaling.type is not a string", path);
+        double fac = 1;
+        if (kv_num(f, "llama.rope.scaling.factor", 0, 1, &fac, path, e) < 0) return -1;
+        int none = (s.n == 4 && !memcmp(s.p, "none", 4)) || fac == 1;
+        if (!none)
+            return afx_fail(e, "%s: rope scaling '%.*s' (factor %g) is not supported", path,
+                            (int)(s.n > 32 ? 32 : s.n), s.p, fac);
+    }
+    double lin = 1;
+    if (kv_num(f, "llama.rope.scale_linear", 0, 1, &lin, path, e) < 0) return -1;
+    if (lin != 1) return afx_fail(e, "%s: linear rope scaling %g is not supported", path, lin);
+    if (gguf_rope_freqs(f, c, path, e)) return -1;
+
+    const gguf_tensor *emb = gguf_find_tensor(f, GGUF_NAMES[LT_EMBED]);
+    if (!emb) return afx_fail(e, "%s: tensor '%s' is missing", path, GGUF_NAMES[LT_EMBED]);
+    if (emb->n_dims != 2 || emb->ne[0] != c->C || emb->ne[1] < 1 || emb->ne[1] > INT_MAX)
+        return afx_fail(e, "%s: tensor '%s' has ne [%lld,%lld] (n_dims %d), expected [%d, vocab]", path,
+                        GGUF_NAMES[LT_EMBED], (long long)emb->ne[0], (long long)emb->ne[1], emb->n_dims, c->C);
+    c->V = (int)emb->ne[1];
+    int v_key;
+    if (kv_int(f, "llama.vocab_size", 0, c->V, 1, &v_key, path, e) < 0) return -1;
+    if (v_key != c->V)
+        return afx_fail(e, "%s: llama.vocab_size %d differs from the %d rows of token_embd", path, v_key, c->V);
+
+    /* tied: no output.weight, or a byte-identical copy of the embedding */
+    const gguf_tensor *out = gguf_find_tensor(f, GGUF_NAMES[LT_LM_HEAD]);
+    c->tied = !out || (out->type == emb->type && out->nbytes == emb->nbytes && out->n_dims == emb->n_dims &&
+                       !memcmp(out->ne, emb->ne, sizeof out->ne) && !memcmp(out->data, emb->data, emb->nbytes));
+
+    if (llama_config_check(c, e)) return relabel(e, path);
+    if (kv_int(f, "tokenizer.ggml.bos_token_id", 0, -1, 0, &m->bos_id, path, e) < 0 ||
+        kv_int(f, "tokenizer.ggml.eos_token_id", 0, -1, 0, &m->eos_id, path, e) < 0)
+        return -1;
+    return 0;
+}
+
+/* rows of one q or k matrix (nh heads of HS rows, C columns) from GGUF's interleaved-pair order
+ * into HF's rotate-half order: HF row h*HS + a*HS/2 + i = GGUF row h*HS + 2i + a. */
+static void unpermute_rows(real *dst, const real *src, int nh, int HS, int C) {
+    for (int h = 0; h < nh; h++)
+        for (int a = 0; a < 2; a++)
+            for (int i = 0; i < HS / 2; i++)
+                memcpy(dst + ((size_t)h * HS + (size_t)a * (HS / 2) + i) * C, src + ((size_t)h * HS + 2 * i + a) * C,
+                       (size_t)C * sizeof *dst);
+}
+
+static int load_gguf(Model *m, const char *path, afx_err *e) {
+    gguf_file f;
+    if (gguf_open(&f, path, e)) return -1;
+    int rc = gguf_config(m, &f, path, e);
+    if (!rc) rc = llama_params_alloc(&m->w, &m->cfg, e);
+    const LlamaConfig *c = &m->cfg;
+    real *tmp = NULL;
+    if (!rc) {
+        tmp = malloc((size_t)(c->NH > c->NKV ? c->NH : c->NKV) * c->HS * c->C * sizeof *tmp);
+        if (!tmp) rc = afx_fail(e, "%s: out of memory", path);
+    }
+    for (int kind = 0; kind < LT_COUNT && !rc; kind++) {
+        if (kind == LT_LM_HEAD && c->tied) continue;
+        int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
+        for (int l = 0; l < layers && !rc; l++) {
+            char name[64], hfname[256];
+            size_t shape[2];
+            int ndim;
+            snprintf(name, sizeof name, GGUF_NAMES[kind], l);
+            if (llama_tensor_info(c, kind, l, hfname, sizeof hfname, shape, &ndim)) {
+                rc = afx_fail(e, "%s: no tensor of kind %d, layer %d", path, kind, l);
+                break;
+            }
+            const gguf_tensor *t = gguf_find_tensor(&f, name);
+            if (!t) {
+                rc = afx_fail(e, "%s: tensor '%s' is missing", path, name);
+                break;
+            }
+            /* ggml ne = the HF shape reversed, padded with 1 */
+            long long want[GGUF_MAX_DIMS] = {1, 1, 1, 1}, got[GGUF_MAX_DIMS];
+            for (int i = 0; i < ndim; i++) want[i] = (long long)shape[ndim - 1 - i];
+            int same = 1;
+            for (int i = 0; i < GGUF_MAX_DIMS; i++) same &= (got[i] = (long long)t->ne[i]) == want[i];
+            if (!same) {
+                char g[128], w[64];
+                fmt_shape(g, sizeof g, t->n_dims, got);
+                fmt_shape(w, sizeof w, ndim, want);
+                rc = afx_fail(e, "%s: tensor '%s' has ne %s, expected %s for this config", path, name, g, w);
+                break;
+            }
+            real *dst = llama_tensor_ptr(&m->w, kind, l);
+            int rope = kind == LT_WQ || kind == LT_WK;
+            if (gguf_to_real(t, rope ? tmp : dst, e)) {
+                rc = relabel(e, path);
+                break;
+            }
+            if (rope) unpermute_rows(dst, tmp, kind == LT_WQ ? c->NH : c->NKV, c->HS, c->C);
+            note_dtype(m, gguf_type_name(t->type), ndim == 2);
+        }
+    }
+    free(tmp);
+    gguf_close(&f);
+    return rc;
+}
+
+/* ---- entry points ----------------------------------------------------------------------------- */
+
+int model_load(Model *m, const char *path, afx_err *e) {
+    memset(m, 0, sizeof *m);
+    m->bos_id = m->eos_id = -1;
+    if (strlen(path) >= sizeof m->path) return afx_fail(e, "%.200s...: path too long", path);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    int rc;
+    if (S_ISDIR(sb.st_mode)) {
+        m->format = MODEL_HF_DIR;
+        rc = load_hf(m, path, e);
+    } else {
+        m->format = MODEL_GGUF;
+        rc = load_gguf(m, path, e);
+    }
+    if (rc) {
+        model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+void model_free(Model *m) {
+    llama_params_free(&m->w);
+    memset(m, 0, sizeof *m);
+    m->bos_id = m->eos_id = -1;
+}
+
+/* ---- tensor table ----------------------------------------------------------------------------- */
+
+static int add_row(ModelTensor **rows, size_t *n, size_t *cap, const char *name, const char *dtype, int ndim,
+                   const long long *shape, const char *file, afx_err *e) {
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 64;
+        ModelTensor *r = realloc(*rows, nc * sizeof *r);
+        if (!r) return afx_fail(e, "%s: out of memory", file);
+        *rows = r;
+        *cap = nc;
+    }
+    ModelTensor *t = &(*rows)[(*n)++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->dtype, sizeof t->dtype, "%s", dtype);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim && i < 8; i++) t->shape[i] = shape[i];
+    const char *base = strrchr(file, '/');
+    snprintf(t->file, sizeof t->file, "%s", base ? base + 1 : file);
+    return 0;
+}
+
+int model_list_tensors(const char *path, ModelTensor **rows, size_t *n, afx_err *e) {
+    size_t cap = 0;
+    int rc = 0;
+    *rows = NULL;
+    *n = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) {
+        HfFiles h;
+        rc = hf_open(&h, path, e);
+        for (size_t fi = 0; fi < h.n_files && !rc; fi++)
+            for (size_t i = 0; i < h.files[fi].n_tensors && !rc; i++) {
+                const st_tensor *t = &h.files[fi].tensors[i];
+                long long sh[ST_MAX_DIMS];
+                for (int d = 0; d < t->ndim; d++) sh[d] = (long long)t->shape[d];
+                rc = add_row(rows, n, &cap, t->name, st_dtype_name(t->dtype), t->ndim, sh, h.paths[fi], e);
+            }
+        hf_close(&h);
+    } else {
+        gguf_file f;
+        if (gguf_open(&f, path, e)) return -1;
+        for (size_t i = 0; i < f.n_tensors && !rc; i++) {
+            const gguf_tensor *t = &f.tensors[i];
+            long long sh[GGUF_MAX_DIMS];
+            for (int d = 0; d < t->n_dims; d++) sh[d] = (long long)t->ne[d];
+            rc = add_row(rows, n, &cap, t->name, gguf_type_name(t->type), t->n_dims, sh, path, e);
+        }
+        gguf_close(&f);
+    }
+    if (rc) {
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return rc;
+}
