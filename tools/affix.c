@@ -6,7 +6,11 @@
  *                                               trainable parameters of a method, no weights loaded
  *                   affix version               version, number type, OpenMP threads
  * (generate / train / eval / bench arrive with their issues.)
+ * Global option, anywhere on the line: --kernels ref|simd|blas|auto|avx2|avx512|neon (default: the
+ * AFFIX_KERNELS variable, else auto). It is checked here and passed on in AFFIX_KERNELS, where
+ * every command takes its kernel table from (kernels_from_env("auto", ...), simd/kernels_simd.h).
  */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 #include "adapter.h"
 #include "cli.h"
 #include "config.h"
+#include "kernels_simd.h"
 #include "llama.h"
 #include "method_spec.h"
 
@@ -32,7 +37,8 @@ static int usage(FILE *out) {
             "  params --config CONFIG.json --method METHOD [options]\n"
             "                       count the trainable parameters of a method on a model (no\n"
             "                       weights are read); the last line is 'trainable N'\n"
-            "  version              print the version, the number type and the OpenMP threads\n"
+            "  version              print the version, the number type, the OpenMP threads and the\n"
+            "                       kernel table\n"
             "  help                 this text\n"
             "\n"
             "methods and their options (defaults are PEFT's):\n"
@@ -47,7 +53,13 @@ static int usage(FILE *out) {
             "                 q,k,v,o,gate,up,down, or all-linear)\n"
             "  full           no options: every base weight\n"
             "  --name=value works too; PEFT's keys are accepted as aliases (lora_alpha,\n"
-            "  use_rslora, target_modules, prompt_tuning_init).\n");
+            "  use_rslora, target_modules, prompt_tuning_init).\n"
+            "\n"
+            "global option (anywhere):\n"
+            "  --kernels NAME       the kernels the model runs on: ref (scalar reference), simd (best\n"
+            "                       of avx512/avx2/neon), blas (OpenBLAS GEMMs + simd), auto (the\n"
+            "                       fastest here; default), or one of avx2, avx512, neon. Default:\n"
+            "                       the AFFIX_KERNELS environment variable, else auto.\n");
     return out == stdout ? 0 : 2;
 }
 
@@ -181,7 +193,43 @@ static int cmd_params(int argc, char **argv) {
     return 0;
 }
 
+/* Removes --kernels NAME / --kernels=NAME from argv, checks the name and exports it as AFFIX_KERNELS.
+ * Returns 0, or 2 (usage error, message printed). */
+static int take_kernels_option(int *argc, char **argv) {
+    const char *name = NULL;
+    int n = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--kernels")) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "affix: error: --kernels needs a value (ref|simd|blas|auto|avx2|avx512|neon)\n");
+                return 2;
+            }
+            name = argv[++i];
+        } else if (!strncmp(argv[i], "--kernels=", 10)) {
+            name = argv[i] + 10;
+        } else {
+            argv[n++] = argv[i];
+        }
+    }
+    *argc = n;
+    argv[n] = NULL;
+    char msg[256];
+    const Kernels *k = kernels_from_env("auto", msg, sizeof msg);
+    if (name) k = kernels_select(name, msg, sizeof msg);
+    if (!k) {
+        fprintf(stderr, "affix: error: %s%s\n", name ? "--kernels: " : "AFFIX_KERNELS: ", msg);
+        return 2;
+    }
+    if (name && setenv("AFFIX_KERNELS", name, 1)) {
+        fprintf(stderr, "affix: error: cannot set AFFIX_KERNELS\n");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    int rc = take_kernels_option(&argc, argv);
+    if (rc) return rc;
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return usage(stdout);
@@ -192,6 +240,9 @@ int main(int argc, char **argv) {
 #endif
         printf("affix %s (%s reference, %d OpenMP thread%s)\n", AFFIX_VERSION, AFFIX_REAL_NAME, threads,
                threads == 1 ? "" : "s");
+        char msg[256];
+        const Kernels *k = kernels_from_env("auto", msg, sizeof msg);
+        printf("kernels %s (built: %s)\n", k ? k->name : "?", kernels_built());
         return 0;
     }
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
@@ -199,6 +250,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "score")) return cmd_score(argc - 2, argv + 2);
     fprintf(stderr, "affix: error: unknown command '%s' (try: affix help)\n", cmd);
     return 2;
 }

@@ -7,5 +7,8 @@
 int cmd_info(int argc, char **argv);     /* tools/cmd_info.c      affix info -m MODEL */
 int cmd_tokenize(int argc, char **argv); /* tools/cmd_tokenize.c  affix tokenize -m MODEL_OR_TOKENIZER */
 int cmd_generate(int argc, char **argv); /* tools/cmd_generate.c  affix generate -m MODEL ... */
+int cmd_train(int argc, char **argv);    /* tools/cmd_train.c     affix train -m MODEL --method ... */
+int cmd_eval(int argc, char **argv);     /* tools/cmd_eval.c      affix eval -m MODEL --task ... */
+int cmd_score(int argc, char **argv);    /* tools/cmd_eval.c      affix score --task ... --predictions F */
 
 #endif

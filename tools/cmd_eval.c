@@ -1,0 +1,528 @@
+/* cmd_eval.c — affix eval: zero-shot evaluation per language; affix score: metrics from a
+ * predictions file alone.
+ *
+ *   affix eval -m MODEL [--adapter DIR] --task xquad|xnli|belebele|mgsm --data FILE... [--lang CODE]
+ *              [--scoring generate|loglik] [--limit N] [--max-new-tokens N] [--seq-len N]
+ *              [--temp T --top-p P --seed S] [--out DIR] [--strict]
+ *   affix score --task T --data FILE... --predictions FILE [--lang CODE]
+ *
+ * Each file is one language (its code from --lang, else from the file name: xquad.de.json,
+ * mgsm_de.tsv, deu_Latn.jsonl, ...). Generation mode decodes greedily (or samples) after the
+ * task's prompt template and stops at EOS or the template's stop string; loglik mode (XNLI,
+ * Belebele) picks the option whose tokens have the highest mean log-likelihood after the prompt.
+ * Metrics: XQuAD EM/F1 with SQuAD's normalization (character level for languages written without
+ * spaces), XNLI/Belebele accuracy, MGSM exact match on the last number. Output: a table on stdout,
+ * and with --out: predictions.jsonl, results.json, results.svg (written atomically).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "adapter.h"
+#include "atomic.h"
+#include "cli.h"
+#include "data.h"
+#include "decode.h"
+#include "metrics.h"
+#include "model.h"
+#include "peft.h"
+#include "report.h"
+#include "sampler.h"
+#include "templates.h"
+#include "tokenizer.h"
+
+#define MAX_FILES 64
+
+typedef struct {
+    const char *model, *adapter, *task, *out, *lang, *pred_file;
+    const char *files[MAX_FILES];
+    int n_files, limit, max_new, seq_len, strict, loglik, quiet;
+    double temp, top_p;
+    unsigned long long seed;
+} EvalOpts;
+
+/* eval task -> reader kind and the metrics it reports */
+static int eval_kind(const char *task, TaskKind *kind) {
+    if (!strcmp(task, "xquad") || !strcmp(task, "squad")) *kind = TASK_SQUAD;
+    else if (!strcmp(task, "xnli") || !strcmp(task, "nli")) *kind = TASK_NLI;
+    else if (!strcmp(task, "belebele")) *kind = TASK_BELEBELE;
+    else if (!strcmp(task, "mgsm") || !strcmp(task, "gsm8k")) *kind = !strcmp(task, "mgsm") ? TASK_MGSM : TASK_GSM8K;
+    else return -1;
+    return 0;
+}
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: affix eval -m MODEL [--adapter DIR] --task xquad|xnli|belebele|mgsm --data FILE... [--lang CODE]\n"
+            "                  [--scoring generate|loglik] [--limit N] [--max-new-tokens N] [--seq-len N]\n"
+            "                  [--temp T] [--top-p P] [--seed S] [--out DIR] [--strict] [--quiet]\n"
+            "       affix score --task T --data FILE... --predictions FILE [--lang CODE]\n");
+    return 2;
+}
+
+static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
+    *o = (EvalOpts){.max_new = 0, .seq_len = 1024, .top_p = 1};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
+        if (!strcmp(a, "--strict")) { o->strict = 1; continue; }
+        if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(a, "--data")) {
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+                if (o->n_files == MAX_FILES) { fprintf(stderr, "affix: error: at most %d data files\n", MAX_FILES); return 2; }
+                o->files[o->n_files++] = argv[++i];
+            }
+            continue;
+        }
+        if (!v) { fprintf(stderr, "affix: error: %s needs a value\n", a); return 2; }
+        i++;
+        if (!strcmp(a, "-m") && !scoring_only) o->model = v;
+        else if (!strcmp(a, "--adapter") && !scoring_only) o->adapter = v;
+        else if (!strcmp(a, "--task")) o->task = v;
+        else if (!strcmp(a, "--out") && !scoring_only) o->out = v;
+        else if (!strcmp(a, "--lang")) o->lang = v;
+        else if (!strcmp(a, "--predictions") && scoring_only) o->pred_file = v;
+        else if (!strcmp(a, "--scoring") && !scoring_only) {
+            if (!strcmp(v, "loglik")) o->loglik = 1;
+            else if (strcmp(v, "generate")) { fprintf(stderr, "affix: error: --scoring '%s': use generate or loglik\n", v); return 2; }
+        } else if (!strcmp(a, "--limit") || !strcmp(a, "--max-new-tokens") || !strcmp(a, "--seq-len")) {
+            long x = strtol(v, &end, 10);
+            if (*end || x < 1 || x > 1000000) { fprintf(stderr, "affix: error: %s '%s' must be a positive integer\n", a, v); return 2; }
+            if (!strcmp(a, "--limit")) o->limit = (int)x;
+            else if (!strcmp(a, "--max-new-tokens")) o->max_new = (int)x;
+            else o->seq_len = (int)x;
+        } else if (!strcmp(a, "--temp") || !strcmp(a, "--top-p")) {
+            double x = strtod(v, &end);
+            if (*end) { fprintf(stderr, "affix: error: %s '%s' is not a number\n", a, v); return 2; }
+            if (!strcmp(a, "--temp")) o->temp = x; else o->top_p = x;
+        } else if (!strcmp(a, "--seed")) {
+            o->seed = strtoull(v, &end, 10);
+            if (*end) { fprintf(stderr, "affix: error: --seed '%s' is not an integer\n", v); return 2; }
+        } else {
+            fprintf(stderr, "affix: error: unknown option '%s'\n", a);
+            return usage();
+        }
+    }
+    if (!o->task || !o->n_files || (!scoring_only && !o->model) || (scoring_only && !o->pred_file)) return usage();
+    if (o->lang && o->n_files > 1) {
+        fprintf(stderr, "affix: error: --lang names the language of one file; with several files each name says it\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- one example's prediction and its scores ----------------------------------------------------- */
+
+typedef struct {
+    char *pred;      /* generated text (or the chosen option's label) */
+    int choice;      /* NLI/Belebele: the predicted option, -1 if none */
+    double em, f1;   /* XQuAD (0..1); MGSM/accuracy tasks: em = correct */
+} Scored;
+
+static void score_example(TaskKind kind, const TaskExample *x, const char *lang, Scored *s) {
+    s->em = s->f1 = 0;
+    if (kind == TASK_SQUAD) {
+        const char *golds[64];
+        int n = x->n_answers < 64 ? x->n_answers : 64;
+        for (int i = 0; i < n; i++) golds[i] = x->answers[i].text;
+        afx_err e;
+        if (squad_score(s->pred, golds, n, squad_mode_for_lang(lang), &s->em, &s->f1, &e)) s->em = s->f1 = 0;
+    } else if (kind == TASK_NLI || kind == TASK_BELEBELE) {
+        if (s->choice < 0) s->choice = kind == TASK_NLI ? nli_label_from_text(s->pred) : choice_from_text(s->pred, x->n_options);
+        s->em = s->choice == x->label;
+    } else {
+        s->em = mgsm_correct(s->pred, x->number);
+    }
+}
+
+/* ---- generation ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    Model *m;
+    AdapterSet *set;
+    Tokenizer *tok;
+    LlamaCache cache;
+    Sampler smp;
+    const EvalOpts *o;
+    int *buf;
+    int cap;
+} Gen;
+
+/* keep BOS, drop the oldest prompt tokens when prompt + budget exceed seq_len */
+static int fit_prompt(int *ids, int n, int budget, int seq_len, int bos) {
+    if (n + budget <= seq_len) return n;
+    int keep_front = n > 0 && ids[0] == bos ? 1 : 0, over = n + budget - seq_len;
+    if (over > n - keep_front - 1) over = n - keep_front - 1;
+    memmove(ids + keep_front, ids + keep_front + over, sizeof(int) * (size_t)(n - keep_front - over));
+    return n - over;
+}
+
+static int generate(Gen *g, const char *prompt, const char *stop, int max_new, char **out, afx_err *e) {
+    int *ids = NULL, n = 0;
+    if (tokenizer_encode(g->tok, prompt, strlen(prompt), 1, &ids, &n, e)) return -1;
+    n = fit_prompt(ids, n, max_new, g->o->seq_len, tokenizer_bos(g->tok));
+    llama_cache_reset(&g->cache);
+    const real *last;
+    int rc = llama_decode(&g->m->w, g->set, &g->cache, ids, NULL, n, &last, NULL, e);
+    free(ids);
+    if (rc) return -1;
+    int eos = tokenizer_eos(g->tok), k = 0;
+    char *text = NULL;
+    size_t len = 0;
+    for (; k < max_new; k++) {
+        int next = sampler_next(&g->smp, last);
+        if (next == eos) break;
+        g->buf[k] = next;
+        free(text);
+        text = NULL;
+        if (tokenizer_decode(g->tok, g->buf, k + 1, 1, &text, &len, e)) return -1;
+        char *hit = stop ? strstr(text, stop) : NULL;
+        if (hit) { *hit = 0; break; }
+        if (k + 1 < max_new && llama_decode(&g->m->w, g->set, &g->cache, &next, NULL, 1, &last, NULL, e)) {
+            free(text);
+            return -1;
+        }
+    }
+    if (!text) text = calloc(1, 1);
+    // the answer: trimmed of surrounding white space
+    char *a = text;
+    while (*a == ' ' || *a == '\n' || *a == '\t') a++;
+    size_t l = strlen(a);
+    while (l && (a[l - 1] == ' ' || a[l - 1] == '\n' || a[l - 1] == '\t')) a[--l] = 0;
+    memmove(text, a, l + 1);
+    *out = text;
+    return 0;
+}
+
+/* mean log-likelihood of each option after the prompt: one batched forward, one row per option */
+static int loglik_choice(Gen *g, const TaskExample *x, int *choice, afx_err *e) {
+    int n_opt = tmpl_n_candidates(x), rc = -1;
+    if (n_opt <= 0 || n_opt > 16) return afx_fail(e, "%s: no options to score", x->id);
+    TmplText tt;
+    if (tmpl_render(x, TMPL_EVAL, &tt, e)) return -1;
+    int *p = NULL, np = 0, *c[16] = {0}, nc[16] = {0}, T = 0;
+    if (tokenizer_encode(g->tok, tt.prompt, strlen(tt.prompt), 1, &p, &np, e)) goto out;
+    int longest = 0;
+    for (int i = 0; i < n_opt; i++) {
+        char *cand;
+        if (tmpl_candidate(x, i, TMPL_CAND_LABEL, &cand, e)) goto out;
+        int r = tokenizer_encode(g->tok, cand, strlen(cand), 0, &c[i], &nc[i], e);
+        free(cand);
+        if (r) goto out;
+        if (nc[i] > longest) longest = nc[i];
+    }
+    np = fit_prompt(p, np, longest, g->o->seq_len, tokenizer_bos(g->tok));
+    T = np + longest;
+    int *ids = calloc((size_t)n_opt * T, sizeof(int)), *mask = calloc((size_t)n_opt * T, sizeof(int));
+    int *labels = malloc(sizeof(int) * (size_t)n_opt * T);
+    LlamaActs a;
+    if (!ids || !mask || !labels) { afx_fail(e, "out of memory"); free(ids); free(mask); free(labels); goto out; }
+    for (int i = 0; i < n_opt; i++)
+        for (int t = 0; t < T; t++) {
+            size_t k = (size_t)i * T + t;
+            int in_c = t >= np && t - np < nc[i];
+            ids[k] = t < np ? p[t] : in_c ? c[i][t - np] : 0;
+            mask[k] = t < np || in_c;
+            labels[k] = in_c ? ids[k] : -100;
+        }
+    if (!(g->set && adapter_set_bind_acts(g->set, n_opt, T, e)) && !llama_acts_alloc(&a, &g->m->cfg, g->set, n_opt, T, e)) {
+        if (!llama_forward(&g->m->w, g->set, &a, ids, mask, NULL, n_opt, T, e)) {
+            double score[16];
+            int V = g->m->cfg.V;
+            for (int i = 0; i < n_opt; i++) { // sum of log p(token | before) over the option's tokens
+                double s = 0;
+                for (int t = np; t < np + nc[i]; t++) {
+                    const real *z = a.logits + ((size_t)i * a.Tx + a.P + t - 1) * V;
+                    double mx = z[0], se = 0;
+                    for (int v = 1; v < V; v++) if (z[v] > mx) mx = z[v];
+                    for (int v = 0; v < V; v++) se += exp((double)z[v] - mx);
+                    s += (double)z[ids[(size_t)i * T + t]] - mx - log(se);
+                }
+                score[i] = s;
+            }
+            *choice = choice_best(score, nc, n_opt);
+            rc = 0;
+        }
+        llama_acts_free(&a);
+    }
+    free(ids);
+    free(mask);
+    free(labels);
+out:
+    tmpl_text_free(&tt);
+    free(p);
+    for (int i = 0; i < 16; i++) free(c[i]);
+    return rc;
+}
+
+/* ---- output ----------------------------------------------------------------------------------------- */
+
+static const char *metric_names(TaskKind kind, int *n, int *primary) {
+    *primary = 0;
+    if (kind == TASK_SQUAD) { *n = 2; *primary = 1; return "EM F1"; }
+    *n = 1;
+    return kind == TASK_MGSM || kind == TASK_GSM8K ? "EM" : "accuracy";
+}
+
+static void fill_report(Report *r, TaskKind kind, const char *task) {
+    int n, primary;
+    metric_names(kind, &n, &primary);
+    r->task = task;
+    r->n_metrics = n;
+    r->primary = primary;
+    if (kind == TASK_SQUAD) r->metric[0] = "EM", r->metric[1] = "F1";
+    else r->metric[0] = kind == TASK_MGSM || kind == TASK_GSM8K ? "EM" : "accuracy";
+}
+
+static const char *TINY_NOTE = "stories260K is a tiny English-only story model: these numbers show the pipeline, not the method";
+
+/* append s to a growing buffer */
+static int append(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t n = strlen(s);
+    if (*len + n + 1 > *cap) {
+        size_t c = (*cap + n + 1) * 2;
+        char *b = realloc(*buf, c);
+        if (!b) return -1;
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    EvalOpts o;
+    int prc = parse(&o, argc, argv, 0);
+    if (prc) return prc;
+    TaskKind kind;
+    if (eval_kind(o.task, &kind)) { fprintf(stderr, "affix: error: unknown task '%s' (xquad, xnli, belebele, mgsm)\n", o.task); return 2; }
+    if (o.loglik && kind != TASK_NLI && kind != TASK_BELEBELE) {
+        fprintf(stderr, "affix: error: --scoring loglik needs options to score (xnli, belebele)\n");
+        return 2;
+    }
+    if (!o.max_new) o.max_new = kind == TASK_SQUAD ? 32 : kind == TASK_MGSM || kind == TASK_GSM8K ? 128 : 8;
+    afx_err e = {{0}};
+    Model m;
+    Gen g = {0};
+    PeftAdapter pa;
+    AdapterSet set;
+    int have_pa = 0, have_set = 0, have_cache = 0, have_smp = 0, rc = 1;
+    LangScore rows[MAX_FILES];
+    char *preds = NULL;
+    size_t plen = 0, pcap = 0;
+    memset(&pa, 0, sizeof pa);
+    memset(&set, 0, sizeof set);
+    if (model_load(&m, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+    if (tokenizer_load(&g.tok, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (o.adapter) {
+        Adapter *p;
+        if (peft_load(o.adapter, &m.cfg, &pa, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        have_pa = 1;
+        p = &pa.ad;
+        if (adapter_set_init(&set, &p, 1, &m.w, &e) || peft_adapter_apply(&pa, &e)) {
+            fprintf(stderr, "affix: error: %s: %s\n", o.adapter, e.msg);
+            goto done;
+        }
+        have_set = 1;
+        if (pa.note[0] && !o.quiet) fprintf(stderr, "affix: note: %s\n", pa.note);
+    }
+    g.m = &m;
+    g.set = have_set && !set.trains_base ? &set : NULL;
+    g.o = &o;
+    g.buf = malloc(sizeof(int) * (size_t)(o.max_new + 1));
+    if (!g.buf || llama_cache_alloc(&g.cache, &m.cfg, g.set, 1, o.seq_len, 256, &e)) {
+        fprintf(stderr, "affix: error: %s\n", g.buf ? e.msg : "out of memory");
+        goto done;
+    }
+    have_cache = 1;
+    if (sampler_init(&g.smp, m.cfg.V, o.temp, o.top_p, o.seed, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    have_smp = 1;
+    if (o.out && afx_mkdirs(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+
+    for (int f = 0; f < o.n_files; f++) {
+        LangScore *row = &rows[f];
+        memset(row, 0, sizeof *row);
+        if (o.lang) snprintf(row->lang, sizeof row->lang, "%s", o.lang);
+        else if (!task_lang_from_name(o.files[f], row->lang, sizeof row->lang) || !row->lang[0]) {
+            fprintf(stderr, "affix: error: %s: cannot tell the language from the file name; give --lang\n", o.files[f]);
+            goto done;
+        }
+        TaskSet ts;
+        TaskReadOpts ro = {.lang = row->lang, .strict = o.strict};
+        if (task_read_file(&ts, kind, o.files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        for (size_t p = 0; p < ts.n_problems && !o.quiet; p++) fprintf(stderr, "affix: warning: %s (skipped)\n", ts.problems[p]);
+        row->skipped = (int)ts.n_problems;
+        size_t n = o.limit && (size_t)o.limit < ts.n ? (size_t)o.limit : ts.n;
+        double sum_em = 0, sum_f1 = 0;
+        double t0 = (double)clock() / CLOCKS_PER_SEC;
+        for (size_t i = 0; i < n; i++) {
+            const TaskExample *x = &ts.ex[i];
+            Scored s = {.choice = -1};
+            int r;
+            if (o.loglik) {
+                r = loglik_choice(&g, x, &s.choice, &e);
+                if (!r) s.pred = strdup(s.choice >= 0 && s.choice < x->n_options ? x->options[s.choice] : "");
+            } else {
+                TmplText tt;
+                r = tmpl_render(x, TMPL_EVAL, &tt, &e);
+                if (!r) r = generate(&g, tt.prompt, tmpl_stop(kind), o.max_new, &s.pred, &e);
+                if (!r) tmpl_text_free(&tt);
+            }
+            if (r) { fprintf(stderr, "\naffix: error: %s:%ld: %s\n", o.files[f], x->line, e.msg); task_set_free(&ts); goto done; }
+            score_example(kind, x, row->lang, &s);
+            sum_em += s.em;
+            sum_f1 += s.f1;
+            // predictions.jsonl: one line per example
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "lang", row->lang);
+            cJSON_AddStringToObject(j, "id", x->id);
+            cJSON_AddStringToObject(j, "prediction", s.pred ? s.pred : "");
+            if (s.choice >= 0) cJSON_AddNumberToObject(j, "choice", s.choice);
+            if (kind == TASK_SQUAD) {
+                cJSON_AddNumberToObject(j, "em", s.em);
+                cJSON_AddNumberToObject(j, "f1", s.f1);
+            } else {
+                cJSON_AddBoolToObject(j, "correct", s.em > 0);
+            }
+            char *line = cJSON_PrintUnformatted(j);
+            cJSON_Delete(j);
+            if (!line || append(&preds, &plen, &pcap, line) || append(&preds, &plen, &pcap, "\n")) {
+                free(line);
+                fprintf(stderr, "affix: error: out of memory\n");
+                task_set_free(&ts);
+                goto done;
+            }
+            free(line);
+            free(s.pred);
+            if (!o.quiet) {
+                double el = (double)clock() / CLOCKS_PER_SEC - t0;
+                fprintf(stderr, "\r%s %s: %zu/%zu  %.1f s  ", o.task, row->lang, i + 1, n, el);
+            }
+        }
+        if (!o.quiet) fprintf(stderr, "\n");
+        row->n = (int)n;
+        row->score[0] = n ? 100.0 * sum_em / (double)n : 0;
+        row->score[1] = n ? 100.0 * sum_f1 / (double)n : 0;
+        task_set_free(&ts);
+    }
+    Report rep = {.model = o.model, .adapter = o.adapter, .rows = rows, .n = o.n_files};
+    fill_report(&rep, kind, o.task);
+    if (strstr(o.model, "stories260K")) rep.note = TINY_NOTE;
+    report_print(stdout, &rep);
+    if (o.out) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/predictions.jsonl", o.out);
+        if (afx_write_file_atomic(path, preds ? preds : "", plen, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        snprintf(path, sizeof path, "%s/results.json", o.out);
+        if (report_write_json(path, &rep, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        snprintf(path, sizeof path, "%s/results.svg", o.out);
+        if (report_write_svg(path, &rep, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        fprintf(stderr, "affix: wrote %s/predictions.jsonl, results.json, results.svg\n", o.out);
+    }
+    rc = 0;
+done:
+    free(preds);
+    free(g.buf);
+    if (have_smp) sampler_free(&g.smp);
+    if (have_cache) llama_cache_free(&g.cache);
+    if (have_set) adapter_set_free(&set);
+    if (have_pa) peft_adapter_free(&pa);
+    tokenizer_free(g.tok);
+    model_free(&m);
+    return rc;
+}
+
+/* ---- affix score: the metrics of a predictions.jsonl ------------------------------------------ */
+
+int cmd_score(int argc, char **argv) {
+    EvalOpts o;
+    int prc = parse(&o, argc, argv, 1);
+    if (prc) return prc;
+    TaskKind kind;
+    if (eval_kind(o.task, &kind)) { fprintf(stderr, "affix: error: unknown task '%s'\n", o.task); return 2; }
+    afx_err e = {{0}};
+    FILE *fp = fopen(o.pred_file, "rb");
+    if (!fp) { fprintf(stderr, "affix: error: %s: cannot open\n", o.pred_file); return 1; }
+    // predictions: (lang, id) -> prediction text
+    typedef struct { char lang[16]; char *id, *pred; } Pred;
+    Pred *pr = NULL;
+    size_t npr = 0, cap = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    long lineno = 0;
+    int rc = 1;
+    LangScore rows[MAX_FILES];
+    while (1) {
+        size_t len = 0;
+        int ch;
+        while ((ch = fgetc(fp)) != EOF && ch != '\n') {
+            if (len + 2 > lcap) { lcap = lcap ? 2 * lcap : 4096; char *l2 = realloc(line, lcap); if (!l2) goto out; line = l2; }
+            line[len++] = (char)ch;
+        }
+        if (ch == EOF && len == 0) break;
+        lineno++;
+        if (!line) continue;
+        line[len] = 0;
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *jl = cJSON_GetObjectItemCaseSensitive(j, "lang"), *ji = cJSON_GetObjectItemCaseSensitive(j, "id");
+        const cJSON *jp = cJSON_GetObjectItemCaseSensitive(j, "prediction");
+        if (!cJSON_IsString(jl) || !cJSON_IsString(ji) || !cJSON_IsString(jp)) {
+            fprintf(stderr, "affix: error: %s:%ld: not a prediction line ({\"lang\", \"id\", \"prediction\"})\n", o.pred_file, lineno);
+            cJSON_Delete(j);
+            goto out;
+        }
+        if (npr == cap) { cap = cap ? 2 * cap : 1024; Pred *p2 = realloc(pr, sizeof *pr * cap); if (!p2) { cJSON_Delete(j); goto out; } pr = p2; }
+        snprintf(pr[npr].lang, sizeof pr[npr].lang, "%s", jl->valuestring);
+        pr[npr].id = strdup(ji->valuestring);
+        pr[npr].pred = strdup(jp->valuestring);
+        npr++;
+        cJSON_Delete(j);
+    }
+    for (int f = 0; f < o.n_files; f++) {
+        LangScore *row = &rows[f];
+        memset(row, 0, sizeof *row);
+        if (o.lang) snprintf(row->lang, sizeof row->lang, "%s", o.lang);
+        else task_lang_from_name(o.files[f], row->lang, sizeof row->lang);
+        TaskSet ts;
+        TaskReadOpts ro = {.lang = row->lang};
+        if (task_read_file(&ts, kind, o.files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto out; }
+        double em = 0, f1 = 0;
+        int n = 0;
+        for (size_t i = 0; i < ts.n; i++) {
+            const Pred *hit = NULL;
+            for (size_t k = 0; k < npr && !hit; k++)
+                if (!strcmp(pr[k].lang, row->lang) && !strcmp(pr[k].id, ts.ex[i].id)) hit = &pr[k];
+            if (!hit) continue; // scored examples only (an eval may have used --limit)
+            Scored s = {.pred = hit->pred, .choice = -1};
+            if (kind == TASK_NLI || kind == TASK_BELEBELE) // the prediction may be the option text itself
+                for (int c = 0; c < ts.ex[i].n_options; c++)
+                    if (!strcmp(hit->pred, ts.ex[i].options[c])) s.choice = c;
+            score_example(kind, &ts.ex[i], row->lang, &s);
+            em += s.em;
+            f1 += s.f1;
+            n++;
+        }
+        row->n = n;
+        row->score[0] = n ? 100 * em / n : 0;
+        row->score[1] = n ? 100 * f1 / n : 0;
+        task_set_free(&ts);
+        if (!n) { fprintf(stderr, "affix: error: %s: no prediction in %s matches an example of this file\n", o.pred_file, o.files[f]); goto out; }
+    }
+    Report rep = {.model = "(predictions)", .adapter = o.pred_file, .rows = rows, .n = o.n_files};
+    fill_report(&rep, kind, o.task);
+    report_print(stdout, &rep);
+    rc = 0;
+out:
+    if (rc && lineno == 0 && !npr) fprintf(stderr, "affix: error: %s: no predictions\n", o.pred_file);
+    for (size_t k = 0; k < npr; k++) free(pr[k].id), free(pr[k].pred);
+    free(pr);
+    free(line);
+    fclose(fp);
+    return rc;
+}

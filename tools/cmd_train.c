@@ -1,0 +1,540 @@
+/* cmd_train.c — affix train: fine-tune an adapter (or the whole model) on English task data.
+ *
+ *   affix train -m MODEL --method M [method options] --task T --data FILE... --out DIR [options]
+ *
+ * Each example is rendered with the task's template (ref/tasks/templates.h) into a prompt and a
+ * target; the loss is computed on the target tokens only (prompt labels are -100). An example
+ * longer than --seq-len loses tokens from the context side (the start of the prompt, after BOS),
+ * and the count is reported. Batches are right-padded; the loss of one optimizer step is the sum
+ * over its micro-batches divided by the number of target tokens of the whole step (HF Trainer's
+ * num_items_in_batch reduction), so --grad-accum k with --batch b equals --batch k*b.
+ * Outputs in DIR: train_log.csv, checkpoint.safetensors (resumable, atomic), adapter/ (PEFT's
+ * format). --resume DIR continues bit-exactly. A NaN/Inf loss stops training and keeps the last
+ * good checkpoint.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "adapter.h"
+#include "atomic.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "data.h"
+#include "method_spec.h"
+#include "model.h"
+#include "optim.h"
+#include "peft.h"
+#include "templates.h"
+#include "tokenizer.h"
+
+#define MAX_FILES 64
+
+typedef struct {
+    const char *model, *method, *task, *out, *resume, *lang, *eval_data;
+    const char *files[MAX_FILES];
+    int n_files;
+    int seq_len, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet;
+    double lr, clip, weight_decay;
+    lr_schedule schedule;
+    unsigned long long seed;
+    char *method_argv[64];
+    int method_argc;
+} TrainOpts;
+
+typedef struct {
+    int *ids;    /* n tokens: prompt then target (+ EOS) */
+    int *labels; /* -100 on the prompt */
+    int n;
+} Example;
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: affix train -m MODEL --method prompt|prefix|llama-adapter|lora|full [method options]\n"
+            "                   --task squad|nli|belebele|gsm8k|mgsm --data FILE... --out DIR [options]\n"
+            "  --seq-len N (512)  --batch N (1)  --grad-accum N (1)  --lr X (1e-3)  --epochs N (1)\n"
+            "  --warmup STEPS (0)  --schedule cosine|linear|constant (cosine)  --clip X (1.0, 0 = off)\n"
+            "  --weight-decay X (0)  --seed N (42)  --max-steps N (0 = all)  --limit N (examples)\n"
+            "  --eval-every N (0) [--eval-data FILE]  --save-every N (0 = at the end)  --lang CODE\n"
+            "  --stop-at N (stop after step N, keeping the schedule of the full run; resume later)\n"
+            "  --resume DIR  --strict  --quiet\n"
+            "method options: see `affix params --help` (e.g. --num-virtual-tokens 10 --layers top:30)\n");
+    return 2;
+}
+
+static double now(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int parse_int(const char *opt, const char *v, int lo, int *out) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || x < lo || x > 1000000000L) {
+        fprintf(stderr, "affix: error: %s '%s' must be an integer >= %d\n", opt, v, lo);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *v, double *out) {
+    char *end;
+    *out = strtod(v, &end);
+    if (*end || !isfinite(*out) || *out < 0) {
+        fprintf(stderr, "affix: error: %s '%s' must be a non-negative number\n", opt, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_args(TrainOpts *o, int argc, char **argv) {
+    *o = (TrainOpts){.seq_len = 512, .batch = 1, .accum = 1, .epochs = 1, .lr = 1e-3, .clip = 1.0, .seed = 42,
+                     .schedule = SCHED_COSINE};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
+        if (!strcmp(a, "--strict")) { o->strict = 1; continue; }
+        if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(a, "--data")) {
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+                if (o->n_files == MAX_FILES) { fprintf(stderr, "affix: error: at most %d data files\n", MAX_FILES); return 2; }
+                o->files[o->n_files++] = argv[++i];
+            }
+            continue;
+        }
+        int known = !strcmp(a, "-m") || !strcmp(a, "--method") || !strcmp(a, "--task") || !strcmp(a, "--out") ||
+                    !strcmp(a, "--resume") || !strcmp(a, "--lang") || !strcmp(a, "--eval-data") ||
+                    !strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--grad-accum") ||
+                    !strcmp(a, "--epochs") || !strcmp(a, "--warmup") || !strcmp(a, "--max-steps") || !strcmp(a, "--stop-at") ||
+                    !strcmp(a, "--eval-every") || !strcmp(a, "--save-every") || !strcmp(a, "--limit") ||
+                    !strcmp(a, "--lr") || !strcmp(a, "--clip") || !strcmp(a, "--weight-decay") ||
+                    !strcmp(a, "--seed") || !strcmp(a, "--schedule");
+        if (!known) { // a method option: the method's parser judges it
+            if (o->method_argc + 2 > 64) { fprintf(stderr, "affix: error: too many method options\n"); return 2; }
+            o->method_argv[o->method_argc++] = argv[i];
+            if (v && strncmp(v, "--", 2) != 0 && !strchr(a, '=')) o->method_argv[o->method_argc++] = argv[++i];
+            continue;
+        }
+        if (!v) { fprintf(stderr, "affix: error: %s needs a value\n", a); return 2; }
+        i++;
+        if (!strcmp(a, "-m")) o->model = v;
+        else if (!strcmp(a, "--method")) o->method = v;
+        else if (!strcmp(a, "--task")) o->task = v;
+        else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--resume")) o->resume = v;
+        else if (!strcmp(a, "--lang")) o->lang = v;
+        else if (!strcmp(a, "--eval-data")) o->eval_data = v;
+        else if (!strcmp(a, "--seq-len")) r = parse_int(a, v, 8, &o->seq_len);
+        else if (!strcmp(a, "--batch")) r = parse_int(a, v, 1, &o->batch);
+        else if (!strcmp(a, "--grad-accum")) r = parse_int(a, v, 1, &o->accum);
+        else if (!strcmp(a, "--epochs")) r = parse_int(a, v, 1, &o->epochs);
+        else if (!strcmp(a, "--warmup")) r = parse_int(a, v, 0, &o->warmup);
+        else if (!strcmp(a, "--max-steps")) r = parse_int(a, v, 0, &o->max_steps);
+        else if (!strcmp(a, "--stop-at")) r = parse_int(a, v, 1, &o->stop_at);
+        else if (!strcmp(a, "--eval-every")) r = parse_int(a, v, 0, &o->eval_every);
+        else if (!strcmp(a, "--save-every")) r = parse_int(a, v, 0, &o->save_every);
+        else if (!strcmp(a, "--limit")) r = parse_int(a, v, 1, &o->limit);
+        else if (!strcmp(a, "--lr")) r = parse_double(a, v, &o->lr);
+        else if (!strcmp(a, "--clip")) r = parse_double(a, v, &o->clip);
+        else if (!strcmp(a, "--weight-decay")) r = parse_double(a, v, &o->weight_decay);
+        else if (!strcmp(a, "--seed")) {
+            char *end;
+            o->seed = strtoull(v, &end, 10);
+            if (*end) { fprintf(stderr, "affix: error: --seed '%s' is not an integer\n", v); return 2; }
+        } else if (!strcmp(a, "--schedule")) {
+            if (!strcmp(v, "cosine")) o->schedule = SCHED_COSINE;
+            else if (!strcmp(v, "linear")) o->schedule = SCHED_LINEAR;
+            else if (!strcmp(v, "constant")) o->schedule = SCHED_CONSTANT;
+            else { fprintf(stderr, "affix: error: --schedule '%s': use cosine, linear or constant\n", v); return 2; }
+        }
+        if (r) return 2;
+    }
+    if (!o->model || !o->method || !o->task || !o->n_files || !o->out) {
+        fprintf(stderr, "affix: error: train needs -m MODEL, --method, --task, --data FILE... and --out DIR\n");
+        return usage();
+    }
+    return 0;
+}
+
+/* ---- data: files -> rendered, tokenized, truncated examples ---------------------------------- */
+
+static int load_examples(const TrainOpts *o, const char *const *files, int n_files, int limit, const Tokenizer *tok,
+                         int eos, Example **out, int *n_out, long *n_truncated, int quiet) {
+    int kind = task_kind_parse(o->task);
+    if (kind < 0) { fprintf(stderr, "affix: error: unknown task '%s' (squad, nli, belebele, gsm8k, mgsm)\n", o->task); return -1; }
+    Example *ex = NULL;
+    int n = 0, cap = 0;
+    *n_truncated = 0;
+    for (int f = 0; f < n_files && (!limit || n < limit); f++) {
+        TaskSet ts;
+        TaskReadOpts ro = {.lang = o->lang, .strict = o->strict};
+        afx_err e = {{0}};
+        if (task_read_file(&ts, (TaskKind)kind, files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); free(ex); return -1; }
+        for (size_t p = 0; p < ts.n_problems && !quiet; p++) fprintf(stderr, "affix: warning: %s (skipped)\n", ts.problems[p]);
+        for (size_t i = 0; i < ts.n && (!limit || n < limit); i++) {
+            TmplText tt;
+            int *pi = NULL, *ti = NULL, np = 0, nt = 0;
+            if (tmpl_render(&ts.ex[i], TMPL_TRAIN, &tt, &e) ||
+                tokenizer_encode(tok, tt.prompt, strlen(tt.prompt), 1, &pi, &np, &e) ||
+                tokenizer_encode(tok, tt.target, strlen(tt.target), 0, &ti, &nt, &e)) {
+                fprintf(stderr, "affix: error: %s:%ld: %s\n", files[f], ts.ex[i].line, e.msg);
+                tmpl_text_free(&tt);
+                free(pi); free(ti); free(ex); task_set_free(&ts);
+                return -1;
+            }
+            tmpl_text_free(&tt);
+            if (eos >= 0) { // the target ends with EOS so the model learns to stop
+                int *t2 = realloc(ti, sizeof(int) * (size_t)(nt + 1));
+                if (t2) { ti = t2; ti[nt++] = eos; }
+            }
+            // truncate from the context side: drop prompt tokens right after BOS
+            int keep_front = np > 0 && pi[0] == tokenizer_bos(tok) ? 1 : 0;
+            if (np + nt > o->seq_len) {
+                int over = np + nt - o->seq_len, can = np - keep_front - 1; // keep at least one prompt token
+                if (over > can) over = can > 0 ? can : 0;
+                memmove(pi + keep_front, pi + keep_front + over, sizeof(int) * (size_t)(np - keep_front - over));
+                np -= over;
+                if (np + nt > o->seq_len) nt = o->seq_len - np; // the target alone is too long: cut its end
+                (*n_truncated)++;
+            }
+            if (n == cap) {
+                cap = cap ? 2 * cap : 256;
+                Example *x2 = realloc(ex, sizeof *ex * (size_t)cap);
+                if (!x2) { free(pi); free(ti); free(ex); task_set_free(&ts); fprintf(stderr, "affix: error: out of memory\n"); return -1; }
+                ex = x2;
+            }
+            Example *x = &ex[n++];
+            x->n = np + nt;
+            x->ids = malloc(sizeof(int) * (size_t)x->n);
+            x->labels = malloc(sizeof(int) * (size_t)x->n);
+            if (!x->ids || !x->labels) { fprintf(stderr, "affix: error: out of memory\n"); task_set_free(&ts); return -1; }
+            for (int k = 0; k < np; k++) x->ids[k] = pi[k], x->labels[k] = -100;
+            for (int k = 0; k < nt; k++) x->ids[np + k] = ti[k], x->labels[np + k] = ti[k];
+            free(pi);
+            free(ti);
+        }
+        task_set_free(&ts);
+    }
+    if (n == 0) { fprintf(stderr, "affix: error: %s: no usable examples\n", files[0]); free(ex); return -1; }
+    *out = ex;
+    *n_out = n;
+    return 0;
+}
+
+static void free_examples(Example *ex, int n) {
+    for (int i = 0; i < n; i++) free(ex[i].ids), free(ex[i].labels);
+    free(ex);
+}
+
+/* the data order of one epoch: a seeded Fisher-Yates permutation */
+static void permutation(int *perm, int n, unsigned long long seed) {
+    AfxRng r = {seed};
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(afx_rng_uniform(&r) * (i + 1));
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+/* ---- one batch --------------------------------------------------------------------------------- */
+
+typedef struct {
+    int B, T;
+    int *ids, *labels, *mask; /* (B,T) */
+    long targets;             /* kept shifted targets */
+    long tokens;              /* real tokens */
+} Batch;
+
+static void make_batch(Batch *b, const Example *ex, const int *which, int B, int pad) {
+    int T = 1;
+    for (int i = 0; i < B; i++) if (ex[which[i]].n > T) T = ex[which[i]].n;
+    b->B = B;
+    b->T = T;
+    b->ids = malloc(sizeof(int) * (size_t)B * T);
+    b->labels = malloc(sizeof(int) * (size_t)B * T);
+    b->mask = malloc(sizeof(int) * (size_t)B * T);
+    b->targets = b->tokens = 0;
+    for (int i = 0; i < B; i++) {
+        const Example *x = &ex[which[i]];
+        for (int t = 0; t < T; t++) {
+            size_t k = (size_t)i * T + t;
+            int in = t < x->n;
+            b->ids[k] = in ? x->ids[t] : pad;
+            b->labels[k] = in ? x->labels[t] : -100;
+            b->mask[k] = in;
+            b->tokens += in;
+            if (t > 0 && in && x->labels[t] != -100) b->targets++;
+        }
+    }
+}
+
+static void free_batch(Batch *b) {
+    free(b->ids);
+    free(b->labels);
+    free(b->mask);
+}
+
+/* ---- the trainable tensors as one flat block ----------------------------------------------------- */
+
+typedef struct {
+    real *w, *g, *m, *v;
+    size_t n;
+} Trainable;
+
+static Trainable trainable_of(AdapterSet *s) {
+    if (s->trains_base) return (Trainable){s->base->mem, s->base_g.mem, s->base_m.mem, s->base_v.mem, s->base->count};
+    return (Trainable){s->w, s->g, s->m, s->v, s->count};
+}
+
+/* Activation memory for the largest batch, allocated once and re-carved for each batch's (B,T). */
+typedef struct {
+    void *acts;
+    real *grads;
+    size_t acts_cap, grads_cap; /* bytes */
+} Workspace;
+
+static int workspace_fit(Workspace *ws, size_t acts_bytes, size_t grads_bytes, afx_err *e) {
+    if (acts_bytes > ws->acts_cap) {
+        free(ws->acts);
+        ws->acts = aligned_alloc(64, (acts_bytes + 63) / 64 * 64);
+        ws->acts_cap = ws->acts ? acts_bytes : 0;
+    }
+    if (grads_bytes > ws->grads_cap) {
+        free(ws->grads);
+        ws->grads = aligned_alloc(64, (grads_bytes + 63) / 64 * 64);
+        ws->grads_cap = ws->grads ? grads_bytes : 0;
+    }
+    if (!ws->acts || (grads_bytes && !ws->grads)) return afx_fail(e, "out of memory for %zu bytes of activations", acts_bytes + grads_bytes);
+    return 0;
+}
+
+/* forward (+ backward with scale) on one batch; returns the loss sum and the target count */
+static int run_batch(Model *m, AdapterSet *s, Workspace *ws, const Kernels *kern, const Batch *b, int backward,
+                     double scale, double *loss_sum, long *count, afx_err *e) {
+    LlamaActs a;
+    LlamaActGrads da;
+    if (adapter_set_bind_acts(s, b->B, b->T, e)) return -1;
+    size_t ab = llama_acts_bytes(&m->cfg, s, b->B, b->T);
+    size_t gb = backward ? llama_actgrads_count(&m->cfg, s, b->B, b->T) * sizeof(real) : 0;
+    if (workspace_fit(ws, ab, gb, e)) return -1;
+    llama_acts_bind(&a, &m->cfg, s, b->B, b->T, ws->acts);
+    a.kern = kern;
+    if (llama_forward(&m->w, s, &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
+        llama_loss(&a, b->labels, b->B, b->T, loss_sum, count, e))
+        return -1;
+    if (!backward) return 0;
+    llama_actgrads_bind(&da, &m->cfg, s, b->B, b->T, ws->grads);
+    return llama_backward(&m->w, s->trains_base ? &s->base_g : NULL, s, &a, &da, b->labels, scale, b->B, b->T, e);
+}
+
+static double eval_loss(Model *m, AdapterSet *s, Workspace *ws, const Kernels *kern, const Example *ex, int n, int B,
+                        int pad, afx_err *e) {
+    double sum = 0;
+    long cnt = 0;
+    int which[256];
+    for (int i = 0; i < n; i += B) {
+        int bb = i + B <= n ? B : n - i;
+        for (int k = 0; k < bb; k++) which[k] = i + k;
+        Batch b;
+        make_batch(&b, ex, which, bb, pad);
+        double ls;
+        long c;
+        int rc = run_batch(m, s, ws, kern, &b, 0, 0, &ls, &c, e);
+        free_batch(&b);
+        if (rc) return NAN;
+        sum += ls;
+        cnt += c;
+    }
+    return cnt ? sum / (double)cnt : NAN;
+}
+
+static int save_all(const char *out, const char *model_path, const MethodSpec *spec, Adapter *ad, AdapterSet *s,
+                    const TrainState *st, const Model *m, afx_err *e) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
+    if (ckpt_save(path, s, spec, 1, st, e)) return -1;
+    snprintf(path, sizeof path, "%s/adapter", out);
+    PeftSaveOptions po;
+    peft_save_options_init(&po);
+    po.base_model = model_path;
+    po.bos_id = m->bos_id;
+    po.eos_id = m->eos_id;
+    return peft_save(path, spec, ad, &po, e);
+}
+
+static void progress(const TrainOpts *o, long step, long total, double loss, double lr, double tps, double eta) {
+    if (o->quiet) return;
+    int width = 24, done = total ? (int)(width * step / total) : width;
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %02d:%02d ", bar, step, total, loss, lr,
+            tps, (int)(eta / 60), (int)eta % 60);
+    fflush(stderr);
+}
+
+int cmd_train(int argc, char **argv) {
+    TrainOpts o;
+    int prc = parse_args(&o, argc, argv);
+    if (prc) return prc;
+    afx_err e = {{0}};
+    Model m;
+    Tokenizer *tok = NULL;
+    MethodSpec spec;
+    Adapter ad;
+    AdapterSet set;
+    int have_model = 0, have_ad = 0, have_set = 0, rc = 1, n_ex = 0, n_eval = 0;
+    Example *ex = NULL, *eval = NULL;
+    int *perm = NULL;
+    FILE *csv = NULL;
+    Workspace ws = {0};
+    const Kernels *kern = &KERNELS_REF;
+    memset(&set, 0, sizeof set);
+
+    if (model_load(&m, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+    have_model = 1;
+    if (tokenizer_load(&tok, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (method_spec_init(&spec, o.method, &e) || method_spec_parse_args(&spec, o.method_argc, o.method_argv, &e) ||
+        method_spec_create(&ad, &spec, &m.cfg, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        goto done;
+    }
+    have_ad = 1;
+    Adapter *ptr = &ad;
+    if (adapter_set_init(&set, &ptr, 1, &m.w, &e) || adapter_set_init_params(&set, o.seed, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        goto done;
+    }
+    have_set = 1;
+    int eos = tokenizer_eos(tok), pad = eos >= 0 ? eos : 0;
+    long truncated = 0, trunc_eval = 0;
+    if (load_examples(&o, o.files, o.n_files, o.limit, tok, eos, &ex, &n_ex, &truncated, o.quiet)) goto done;
+    if (o.eval_every) {
+        const char *ef[1] = {o.eval_data};
+        if (o.eval_data) {
+            if (load_examples(&o, ef, 1, 64, tok, eos, &eval, &n_eval, &trunc_eval, 1)) goto done;
+        } else {
+            eval = ex; // the first training examples (a loss curve, not a held-out score)
+            n_eval = n_ex < 64 ? n_ex : 64;
+        }
+    }
+    fprintf(stderr, "affix: %d examples (%ld truncated from the context side to --seq-len %d), %zu trainable parameters\n",
+            n_ex, truncated, o.seq_len, adapter_set_param_count(&set));
+    if (o.batch > 256) { fprintf(stderr, "affix: error: --batch %d above 256\n", o.batch); goto done; }
+
+    long per_epoch = (n_ex + (long)o.batch * o.accum - 1) / ((long)o.batch * o.accum);
+    long total = per_epoch * o.epochs;
+    if (o.max_steps && o.max_steps < total) total = o.max_steps;
+    if (o.max_steps > total) total = o.max_steps; // more steps than epochs: keep cycling the data
+
+    TrainState st = {.perm_seed = o.seed ^ 0x5eedULL, .rng = o.seed};
+    if (afx_mkdirs(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (o.resume) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", o.resume);
+        if (ckpt_load(path, &set, &spec, 1, &st, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        fprintf(stderr, "affix: resumed from %s at step %lld\n", path, st.step);
+    }
+    perm = malloc(sizeof(int) * (size_t)n_ex);
+    if (!perm) { fprintf(stderr, "affix: error: out of memory\n"); goto done; }
+    permutation(perm, n_ex, st.perm_seed + (unsigned long long)st.epoch);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/train_log.csv", o.out);
+    int fresh_log = !(o.resume && !strcmp(o.resume, o.out));
+    csv = fopen(path, fresh_log ? "w" : "a");
+    if (!csv) { fprintf(stderr, "affix: error: %s: cannot write\n", path); goto done; }
+    if (fresh_log) fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,eval_loss\n");
+
+    Trainable tr = trainable_of(&set);
+    AdamWConfig ac = {.lr = o.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = o.weight_decay};
+    double t_start = now();
+    long steps_here = 0;
+    long last = o.stop_at && o.stop_at < total ? o.stop_at : total;
+    while (st.step < last) {
+        double t0 = now();
+        // the micro-batches of this step, taken in the epoch's order
+        Batch mb[64];
+        int n_mb = o.accum > 64 ? 64 : o.accum;
+        long targets = 0, tokens = 0;
+        for (int k = 0; k < n_mb; k++) {
+            int which[256];
+            for (int i = 0; i < o.batch; i++) {
+                if (st.index >= n_ex) { // next epoch, next order
+                    st.epoch++;
+                    st.index = 0;
+                    permutation(perm, n_ex, st.perm_seed + (unsigned long long)st.epoch);
+                }
+                which[i] = perm[st.index++];
+            }
+            make_batch(&mb[k], ex, which, o.batch, pad);
+            targets += mb[k].targets;
+            tokens += mb[k].tokens;
+        }
+        adapter_set_zero_grad(&set);
+        double loss_sum = 0;
+        int failed = 0;
+        for (int k = 0; k < n_mb && !failed; k++) {
+            double ls;
+            long c;
+            if (run_batch(&m, &set, &ws, kern, &mb[k], 1, targets ? 1.0 / (double)targets : 0, &ls, &c, &e)) failed = 1;
+            else loss_sum += ls;
+        }
+        for (int k = 0; k < n_mb; k++) free_batch(&mb[k]);
+        if (failed) { fprintf(stderr, "\naffix: error: %s\n", e.msg); goto done; }
+        double loss = targets ? loss_sum / (double)targets : 0;
+        double gnorm = grad_norm(tr.g, tr.n);
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            fprintf(stderr, "\naffix: error: the loss became %s at step %lld; training stopped, %s/checkpoint.safetensors "
+                            "holds the last good state\n", isfinite(loss) ? "finite but the gradient not" : "NaN/Inf",
+                    st.step + 1, o.out);
+            goto done;
+        }
+        if (o.clip > 0) grad_clip(tr.g, tr.n, o.clip, gnorm);
+        double lr = o.lr * lr_factor(o.schedule, st.step, o.warmup, total);
+        ac.lr = lr;
+        adamw_step(tr.w, tr.g, tr.m, tr.v, tr.n, &ac, st.step + 1);
+        st.step++;
+        steps_here++;
+        double dt = now() - t0, tps = dt > 0 ? tokens / dt : 0;
+        double eval_l = NAN;
+        if (o.eval_every && st.step % o.eval_every == 0) eval_l = eval_loss(&m, &set, &ws, kern, eval, n_eval, o.batch, pad, &e);
+        fprintf(csv, "%lld,%.6f,%.6e,%.6f,%.1f,", st.step, loss, lr, gnorm, tps);
+        if (isfinite(eval_l)) fprintf(csv, "%.6f", eval_l);
+        fprintf(csv, "\n");
+        fflush(csv);
+        double elapsed = now() - t_start, eta = elapsed / steps_here * (double)(total - st.step);
+        progress(&o, st.step, total, loss, lr, tps, eta);
+        if (o.save_every && st.step % o.save_every == 0 && st.step < last &&
+            save_all(o.out, o.model, &spec, &ad, &set, &st, &m, &e)) {
+            fprintf(stderr, "\naffix: error: %s\n", e.msg);
+            goto done;
+        }
+    }
+    if (!o.quiet) fprintf(stderr, "\n");
+    if (save_all(o.out, o.model, &spec, &ad, &set, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (st.step < total)
+        fprintf(stderr, "affix: stopped at step %lld of %ld (--stop-at); continue with --resume %s\n", st.step, total, o.out);
+    fprintf(stderr, "affix: %lld steps done; adapter in %s/adapter (PEFT format), checkpoint and train_log.csv in %s\n",
+            st.step, o.out, o.out);
+    rc = 0;
+done:
+    free(ws.acts);
+    free(ws.grads);
+    if (csv) fclose(csv);
+    free(perm);
+    if (eval && eval != ex) free_examples(eval, n_eval);
+    if (ex) free_examples(ex, n_ex);
+    if (have_set) adapter_set_free(&set);
+    if (have_ad) adapter_destroy(&ad);
+    tokenizer_free(tok);
+    if (have_model) model_free(&m);
+    return rc;
+}
