@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "data.h"
 #include "decode.h"
+#include "kernels_simd.h"
 #include "metrics.h"
 #include "model.h"
 #include "peft.h"
@@ -146,6 +147,7 @@ typedef struct {
     Model *m;
     AdapterSet *set;
     Tokenizer *tok;
+    const Kernels *kern;
     LlamaCache cache;
     Sampler smp;
     const EvalOpts *o;
@@ -231,6 +233,7 @@ static int loglik_choice(Gen *g, const TaskExample *x, int *choice, afx_err *e) 
             labels[k] = in_c ? ids[k] : -100;
         }
     if (!(g->set && adapter_set_bind_acts(g->set, n_opt, T, e)) && !llama_acts_alloc(&a, &g->m->cfg, g->set, n_opt, T, e)) {
+        a.kern = g->kern;
         if (!llama_forward(&g->m->w, g->set, &a, ids, mask, NULL, n_opt, T, e)) {
             double score[16];
             int V = g->m->cfg.V;
@@ -341,6 +344,9 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     have_cache = 1;
+    char kmsg[256];
+    g.kern = g.cache.kern = kernels_from_env("auto", kmsg, sizeof kmsg);
+    if (!g.kern) { fprintf(stderr, "affix: error: AFFIX_KERNELS: %s\n", kmsg); goto done; }
     if (sampler_init(&g.smp, m.cfg.V, o.temp, o.top_p, o.seed, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     have_smp = 1;
     if (o.out && afx_mkdirs(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }

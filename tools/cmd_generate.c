@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "decode.h"
+#include "kernels_simd.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -90,6 +91,9 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     have_cache = have_sampler = 1;
+    char kmsg[256];
+    cache.kern = kernels_from_env("auto", kmsg, sizeof kmsg); // AFFIX_KERNELS=ref|simd|blas|...
+    if (!cache.kern) { fprintf(stderr, "affix: error: AFFIX_KERNELS: %s\n", kmsg); goto done; }
     int *out = realloc(ids, sizeof(int) * (size_t)(n_ids + n_gen + 1));
     if (!out) { fprintf(stderr, "affix: error: out of memory\n"); goto done; }
     ids = out;

@@ -12,17 +12,20 @@
  * format). --resume DIR continues bit-exactly. A NaN/Inf loss stops training and keeps the last
  * good checkpoint.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "adapter.h"
 #include "atomic.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "data.h"
+#include "kernels_simd.h"
 #include "method_spec.h"
 #include "model.h"
 #include "optim.h"
@@ -371,12 +374,15 @@ static int save_all(const char *out, const char *model_path, const MethodSpec *s
 
 static void progress(const TrainOpts *o, long step, long total, double loss, double lr, double tps, double eta) {
     if (o->quiet) return;
+    int tty = isatty(2);
+    long every = total / 10 > 0 ? total / 10 : 1;
+    if (!tty && step % every != 0 && step != total) return; // a log, not an animation
     int width = 24, done = total ? (int)(width * step / total) : width;
     char bar[32];
     for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
     bar[width] = 0;
-    fprintf(stderr, "\r[%s] step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %02d:%02d ", bar, step, total, loss, lr,
-            tps, (int)(eta / 60), (int)eta % 60);
+    fprintf(stderr, "%s[%s] step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %02d:%02d %s", tty ? "\r" : "", bar, step,
+            total, loss, lr, tps, (int)(eta / 60), (int)eta % 60, tty ? "" : "\n");
     fflush(stderr);
 }
 
@@ -395,8 +401,10 @@ int cmd_train(int argc, char **argv) {
     int *perm = NULL;
     FILE *csv = NULL;
     Workspace ws = {0};
-    const Kernels *kern = &KERNELS_REF;
+    char kmsg[256];
+    const Kernels *kern = kernels_from_env("auto", kmsg, sizeof kmsg); // AFFIX_KERNELS=ref|simd|blas|...
     memset(&set, 0, sizeof set);
+    if (!kern) { fprintf(stderr, "affix: error: AFFIX_KERNELS: %s\n", kmsg); return 2; }
 
     if (model_load(&m, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
     have_model = 1;
@@ -425,8 +433,8 @@ int cmd_train(int argc, char **argv) {
             n_eval = n_ex < 64 ? n_ex : 64;
         }
     }
-    fprintf(stderr, "affix: %d examples (%ld truncated from the context side to --seq-len %d), %zu trainable parameters\n",
-            n_ex, truncated, o.seq_len, adapter_set_param_count(&set));
+    fprintf(stderr, "affix: %d examples (%ld truncated from the context side to --seq-len %d), %zu trainable parameters, "
+                    "kernels %s\n", n_ex, truncated, o.seq_len, adapter_set_param_count(&set), kern->name);
     if (o.batch > 256) { fprintf(stderr, "affix: error: --batch %d above 256\n", o.batch); goto done; }
 
     long per_epoch = (n_ex + (long)o.batch * o.accum - 1) / ((long)o.batch * o.accum);
@@ -518,7 +526,7 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
     }
-    if (!o.quiet) fprintf(stderr, "\n");
+    if (!o.quiet && isatty(2)) fprintf(stderr, "\n");
     if (save_all(o.out, o.model, &spec, &ad, &set, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     if (st.step < total)
         fprintf(stderr, "affix: stopped at step %lld of %ld (--stop-at); continue with --resume %s\n", st.step, total, o.out);
