@@ -6,8 +6,9 @@
 #   make test OMP=0   without OpenMP
 #   make WERROR=1     warnings are errors (CI)
 #
-# Requirements: a C11 compiler, libm, and cJSON (Debian libcjson-dev) for the JSON headers of
-# safetensors/config files. OpenMP, OpenBLAS, nvcc and qemu-aarch64 are optional and probed.
+# Requirements: a C11 compiler, libm, cJSON (Debian libcjson-dev) for the JSON headers of
+# safetensors/config files and tokenizer.json, and PCRE2 (libpcre2-dev) for the tokenizers'
+# pre-tokenizer regexes (Unicode properties). OpenMP, OpenBLAS, nvcc and qemu-aarch64 are optional and probed.
 
 CC      ?= cc
 BUILD   ?= build
@@ -20,18 +21,41 @@ OPT     ?= -O2
 probe_cc     := $(shell printf 'int main(void){return 0;}' | $(CC) -x c -std=c11 - -o /dev/null 2>/dev/null && echo yes)
 probe_omp    := $(shell printf '#include <omp.h>\nint main(void){return omp_get_max_threads()<1;}' | $(CC) -x c -fopenmp - -o /dev/null 2>/dev/null && echo yes)
 probe_cjson  := $(shell printf '#include <cjson/cJSON.h>\nint main(void){cJSON_Delete(cJSON_Parse("1"));return 0;}' | $(CC) -x c - -lcjson -o /dev/null 2>/dev/null && echo yes)
-probe_blas   := $(shell test -e /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so -o -e /usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so && echo yes)
+probe_pcre2  := $(shell printf '#define PCRE2_CODE_UNIT_WIDTH 8\n#include <pcre2.h>\nint main(void){return pcre2_compile((PCRE2_SPTR)"a",1,PCRE2_UTF|PCRE2_UCP,&(int){0},&(PCRE2_SIZE){0},0)==0;}' | $(CC) -x c - -lpcre2-8 -o /dev/null 2>/dev/null && echo yes)
+# the CPU path (simd/, float build only): which ISAs this compiler targets, and the OpenMP build of
+# OpenBLAS (never the pthread build: its thread pool busy-waits against OpenMP's)
+target_arch  := $(shell $(CC) -dumpmachine 2>/dev/null)
+is_x86       := $(if $(filter x86_64% i686% i386%,$(target_arch)),yes)
+is_arm64     := $(if $(filter aarch64% arm64%,$(target_arch)),yes)
+ISA_AVX2     := -mavx2 -mfma
+ISA_AVX512   := -mavx512f -mavx2 -mfma
+probe_avx2   := $(if $(is_x86),$(shell printf '#include <immintrin.h>\nint main(void){__m256 a=_mm256_set1_ps(1);a=_mm256_fmadd_ps(a,a,a);return (int)_mm256_cvtss_f32(a)-2;}' | $(CC) -x c $(ISA_AVX2) - -o /dev/null 2>/dev/null && echo yes))
+probe_avx512 := $(if $(is_x86),$(shell printf '#include <immintrin.h>\nint main(void){__m512 a=_mm512_set1_ps(1);return (int)_mm512_reduce_add_ps(_mm512_scalef_ps(a,a))-32;}' | $(CC) -x c $(ISA_AVX512) - -o /dev/null 2>/dev/null && echo yes))
+probe_neon   := $(if $(is_arm64),$(shell printf '#include <arm_neon.h>\nint main(void){return (int)vaddvq_f32(vdupq_n_f32(0));}' | $(CC) -x c - -o /dev/null 2>/dev/null && echo yes))
+multiarch    := $(subst -pc-,-,$(subst -unknown-,-,$(target_arch)))
+BLAS_DIR     ?= $(firstword $(wildcard /usr/lib/$(multiarch)/openblas-openmp))
+BLAS_INC     ?= $(firstword $(wildcard /usr/include/$(multiarch)/openblas-openmp))
+comma        := ,
+BLAS_LIBS    := $(if $(BLAS_DIR),-L$(BLAS_DIR) -Wl$(comma)-rpath$(comma)$(BLAS_DIR) -lopenblas)
+probe_blas   := $(if $(BLAS_DIR),$(shell printf '#include <cblas.h>\nint main(void){float a=1,c=0;cblas_sgemm(CblasRowMajor,CblasNoTrans,CblasNoTrans,1,1,1,1.0f,&a,1,&a,1,0.0f,&c,1);return c!=1;}' | $(CC) -x c -fopenmp $(if $(BLAS_INC),-I$(BLAS_INC)) - $(BLAS_LIBS) -o /dev/null 2>/dev/null && echo yes))
+# OpenBLAS-openmp brings libgomp; clang's OpenMP is libomp: two thread pools spinning against each
+# other, so BLAS=auto leaves it out there (BLAS=1 forces it in, BLAS=0 leaves it out anywhere)
+is_clang     := $(shell $(CC) --version 2>/dev/null | grep -qi clang && echo yes)
+BLAS         ?= auto
 probe_nvcc   := $(shell command -v nvcc >/dev/null 2>&1 && echo yes)
 probe_qemu   := $(shell command -v qemu-aarch64 >/dev/null 2>&1 && echo yes)
 
 ifeq ($(OMP),auto)
   OMP := $(if $(probe_omp),1,0)
 endif
+ifeq ($(BLAS),auto)
+  BLAS := $(if $(probe_blas),$(if $(and $(is_clang),$(filter 1,$(OMP))),0,1),0)
+endif
 
 mark = $(if $(1),✓,✗)
 ifeq ($(MAKELEVEL),0)
 ifneq ($(filter clean,$(MAKECMDGOALS)),clean)
-$(info affix toolchain: $(call mark,$(probe_cc)) $(CC) (C11)   $(call mark,$(probe_cjson)) cJSON   $(call mark,$(probe_omp)) OpenMP$(if $(filter 0,$(OMP)), (off))   $(call mark,$(probe_blas)) OpenBLAS-openmp (unused yet)   $(call mark,$(probe_nvcc)) nvcc (unused yet)   $(call mark,$(probe_qemu)) qemu-aarch64)
+$(info affix toolchain: $(call mark,$(probe_cc)) $(CC) (C11)   $(call mark,$(probe_cjson)) cJSON   $(call mark,$(probe_pcre2)) PCRE2   $(call mark,$(probe_omp)) OpenMP$(if $(filter 0,$(OMP)), (off))   kernels: ref$(if $(probe_avx2), avx2)$(if $(probe_avx512), avx512)$(if $(probe_neon), neon)   $(call mark,$(filter 1,$(BLAS))) OpenBLAS-openmp$(if $(probe_blas),$(if $(filter 0,$(BLAS)), (off$(if $(is_clang),: clang's libomp))))   $(call mark,$(probe_nvcc)) nvcc (unused yet)   $(call mark,$(probe_qemu)) qemu-aarch64)
 endif
 endif
 ifneq ($(probe_cc),yes)
@@ -40,11 +64,14 @@ endif
 ifneq ($(probe_cjson),yes)
   $(error cJSON not found: apt-get install -y libcjson-dev (the JSON library used for safetensors and config.json headers))
 endif
+ifneq ($(probe_pcre2),yes)
+  $(error PCRE2 not found: apt-get install -y libpcre2-dev (the regex library of the tokenizers' pre-tokenizer patterns, with Unicode properties))
+endif
 
 # ---- flags ----------------------------------------------------------------------------------
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wno-unknown-pragmas
-CFLAGS  := -std=c11 $(OPT) -g $(WARN) -Iref/core -Iref/adapters -Iref/io -Itools
-LDLIBS  := -lcjson -lm
+CFLAGS  := -std=c11 $(OPT) -g $(WARN) -Iref/core -Iref/adapters -Iref/io -Iref/tasks -Itools
+LDLIBS  := -lcjson -lpcre2-8 -lm
 ifeq ($(WERROR),1)
   CFLAGS += -Werror
 endif
@@ -57,53 +84,100 @@ ifeq ($(SAN),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
+# float build only: the SIMD tables, the OpenBLAS backend, the selection (simd/); -DAFFIX_HAVE_*
+# tell simd/select.c which tables exist. The f64 build stays the pure reference.
+CFLAGS32 := -Isimd $(if $(probe_avx2),-DAFFIX_HAVE_AVX2) $(if $(probe_avx512),-DAFFIX_HAVE_AVX512) $(if $(probe_neon),-DAFFIX_HAVE_NEON)
+LDLIBS32 := $(LDLIBS)
+ifeq ($(BLAS),1)
+  CFLAGS32 += -DAFFIX_BLAS $(if $(BLAS_INC),-I$(BLAS_INC))
+  LDLIBS32 := $(BLAS_LIBS) $(LDLIBS)
+endif
+
 # ---- sources --------------------------------------------------------------------------------
 CORE_SRC := $(wildcard ref/core/*.c) $(wildcard ref/adapters/*.c)
-IO_SRC   := $(wildcard ref/io/*.c)
+IO_SRC   := $(wildcard ref/io/*.c) $(wildcard ref/tasks/*.c)
 LIB_SRC  := $(CORE_SRC) $(IO_SRC)
 TEST_COMMON := tests/golden_check.c
 
-OBJ32 := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SIMD_OBJ := $(BUILD)/obj/simd/select.o $(if $(filter 1,$(BLAS)),$(BUILD)/obj/simd/blas.o) \
+            $(if $(probe_avx2),$(BUILD)/obj/simd/kernels_avx2.o) $(if $(probe_avx512),$(BUILD)/obj/simd/kernels_avx512.o) \
+            $(if $(probe_neon),$(BUILD)/obj/simd/kernels_neon.o)
+OBJ32 := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(SIMD_OBJ)
 OBJ64 := $(LIB_SRC:%.c=$(BUILD)/f64/obj/%.o)
 
 LIB32 := $(BUILD)/libaffix.a
 LIB64 := $(BUILD)/f64/libaffix.a
 
-TESTS32 := $(BUILD)/test_core $(BUILD)/test_methods $(BUILD)/test_decode $(BUILD)/test_golden $(BUILD)/test_io $(BUILD)/test_params
-TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_methods $(BUILD)/f64/test_decode $(BUILD)/f64/test_golden $(BUILD)/f64/test_gradcheck
+TESTS32 := $(BUILD)/test_kernels $(BUILD)/test_core $(BUILD)/test_methods $(BUILD)/test_decode $(BUILD)/test_golden $(BUILD)/test_io $(BUILD)/test_params $(BUILD)/test_tasks $(BUILD)/test_models $(BUILD)/test_tokenizer $(BUILD)/test_peft
+TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_methods $(BUILD)/f64/test_decode $(BUILD)/f64/test_golden $(BUILD)/f64/test_gradcheck $(BUILD)/f64/test_models $(BUILD)/f64/test_peft
 
 .PHONY: all test clean demo
 .SECONDARY: # keep object files: make test ends with the test summary, and rebuilds are incremental
 all: $(LIB32) $(LIB64) $(BUILD)/affix
 
-$(BUILD)/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h tools/*.h)
+HDRS := $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h ref/tasks/*.h tests/*.h tools/*.h simd/*.h)
+$(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(CFLAGS32) -c $< -o $@
 
-$(BUILD)/f64/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h tests/*.h tools/*.h)
+# simd/kernels.c once per ISA, each with that ISA's flags only (one binary runs on any x86-64)
+$(BUILD)/obj/simd/kernels_avx2.o: simd/kernels.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CFLAGS32) -DSIMD_ISA_AVX2 $(ISA_AVX2) -c $< -o $@
+$(BUILD)/obj/simd/kernels_avx512.o: simd/kernels.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CFLAGS32) -DSIMD_ISA_AVX512 $(ISA_AVX512) -c $< -o $@
+$(BUILD)/obj/simd/kernels_neon.o: simd/kernels.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CFLAGS32) -DSIMD_ISA_NEON -c $< -o $@
+
+$(BUILD)/f64/obj/%.o: %.c $(wildcard ref/core/*.h ref/adapters/*.h ref/io/*.h ref/tasks/*.h tests/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DAFFIX_F64 -c $< -o $@
 
-$(LIB32): $(OBJ32)
+$(LIB32): $(OBJ32) Makefile
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $(OBJ32)
 
 $(LIB64): $(OBJ64)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 TOOLS_SRC := $(wildcard tools/*.c)
 $(BUILD)/affix: $(TOOLS_SRC:%.c=$(BUILD)/obj/%.o) $(LIB32)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS32) -o $@
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/obj/tests/golden_check.o $(LIB32)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS32) -o $@
 
 $(BUILD)/f64/test_%: $(BUILD)/f64/obj/tests/test_%.o $(BUILD)/f64/obj/tests/golden_check.o $(LIB64)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The golden suite runs once more per optimized kernel table this CPU can run (test_kernels --list
+# names them), through a wrapper $(BUILD)/run/test_golden@TABLE that sets AFFIX_KERNELS. RUN=... puts
+# an emulator in front of every float program (make test-float CC=aarch64-linux-gnu-gcc
+# RUN=qemu-aarch64: the float suite of a cross build).
+RUN ?=
+define run_float_suite
+	tables=$$($(RUN) $(BUILD)/test_kernels --list) || exit 1; mkdir -p $(BUILD)/run; progs=""; \
+	for p in $(TESTS32); do \
+	  if [ -n "$(RUN)" ]; then w=$(BUILD)/run/$${p##*/}; printf '#!/bin/sh\nexec %s %s "$$@"\n' "$(RUN)" "$$p" > $$w; chmod +x $$w; p=$$w; fi; \
+	  progs="$$progs $$p"; done; \
+	for k in $$tables; do [ "$$k" = ref ] && continue; w=$(BUILD)/run/test_golden@$$k; \
+	  printf '#!/bin/sh\nAFFIX_KERNELS=%s exec %s %s "$$@"\n' "$$k" "$(RUN)" "$(BUILD)/test_golden" > $$w; chmod +x $$w; \
+	  progs="$$progs $$w"; done
+endef
+
 test: $(TESTS32) $(TESTS64) $(BUILD)/affix
-	@sh tests/run.sh $(TESTS32) $(TESTS64)
+	@$(run_float_suite); sh tests/run.sh $$progs $(TESTS64)
+
+.PHONY: test-float
+test-float: $(TESTS32)
+	@$(run_float_suite); sh tests/run.sh $$progs
+
+# the main job on the bundled tiny model (tools/demo.sh): train a prefix, evaluate across languages
+demo: $(BUILD)/affix
+	AFFIX=$(BUILD)/affix OUT=$(BUILD)/demo sh tools/demo.sh
 
 clean:
 	rm -rf $(BUILD)

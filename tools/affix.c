@@ -227,6 +227,17 @@ static int take_kernels_option(int *argc, char **argv) {
     return 0;
 }
 
+int cli_take_files(int argc, char **argv, int *i, const char **files, int *n, int max) {
+    while (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) {
+        if (*n == max) {
+            fprintf(stderr, "affix: error: at most %d data files\n", max);
+            return 2;
+        }
+        files[(*n)++] = argv[++*i];
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int rc = take_kernels_option(&argc, argv);
     if (rc) return rc;

@@ -11,4 +11,8 @@ int cmd_train(int argc, char **argv);    /* tools/cmd_train.c     affix train -m
 int cmd_eval(int argc, char **argv);     /* tools/cmd_eval.c      affix eval -m MODEL --task ... */
 int cmd_score(int argc, char **argv);    /* tools/cmd_eval.c      affix score --task ... --predictions F */
 
+/* "--data FILE..." at argv[*i]: appends the following arguments up to the next "--option" to
+ * files[*n] (at most max); advances *i past them. Prints the error and returns 2 when too many. */
+int cli_take_files(int argc, char **argv, int *i, const char **files, int *n, int max);
+
 #endif

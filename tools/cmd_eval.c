@@ -23,7 +23,8 @@
 #include <time.h>
 
 #include "adapter.h"
-#include "atomic.h"
+#include "files.h"
+#include "st_write.h"
 #include "cli.h"
 #include "data.h"
 #include "decode.h"
@@ -74,10 +75,7 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
         if (!strcmp(a, "--strict")) { o->strict = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (!strcmp(a, "--data")) {
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-                if (o->n_files == MAX_FILES) { fprintf(stderr, "affix: error: at most %d data files\n", MAX_FILES); return 2; }
-                o->files[o->n_files++] = argv[++i];
-            }
+            if (cli_take_files(argc, argv, &i, o->files, &o->n_files, MAX_FILES)) return 2;
             continue;
         }
         if (!v) { fprintf(stderr, "affix: error: %s needs a value\n", a); return 2; }
@@ -424,7 +422,7 @@ int cmd_eval(int argc, char **argv) {
     if (o.out) {
         char path[4096];
         snprintf(path, sizeof path, "%s/predictions.jsonl", o.out);
-        if (afx_write_file_atomic(path, preds ? preds : "", plen, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        if (afx_text_write(path, preds ? preds : "", plen, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         snprintf(path, sizeof path, "%s/results.json", o.out);
         if (report_write_json(path, &rep, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         snprintf(path, sizeof path, "%s/results.svg", o.out);

@@ -21,7 +21,8 @@
 #include <unistd.h>
 
 #include "adapter.h"
-#include "atomic.h"
+#include "files.h"
+#include "st_write.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "data.h"
@@ -104,10 +105,7 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
         if (!strcmp(a, "--strict")) { o->strict = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (!strcmp(a, "--data")) {
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-                if (o->n_files == MAX_FILES) { fprintf(stderr, "affix: error: at most %d data files\n", MAX_FILES); return 2; }
-                o->files[o->n_files++] = argv[++i];
-            }
+            if (cli_take_files(argc, argv, &i, o->files, &o->n_files, MAX_FILES)) return 2;
             continue;
         }
         int known = !strcmp(a, "-m") || !strcmp(a, "--method") || !strcmp(a, "--task") || !strcmp(a, "--out") ||

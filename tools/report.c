@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic.h"
+#include "files.h"
+#include "st_write.h"
 
 /* ---- languages of XQuAD, XNLI (+ my, ko), Belebele, MGSM ------------------------------------- */
 
@@ -99,7 +100,7 @@ int report_write_json(const char *path, const Report *r, afx_err *e) {
         text[len++] = '\n';
         text[len] = 0;
     }
-    int rc = afx_write_file_atomic(path, text, len, e);
+    int rc = afx_text_write(path, text, len, e);
     free(text);
     return rc;
 }
@@ -217,7 +218,7 @@ int report_write_svg(const char *path, const Report *r, afx_err *e) {
     sb_printf(&b, "</svg>\n");
     free(order);
     if (b.oom) { free(b.buf); return afx_fail(e, "%s: out of memory", path); }
-    int rc = afx_write_file_atomic(path, b.buf, b.len, e);
+    int rc = afx_text_write(path, b.buf, b.len, e);
     free(b.buf);
     return rc;
 }

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "gguf.h"
+#include "files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -418,36 +419,14 @@ int gguf_parse(gguf_file *f, const unsigned char *buf, size_t size, const char *
 
 int gguf_open(gguf_file *f, const char *path, afx_err *e) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int err = errno;
-        close(fd);
-        return afx_fail(e, "%s: cannot stat: %s", path, strerror(err));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return afx_fail(e, "%s: not a regular file", path);
-    }
-    if (sb.st_size <= 0) {
-        close(fd);
-        return afx_fail(e, "%s: empty file", path);
-    }
-    if ((uintmax_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return afx_fail(e, "%s: file too large to map", path);
-    }
-    size_t size = (size_t)sb.st_size;
-    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int err = errno;
-    close(fd);
-    if (m == MAP_FAILED) return afx_fail(e, "%s: cannot mmap %zu bytes: %s", path, size, strerror(err));
+    const unsigned char *m;
+    size_t size;
+    if (afx_map_file(path, &m, &size, e)) return -1;
     if (gguf_parse(f, m, size, path, e)) {
-        munmap(m, size);
+        afx_unmap_file(m, size);
         return -1;
     }
-    f->map_ = m;
+    f->map_ = (void *)m;
     f->map_size_ = size;
     return 0;
 }
@@ -462,7 +441,7 @@ void gguf_close(gguf_file *f) {
     free(f->tensors);
     free(f->kv_sorted_);
     free(f->t_sorted_);
-    if (f->map_) munmap(f->map_, f->map_size_);
+    afx_unmap_file(f->map_, f->map_size_);
     memset(f, 0, sizeof *f);
 }
 
