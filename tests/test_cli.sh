@@ -1,0 +1,86 @@
+#!/bin/sh
+# test_cli.sh — the affix program end to end, on the bundled tiny model:
+#   - generate --ids reproduces stories260K's 64 reference ids; tokenize round-trips
+#   - train: the loss falls; two runs of N steps with a resume in between give the same adapter
+#     bytes as one run of 2N steps; the adapter directory is in PEFT's format
+#   - eval writes predictions/results/SVG; score recomputes the same numbers from the predictions
+#   - bad input (truncated model, malformed data line, missing file, invalid UTF-8, bad options)
+#     gives one line "affix: error: ..." naming the file, exit != 0, and no half-written output
+# usage: tests/test_cli.sh BUILD_DIR      Ends with "N passed, M failed".
+BUILD=${1:-${AFFIX_BUILD:-build}}
+AFFIX="$BUILD/affix"
+M=tests/data/stories260K/stories260K.gguf
+T=$(mktemp -d "${TMPDIR:-/tmp}/affix_cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "  ok    $1"; }
+bad() { fail=$((fail + 1)); echo "  FAIL  $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+# one error line "affix: error: ..." mentioning $3, exit code != 0
+expect_error() {
+    out=$("$AFFIX" $2 2>&1 >/dev/null); rc=$?
+    lines=$(printf '%s\n' "$out" | grep -c "affix: error:")
+    if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && printf '%s' "$out" | grep -q -- "$3"; then ok "$1"
+    else bad "$1 (exit $rc: $out)"; fi
+}
+
+# ---- generate / tokenize ----
+REF="403 407 261 378 432 383 286 261 376 298 315 421 395 317 426 338 401 396 267 337 410 408 419 292 411 322 265 282 295 433 426 385 328 432 358 394 261 370 432 352 266 268 388 426 338 391 266 267 337 335 312 432 398 312 286 267 414 270 333 415 426 13 438 310"
+check "generate -n 64 --ids from BOS = the stories260K reference ids" \
+    '[ "$("$AFFIX" generate -m $M -n 64 --ids 2>/dev/null)" = "$REF" ]'
+check "tokenize | tokenize --decode round-trips text" \
+    '[ "$(printf "Once upon a time" | "$AFFIX" tokenize -m $M --no-bos | "$AFFIX" tokenize -m $M --decode)" = "Once upon a time" ]'
+
+# ---- train: loss falls, resume is bit-exact ----
+TR="train -m $M --method prefix --num-virtual-tokens 4 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en
+    --seq-len 96 --batch 4 --lr 3e-2 --max-steps 12 --limit 64 --quiet"
+"$AFFIX" $TR --out "$T/one" 2>/dev/null
+check "train writes train_log.csv, checkpoint and a PEFT adapter" \
+    '[ -f "$T/one/train_log.csv" ] && [ -f "$T/one/checkpoint.safetensors" ] && [ -f "$T/one/adapter/adapter_config.json" ] && [ -f "$T/one/adapter/adapter_model.safetensors" ]'
+check "adapter_config.json is PEFT's (peft_type PREFIX_TUNING)" 'grep -q "\"peft_type\": \"PREFIX_TUNING\"" "$T/one/adapter/adapter_config.json"'
+first=$(sed -n 2p "$T/one/train_log.csv" | cut -d, -f2)
+last=$(tail -n 3 "$T/one/train_log.csv" | cut -d, -f2 | awk '{s += $1} END {print s / NR}')
+check "training loss falls ($first -> $last)" "awk -v a=$first -v b=$last 'BEGIN { exit !(b < a) }'"
+"$AFFIX" $TR --out "$T/two" --stop-at 6 2>/dev/null
+check "--stop-at 6 stops after 6 steps" '[ "$(tail -n 1 "$T/two/train_log.csv" | cut -d, -f1)" = 6 ]'
+"$AFFIX" $TR --out "$T/two" --resume "$T/two" 2>/dev/null
+check "6 steps + resume + 6 steps = 12 steps: identical adapter bytes" \
+    'cmp -s "$T/one/adapter/adapter_model.safetensors" "$T/two/adapter/adapter_model.safetensors"'
+check "... and identical checkpoints and loss log" \
+    'cmp -s "$T/one/checkpoint.safetensors" "$T/two/checkpoint.safetensors" && [ "$(cut -d, -f1-4 "$T/one/train_log.csv")" = "$(cut -d, -f1-4 "$T/two/train_log.csv")" ]'
+expect_error "resume with another method is refused" \
+    "train -m $M --method lora --r 2 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --max-steps 12 --limit 8 --out $T/three --resume $T/two --quiet" \
+    "checkpoint"
+
+# ---- eval and score ----
+"$AFFIX" eval -m $M --adapter "$T/one/adapter" --task xnli --scoring loglik --limit 12 --quiet \
+    --data tests/data/demo/xnli.test.en.tsv tests/data/demo/xnli.test.zh.tsv --out "$T/eval" > "$T/eval.txt" 2>/dev/null
+check "eval writes predictions.jsonl, results.json, results.svg" \
+    '[ -s "$T/eval/predictions.jsonl" ] && [ -s "$T/eval/results.json" ] && grep -q "<svg" "$T/eval/results.svg"'
+check "predictions.jsonl has one line per example (2 x 12)" '[ "$(wc -l < "$T/eval/predictions.jsonl")" -eq 24 ]'
+"$AFFIX" score --task xnli --data tests/data/demo/xnli.test.en.tsv tests/data/demo/xnli.test.zh.tsv \
+    --predictions "$T/eval/predictions.jsonl" > "$T/score.txt" 2>/dev/null
+check "score recomputes eval's per-language numbers from the predictions alone" \
+    '[ "$(grep -E "^(en|zh) " "$T/eval.txt")" = "$(grep -E "^(en|zh) " "$T/score.txt")" ]'
+"$AFFIX" eval -m $M --task mgsm --data tests/data/tasks/mgsm_en.tsv --limit 2 --max-new-tokens 8 --quiet > "$T/mgsm.txt" 2>&1
+check "eval by generation (mgsm) runs and prints a table" 'grep -q "^en " "$T/mgsm.txt"'
+
+# ---- bad input ----
+head -c 3000 $M > "$T/trunc.gguf"
+expect_error "truncated GGUF: one error line naming the file" "info -m $T/trunc.gguf" "trunc.gguf"
+expect_error "missing model file" "generate -m $T/nope.gguf -n 2 --ids" "nope.gguf"
+printf 'genre\tlabel\tsentence1_en\tsentence2_en\n' > "$T/bad.tsv"
+printf 'x\tmaybe\tA premise.\tA hypothesis.\n' >> "$T/bad.tsv"
+expect_error "--strict: an unknown label is FILE:LINE fatal" \
+    "train -m $M --method prompt --num-virtual-tokens 2 --task nli --data $T/bad.tsv --lang en --out $T/bad --strict --quiet" "bad.tsv:2"
+check "... and no output directory content is left behind" '[ ! -e "$T/bad/adapter" ] && [ ! -e "$T/bad/checkpoint.safetensors" ]'
+out=$(printf '\377\376bad' | "$AFFIX" tokenize -m $M 2>&1); rc=$?
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "affix: error:.*UTF-8"; then ok "invalid UTF-8 text is refused with one line"; else bad "invalid UTF-8 text (exit $rc: $out)"; fi
+expect_error "an option of another method is refused" "params --config tools/configs/llama-3.2-1b.json --method lora --num-virtual-tokens 3" "num-virtual-tokens"
+expect_error "an adapter made for another model is refused, naming both shapes" \
+    "eval -m $M --adapter tests/data/peft/from_peft/lora_qv --task xnli --data tests/data/demo/xnli.test.en.tsv --limit 1" "from_peft/lora_qv"
+expect_error "an unknown task is refused" "eval -m $M --task nope --data tests/data/demo/xnli.test.en.tsv" "nope"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
