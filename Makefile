@@ -155,29 +155,77 @@ $(BUILD)/f64/test_%: $(BUILD)/f64/obj/tests/test_%.o $(BUILD)/f64/obj/tests/gold
 
 # The golden suite runs once more per optimized kernel table this CPU can run (test_kernels --list
 # names them), through a wrapper $(BUILD)/run/test_golden@TABLE that sets AFFIX_KERNELS. RUN=... puts
-# an emulator in front of every float program (make test-float CC=aarch64-linux-gnu-gcc
-# RUN=qemu-aarch64: the float suite of a cross build).
+# an emulator in front of every float program, affix included (make test-float
+# CC=aarch64-linux-gnu-gcc RUN=qemu-aarch64: the float suite of a cross build); with qemu, argv[0]
+# names the wrapper, so a test that runs the affix beside it runs the wrapped one.
 RUN ?=
 define run_float_suite
 	tables=$$($(RUN) $(BUILD)/test_kernels --list) || exit 1; mkdir -p $(BUILD)/run; progs=""; \
-	for p in $(TESTS32); do \
-	  if [ -n "$(RUN)" ]; then w=$(BUILD)/run/$${p##*/}; printf '#!/bin/sh\nexec %s %s "$$@"\n' "$(RUN)" "$$p" > $$w; chmod +x $$w; p=$$w; fi; \
-	  progs="$$progs $$p"; done; \
+	for p in $(TESTS32) $(if $(RUN),$(BUILD)/affix); do \
+	  if [ -n "$(RUN)" ]; then w=$(BUILD)/run/$${p##*/}; \
+	    printf '#!/bin/sh\nexec %s %s %s "$$@"\n' "$(RUN)" "$(if $(findstring qemu,$(RUN)),-0 $$w)" "$$p" > $$w; chmod +x $$w; p=$$w; fi; \
+	  case $$p in */affix) ;; *) progs="$$progs $$p";; esac; done; \
 	for k in $$tables; do [ "$$k" = ref ] && continue; w=$(BUILD)/run/test_golden@$$k; \
 	  printf '#!/bin/sh\nAFFIX_KERNELS=%s exec %s %s "$$@"\n' "$$k" "$(RUN)" "$(BUILD)/test_golden" > $$w; chmod +x $$w; \
 	  progs="$$progs $$w"; done
 endef
 
 test: $(TESTS32) $(TESTS64) $(BUILD)/affix
-	@$(run_float_suite); sh tests/run.sh $$progs $(TESTS64)
+	@$(run_float_suite); AFFIX_BUILD=$(BUILD) sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh
 
 .PHONY: test-float
-test-float: $(TESTS32)
+test-float: $(TESTS32) $(BUILD)/affix
 	@$(run_float_suite); sh tests/run.sh $$progs
 
 # the main job on the bundled tiny model (tools/demo.sh): train a prefix, evaluate across languages
 demo: $(BUILD)/affix
 	AFFIX=$(BUILD)/affix OUT=$(BUILD)/demo sh tools/demo.sh
+
+# ---- make bench (benchmarks, never part of make test) ------------------------------------------
+# affix vs PyTorch-CPU per config x method, GEMMs vs the FMA peak, decoding vs the weight-streaming
+# bound (tools/cmd_bench.c; README "Benchmarks"). build/bench/probe measures the FMA peak and the
+# triad bandwidth at bench time: its FMA loops are compiled here once per ISA with that ISA's flags.
+# The PyTorch side (tools/bench/torch_bench.py) runs when $(PYTHON) can import torch.
+#   make bench BENCH_CONFIGS=15M BENCH_METHODS=lora BENCH_STEPS=3 TORCH_COMPILE=off|on|auto
+PYTHON        ?= $(if $(wildcard /work/venv/bin/python),/work/venv/bin/python,python3)
+TORCH_COMPILE ?= off
+BENCH_CONFIGS ?= 15M,110M,1B
+BENCH_METHODS ?= prompt,prefix,llama-adapter,lora,full
+BENCH_STEPS   ?= 2
+BENCH_WARMUP  ?= 1
+BENCH_DIR     := $(BUILD)/bench
+BENCH_OBJ     := $(BENCH_DIR)/probe.o $(BENCH_DIR)/peak_generic.o $(if $(probe_avx2),$(BENCH_DIR)/peak_avx2.o) \
+                 $(if $(probe_avx512),$(BENCH_DIR)/peak_avx512.o)
+$(BENCH_DIR)/probe.o: tools/bench/probe.c tools/bench/peak.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O3 $(if $(probe_avx2),-DPROBE_HAVE_AVX2) $(if $(probe_avx512),-DPROBE_HAVE_AVX512) -c $< -o $@
+$(BENCH_DIR)/peak_generic.o: tools/bench/peak_generic.c tools/bench/peak.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O3 -ffp-contract=fast -c $< -o $@
+$(BENCH_DIR)/peak_avx2.o: tools/bench/peak_x86.c tools/bench/peak.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DPEAK_AVX2 $(ISA_AVX2) -c $< -o $@
+$(BENCH_DIR)/peak_avx512.o: tools/bench/peak_x86.c tools/bench/peak.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DPEAK_AVX512 $(ISA_AVX512) -c $< -o $@
+$(BENCH_DIR)/probe: $(BENCH_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@
+
+.PHONY: bench
+bench: $(BUILD)/affix $(BENCH_DIR)/probe
+	@d=$(BENCH_DIR); torch=""; rm -f $$d/torch.json $$d/table.md; \
+	echo "bench: FMA peak and triad bandwidth ($(BENCH_DIR)/probe)"; \
+	$$d/probe > $$d/probe.json || exit 1; cat $$d/probe.json; \
+	if $(PYTHON) -c "import torch" >/dev/null 2>&1; then \
+	  echo "bench: the PyTorch side (tools/bench/torch_bench.py, compile $(TORCH_COMPILE))"; \
+	  $(PYTHON) tools/bench/torch_bench.py --threads $$($$d/probe --threads) --compile $(TORCH_COMPILE) \
+	    --configs $(BENCH_CONFIGS) --methods $(BENCH_METHODS) --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) \
+	    --out $$d/torch.json || echo '{"error": "torch_bench.py failed"}' > $$d/torch.json; \
+	  torch="--torch $$d/torch.json"; \
+	else echo "bench: PyTorch not installed ($(PYTHON) cannot import torch): the torch column says so"; fi; \
+	echo "bench: affix ($(BUILD)/affix bench)"; \
+	$(BUILD)/affix bench --probe $$d/probe.json $$torch --configs $(BENCH_CONFIGS) --methods $(BENCH_METHODS) \
+	  --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) > $$d/table.md || exit 1; cat $$d/table.md
 
 clean:
 	rm -rf $(BUILD)

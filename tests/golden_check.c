@@ -20,6 +20,24 @@
 #include "optim.h"
 #include "safetensors.h"
 #include "weights.h"
+#ifndef AFFIX_F64
+#include "kernels_simd.h"
+#endif
+
+/* The kernel table the model runs on: AFFIX_KERNELS in the float build (default ref: make test runs
+ * the suite once more per optimized table), always ref in the f64 build. NULL (with a message) for
+ * a name that is unknown or not available here. */
+static const Kernels *golden_kernels(afx_err *e) {
+#ifdef AFFIX_F64
+    (void)e;
+    return &KERNELS_REF;
+#else
+    char msg[200];
+    const Kernels *k = kernels_from_env("ref", msg, sizeof msg);
+    if (!k) afx_fail(e, "AFFIX_KERNELS: %s", msg);
+    return k;
+#endif
+}
 
 double golden_tol(int family) {
 #ifdef AFFIX_F64
@@ -149,6 +167,13 @@ static void check_generation(Ctx *x, const LlamaParams *w, AdapterSet *set) {
         int T = np + i;
         LlamaActs a;
         if ((set && adapter_set_bind_acts(set, 1, T, x->e)) || llama_acts_alloc(&a, &w->cfg, set, 1, T, x->e)) {
+            x->broken = 1;
+            ok = 0;
+            break;
+        }
+        a.kern = golden_kernels(x->e);
+        if (!a.kern) {
+            llama_acts_free(&a);
             x->broken = 1;
             ok = 0;
             break;
@@ -415,7 +440,9 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
     AdapterSet *S = has_set ? &set : NULL;
 
     // ---- forward: every activation ----
-    if (llama_acts_alloc(&a, &cfg, S, B, T, e) || llama_forward(&w, S, &a, ids, mask, NULL, B, T, e)) goto done;
+    if (llama_acts_alloc(&a, &cfg, S, B, T, e) || !(a.kern = golden_kernels(e)) ||
+        llama_forward(&w, S, &a, ids, mask, NULL, B, T, e))
+        goto done;
     int Tx = a.Tx;
     size_t N = (size_t)B * Tx;
     long H2 = cfg.HS / 2, C = cfg.C, QD = (long)cfg.NH * cfg.HS, KD = (long)cfg.NKV * cfg.HS;

@@ -13,6 +13,9 @@
 
 #include "golden_check.h"
 #include "safetensors.h"
+#ifndef AFFIX_F64
+#include "kernels_simd.h"
+#endif
 
 #define MAX_CASES 256
 
@@ -146,7 +149,17 @@ int main(int argc, char **argv) {
         else dir = argv[i];
     }
     if (getenv("AFFIX_VERBOSE")) t.verbose = 1;
-    printf("golden suite (%s build) on %s/MANIFEST\n", AFFIX_REAL_NAME, dir);
+    const char *kname = "ref";
+#ifndef AFFIX_F64
+    char kmsg[200]; // AFFIX_KERNELS picks the kernel table (default ref)
+    const Kernels *K = kernels_from_env("ref", kmsg, sizeof kmsg);
+    if (!K) {
+        printf("  FAIL  AFFIX_KERNELS: %s\n0 passed, 1 failed\n", kmsg);
+        return 1;
+    }
+    kname = K->name;
+#endif
+    printf("golden suite (%s build, kernels %s) on %s/MANIFEST\n", AFFIX_REAL_NAME, kname, dir);
     static char names[MAX_CASES][256];
     char mpath[1024];
     snprintf(mpath, sizeof mpath, "%.1000s/MANIFEST", dir);

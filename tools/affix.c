@@ -31,7 +31,22 @@ static int usage(FILE *out) {
     fprintf(out,
             "usage: affix <command> [options]\n"
             "\n"
-            "commands:\n"
+            "commands (each has --help):\n"
+            "  info -m MODEL        format, config, dtype, parameters, BOS/EOS and tensors of a\n"
+            "                       Hugging Face directory or a GGUF file\n"
+            "  tokenize -m MODEL_OR_TOKENIZER [--no-bos] [--decode]\n"
+            "                       UTF-8 text on stdin -> token ids on one line (or back)\n"
+            "  generate -m MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--ids]\n"
+            "                       continue a prompt (greedy by default, KV cache)\n"
+            "  train -m MODEL --method METHOD [options] --task T --data FILE... --out DIR\n"
+            "                       fine-tune on a task (squad, nli, belebele, gsm8k, mgsm); writes a\n"
+            "                       PEFT-format adapter, a resumable checkpoint and train_log.csv\n"
+            "  eval -m MODEL [--adapter DIR] --task T --data FILE... [--out DIR]\n"
+            "                       zero-shot evaluation per language (xquad, xnli, belebele, mgsm):\n"
+            "                       table, predictions.jsonl, results.json, results.svg\n"
+            "  score --task T --data FILE... --predictions FILE\n"
+            "                       the metrics of a predictions file alone\n"
+            "  bench                speed of training steps, forward, decoding and GEMMs\n"
             "  config CONFIG.json   print a Llama/Mistral config.json as affix reads it, with its\n"
             "                       parameter count\n"
             "  params --config CONFIG.json --method METHOD [options]\n"
@@ -264,6 +279,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cmd_score(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     fprintf(stderr, "affix: error: unknown command '%s' (try: affix help)\n", cmd);
     return 2;
 }

@@ -35,6 +35,10 @@ static void print_config(const LlamaConfig *c) {
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: affix info -m MODEL   (a Hugging Face model directory or a .gguf file)\n");
+            return 0;
+        }
         if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc && !path) path = argv[++i];
         else if (!strncmp(argv[i], "--model=", 8) && !path) path = argv[i] + 8;
         else {

@@ -44,6 +44,7 @@ int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL;
     int bos = 1, decode = 0, skip = 0;
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage();
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
             if (i + 1 >= argc) return usage();
             model = argv[++i];

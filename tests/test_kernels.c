@@ -1,0 +1,442 @@
+/* test_kernels.c — every entry of every optimized kernel table this machine can run, against its
+ * scalar twin in ref/core/ops.c (KERNELS_REF), on fresh random inputs of awkward sizes (1, odd
+ * lengths, tails past the vector width, M = 1 GEMMs, several K/N/M blocks, GQA, a key prefix,
+ * padded and fully masked rows, NULL gradient outputs).
+ *
+ * For each case: outputs start from identical contents (NaN where the entry overwrites, random
+ * values where it accumulates), with guard regions (canaries) before and after every output;
+ *   - NMSE = sum (got - ref)^2 / sum ref^2 <= 1e-8 for the GEMM entries, <= 1e-10 for the others
+ *     (design.md §4), and every value finite;
+ *   - the canaries untouched;
+ *   - bitwise reproducible: two runs with 2 OpenMP threads agree, and (SIMD entries, whose every
+ *     reduction order is fixed by the shapes) so does a run with 1 thread.
+ * Also kernels_select: names, the AFFIX_KERNELS variable, refusals with a message.
+ *
+ * usage: test_kernels [-v]     one line per case (default: failures + one summary line per entry)
+ *        test_kernels --list   the names AFFIX_KERNELS accepts for the tables available here
+ * Ends with "N passed, M failed"; exit 1 if anything failed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels_simd.h"
+#include "ops.h"
+
+static int pass, fail, verbose;
+
+static void check(int ok, const char *what, const char *detail) {
+    if (ok) pass++; else fail++;
+    if (!ok || verbose) printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
+}
+
+/* ---- random inputs ---------------------------------------------------------------------------- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static double urand(void) { // [0,1)
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+static float *rnd(size_t n, double scale) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = (float)((2 * urand() - 1) * scale);
+    return p;
+}
+
+/* ---- guarded outputs -------------------------------------------------------------------------- */
+
+#define GUARD 37 /* floats of canary before and after every output (odd: not a vector multiple) */
+static const uint32_t CANARY = 0x7fc0dead; /* a quiet NaN with a payload: any write changes it */
+
+typedef struct {
+    float *base, *p;
+    size_t n;
+} gbuf;
+
+static gbuf galloc(const float *init, size_t n) {
+    gbuf b;
+    b.n = n;
+    b.base = malloc((n + 2 * GUARD) * sizeof(float));
+    if (!b.base) {
+        printf("out of memory\n0 passed, 1 failed\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n + 2 * GUARD; i++) memcpy(b.base + i, &CANARY, 4);
+    b.p = b.base + GUARD;
+    memcpy(b.p, init, n * sizeof(float));
+    return b;
+}
+static int guards_ok(const gbuf *b) {
+    for (size_t i = 0; i < GUARD; i++)
+        if (memcmp(b->base + i, &CANARY, 4) || memcmp(b->p + b->n + i, &CANARY, 4)) return 0;
+    return 1;
+}
+
+/* ---- one case: an entry, its inputs, its outputs ---------------------------------------------- */
+
+enum { E_MM_F, E_MM_B, E_RMS_F, E_RMS_B, E_ROPE_F, E_ROPE_B, E_ATT_F, E_ATT_B, E_SWI_F, E_SWI_B, E_CE_B, E_COUNT };
+static const char *ENTRY[E_COUNT] = {"matmul_forward", "matmul_backward", "rmsnorm_forward", "rmsnorm_backward",
+                                     "rope_forward", "rope_backward", "attention_forward", "attention_backward",
+                                     "swiglu_forward", "swiglu_backward", "crossentropy_backward"};
+
+typedef struct Case {
+    int entry;
+    char dims[128];
+    int nout;
+    size_t outn[4];
+    float *init[4]; /* initial contents of each output; NULL: the entry gets a NULL output */
+    const char *outname[4];
+    /* inputs */
+    int N, IC, OC, C, NH, NKV, HS, B, T, S, V;
+    size_t n;
+    double eps, scale;
+    float *a, *b, *c, *d, *e, *f;
+    int *ints;
+} Case;
+
+static void call(const Kernels *K, const Case *c, float **o) {
+    switch (c->entry) {
+    case E_MM_F: K->matmul_forward(o[0], c->a, c->b, c->N, c->IC, c->OC); break;
+    case E_MM_B: K->matmul_backward(o[0], o[1], c->c, c->a, c->b, c->N, c->IC, c->OC); break;
+    case E_RMS_F: K->rmsnorm_forward(o[0], o[1], c->a, c->b, c->N, c->C, c->eps); break;
+    case E_RMS_B: K->rmsnorm_backward(o[0], o[1], c->c, c->a, c->b, c->d, c->N, c->C); break;
+    case E_ROPE_F: K->rope_forward(o[0], c->a, c->b, c->c, c->N, c->NH, c->HS); break;
+    case E_ROPE_B: K->rope_backward(o[0], c->a, c->b, c->c, c->N, c->NH, c->HS); break;
+    case E_ATT_F:
+        K->attention_forward(o[0], o[1], c->a, c->b, c->c, c->ints, c->B, c->T, c->S, c->NH, c->NKV, c->HS);
+        break;
+    case E_ATT_B:
+        K->attention_backward(o[0], o[1], o[2], o[3], c->e, c->a, c->b, c->c, c->d, c->B, c->T, c->S, c->NH, c->NKV,
+                              c->HS);
+        break;
+    case E_SWI_F: K->swiglu_forward(o[0], c->a, c->b, c->n); break;
+    case E_SWI_B: K->swiglu_backward(o[0], o[1], c->c, c->a, c->b, c->n); break;
+    case E_CE_B: K->crossentropy_backward(o[0], c->a, c->ints, c->scale, c->B, c->T, c->V); break;
+    }
+}
+
+#ifdef _OPENMP
+#define HAVE_THREADS 1
+#else
+#define HAVE_THREADS 0
+#endif
+
+static void set_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static double worst[8][E_COUNT];
+
+/* runs c on K and on ref, checks, frees nothing (free_case does) */
+static void run_case(const Kernels *K, int ki, const Case *c) {
+    gbuf r[4], g[4], g2[4], g1[4];
+    float *pr[4] = {0}, *pg[4] = {0}, *pg2[4] = {0}, *pg1[4] = {0};
+    for (int i = 0; i < c->nout; i++) {
+        if (!c->init[i]) continue;
+        r[i] = galloc(c->init[i], c->outn[i]);
+        g[i] = galloc(c->init[i], c->outn[i]);
+        g2[i] = galloc(c->init[i], c->outn[i]);
+        g1[i] = galloc(c->init[i], c->outn[i]);
+        pr[i] = r[i].p, pg[i] = g[i].p, pg2[i] = g2[i].p, pg1[i] = g1[i].p;
+    }
+    call(&KERNELS_REF, c, pr);
+    set_threads(2);
+    call(K, c, pg);
+    call(K, c, pg2);
+    set_threads(1);
+    call(K, c, pg1);
+    set_threads(2);
+    int gemm = c->entry == E_MM_F || c->entry == E_MM_B;
+    double tol = gemm ? 1e-8 : 1e-10;
+    // OpenBLAS chooses its own partition per thread count: its GEMMs are only claimed run-to-run
+    int claim_threads = !(gemm && !strncmp(K->name, "blas", 4));
+    double nm = 0;
+    int finite = 1, guards = 1, repro = 1, threads = 1;
+    char bad[160] = "";
+    for (int i = 0; i < c->nout; i++) {
+        if (!c->init[i]) continue;
+        double se = 0, sr = 0;
+        for (size_t j = 0; j < c->outn[i]; j++) {
+            double d = (double)pg[i][j] - (double)pr[i][j];
+            if (!isfinite(pg[i][j]) && !(isnan(pr[i][j]) && isnan(pg[i][j]))) finite = 0;
+            if (isfinite(d)) se += d * d;
+            if (isfinite(pr[i][j])) sr += (double)pr[i][j] * pr[i][j];
+        }
+        double v = sr > 0 ? se / sr : se;
+        if (v > nm || !(v == v)) nm = v;
+        if (!guards_ok(&r[i]) || !guards_ok(&g[i]) || !guards_ok(&g2[i]) || !guards_ok(&g1[i])) {
+            guards = 0;
+            snprintf(bad, sizeof bad, "canary overwritten around %s", c->outname[i]);
+        }
+        if (memcmp(pg[i], pg2[i], c->outn[i] * sizeof(float))) repro = 0;
+        if (memcmp(pg[i], pg1[i], c->outn[i] * sizeof(float))) threads = 0;
+    }
+    if (nm > worst[ki][c->entry]) worst[ki][c->entry] = nm;
+    int ok = nm <= tol && finite && guards && repro && (threads || !claim_threads);
+    char what[256], detail[400];
+    snprintf(what, sizeof what, "%-7s %-21s %s", K->name, ENTRY[c->entry], c->dims);
+    snprintf(detail, sizeof detail, "nmse %.1e (<= %.0e)%s%s%s%s%s", nm, tol, finite ? "" : ", NON-FINITE values",
+             guards ? "" : ", ", bad, repro ? "" : ", two runs DIFFER",
+             !HAVE_THREADS ? " (no OpenMP: one thread)" : threads ? ", 1 = 2 threads bitwise"
+             : claim_threads ? ", 1 vs 2 threads DIFFER" : ", 1 vs 2 threads differ (not claimed)");
+    check(ok, what, detail);
+    for (int i = 0; i < c->nout; i++) {
+        if (!c->init[i]) continue;
+        free(r[i].base), free(g[i].base), free(g2[i].base), free(g1[i].base);
+    }
+}
+
+static void free_case(Case *c) {
+    for (int i = 0; i < c->nout; i++) free(c->init[i]);
+    free(c->a), free(c->b), free(c->c), free(c->d), free(c->e), free(c->f), free(c->ints);
+    memset(c, 0, sizeof *c);
+}
+
+static float *nans(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+    return p;
+}
+
+/* ---- the cases of each entry ------------------------------------------------------------------ */
+
+typedef void (*case_fn)(const Kernels *K, int ki);
+
+static void cases_matmul(const Kernels *K, int ki) {
+    // N rows, IC in, OC out: 1 row (dot path), tails, several K slices (> 256), several column
+    // blocks (> 2048), several row blocks (> 192)
+    static const int dims[][3] = {{1, 3, 5},     {1, 288, 77},  {3, 17, 33},    {4, 100, 50}, {5, 7, 3},
+                                  {17, 69, 31},  {69, 67, 130}, {69, 300, 257}, {13, 40, 2100},
+                                  {250, 33, 20}, {2, 1, 1}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        int N = dims[i][0], IC = dims[i][1], OC = dims[i][2];
+        Case c = {.entry = E_MM_F, .N = N, .IC = IC, .OC = OC, .nout = 1};
+        snprintf(c.dims, sizeof c.dims, "N=%d IC=%d OC=%d", N, IC, OC);
+        c.a = rnd((size_t)N * IC, 1), c.b = rnd((size_t)OC * IC, 1 / sqrt(IC));
+        c.outn[0] = (size_t)N * OC, c.init[0] = nans(c.outn[0]), c.outname[0] = "out";
+        run_case(K, ki, &c);
+        free_case(&c);
+        for (int which = 0; which < 3; which++) { // both gradients, dinp only, dw only
+            Case d = {.entry = E_MM_B, .N = N, .IC = IC, .OC = OC, .nout = 2};
+            snprintf(d.dims, sizeof d.dims, "N=%d IC=%d OC=%d%s", N, IC, OC,
+                     which == 1 ? " dw=NULL" : which == 2 ? " dinp=NULL" : "");
+            d.a = rnd((size_t)N * IC, 1), d.b = rnd((size_t)OC * IC, 1 / sqrt(IC)), d.c = rnd((size_t)N * OC, 1);
+            d.outn[0] = (size_t)N * IC, d.outn[1] = (size_t)OC * IC;
+            d.init[0] = which == 2 ? NULL : rnd(d.outn[0], 0.3);
+            d.init[1] = which == 1 ? NULL : rnd(d.outn[1], 0.3);
+            d.outname[0] = "dinp", d.outname[1] = "dw";
+            run_case(K, ki, &d);
+            free_case(&d);
+        }
+    }
+}
+
+static void cases_rmsnorm(const Kernels *K, int ki) {
+    static const int dims[][2] = {{1, 1}, {3, 17}, {17, 69}, {5, 288}, {69, 3}, {2, 100}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        int N = dims[i][0], C = dims[i][1];
+        Case c = {.entry = E_RMS_F, .N = N, .C = C, .eps = 1e-5, .nout = 2};
+        snprintf(c.dims, sizeof c.dims, "N=%d C=%d", N, C);
+        c.a = rnd((size_t)N * C, 2), c.b = rnd((size_t)C, 1.5);
+        c.outn[0] = (size_t)N * C, c.outn[1] = (size_t)N;
+        c.init[0] = nans(c.outn[0]), c.init[1] = nans(c.outn[1]);
+        c.outname[0] = "out", c.outname[1] = "rstd";
+        run_case(K, ki, &c);
+        free_case(&c);
+        for (int which = 0; which < 3; which++) {
+            Case d = {.entry = E_RMS_B, .N = N, .C = C, .nout = 2};
+            snprintf(d.dims, sizeof d.dims, "N=%d C=%d%s", N, C, which == 1 ? " dw=NULL" : which == 2 ? " dinp=NULL" : "");
+            d.a = rnd((size_t)N * C, 2), d.b = rnd((size_t)C, 1.5), d.c = rnd((size_t)N * C, 1);
+            d.d = malloc((size_t)N * sizeof(float));
+            float *tmp = malloc((size_t)N * C * sizeof(float));
+            rmsnorm_forward(tmp, d.d, d.a, d.b, N, C, 1e-5);
+            free(tmp);
+            d.outn[0] = (size_t)N * C, d.outn[1] = (size_t)C;
+            d.init[0] = which == 2 ? NULL : rnd(d.outn[0], 0.3);
+            d.init[1] = which == 1 ? NULL : rnd(d.outn[1], 0.3);
+            d.outname[0] = "dinp", d.outname[1] = "dw";
+            run_case(K, ki, &d);
+            free_case(&d);
+        }
+    }
+}
+
+static void cases_rope(const Kernels *K, int ki) {
+    // HS odd: element HS-1 is not rotated (and not written) — the same in every table
+    static const int dims[][3] = {{1, 1, 2}, {3, 2, 17}, {17, 3, 6}, {5, 4, 48}, {2, 1, 130}, {3, 2, 70}, {4, 3, 64}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        int N = dims[i][0], NH = dims[i][1], HS = dims[i][2], H2 = HS / 2;
+        for (int bwd = 0; bwd < 2; bwd++) {
+            Case c = {.entry = bwd ? E_ROPE_B : E_ROPE_F, .N = N, .NH = NH, .HS = HS, .nout = 1};
+            snprintf(c.dims, sizeof c.dims, "N=%d NH=%d HS=%d", N, NH, HS);
+            c.a = rnd((size_t)N * NH * HS, 1);
+            c.b = malloc((size_t)N * H2 * sizeof(float) + 4), c.c = malloc((size_t)N * H2 * sizeof(float) + 4);
+            for (int n = 0; n < N; n++)
+                for (int j = 0; j < H2; j++) {
+                    double ang = (n + 3) * pow(10000.0, -2.0 * j / HS);
+                    c.b[(size_t)n * H2 + j] = (float)cos(ang), c.c[(size_t)n * H2 + j] = (float)sin(ang);
+                }
+            c.outn[0] = (size_t)N * NH * HS, c.init[0] = rnd(c.outn[0], 0.5), c.outname[0] = bwd ? "dinp" : "out";
+            run_case(K, ki, &c);
+            free_case(&c);
+        }
+    }
+}
+
+/* keymask (B,S): pad = 0 none, 1 left padding (row b masks its first b*2 keys: early queries see
+ * no key at all), 2 NULL */
+static int *make_mask(int B, int S, int pad) {
+    if (pad == 2) return NULL;
+    int *m = malloc((size_t)B * S * sizeof(int));
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < S; s++) m[(size_t)b * S + s] = pad == 1 ? s >= 2 * b : 1;
+    return m;
+}
+
+static void cases_attention(const Kernels *K, int ki) {
+    // B T S NH NKV HS pad: S > T is a key prefix (prefix tuning / KV cache), GQA, odd HS, masks
+    static const int dims[][7] = {{1, 1, 1, 1, 1, 1, 2},  {2, 5, 5, 4, 2, 6, 1},   {2, 3, 7, 4, 1, 17, 0},
+                                  {1, 17, 17, 3, 3, 33, 2}, {3, 9, 12, 6, 2, 48, 1}, {1, 4, 4, 2, 1, 130, 1},
+                                  {2, 20, 20, 2, 2, 64, 0}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        int B = dims[i][0], T = dims[i][1], S = dims[i][2], NH = dims[i][3], NKV = dims[i][4], HS = dims[i][5];
+        int pad = dims[i][6];
+        size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * S * NKV * HS, na = (size_t)B * NH * T * S;
+        Case c = {.entry = E_ATT_F, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 2};
+        snprintf(c.dims, sizeof c.dims, "B=%d T=%d S=%d NH=%d NKV=%d HS=%d mask=%s", B, T, S, NH, NKV, HS,
+                 pad == 2 ? "NULL" : pad ? "leftpad" : "ones");
+        c.a = rnd(nq, 1.5), c.b = rnd(nk, 1.5), c.c = rnd(nk, 1), c.ints = make_mask(B, S, pad);
+        c.outn[0] = nq, c.outn[1] = na, c.init[0] = nans(nq), c.init[1] = nans(na);
+        c.outname[0] = "out", c.outname[1] = "att";
+        run_case(K, ki, &c);
+        // backward on the probabilities of the reference forward
+        Case d = {.entry = E_ATT_B, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 4};
+        memcpy(d.dims, c.dims, sizeof d.dims);
+        d.a = c.a, d.b = c.b, d.c = c.c, c.a = c.b = c.c = NULL;
+        d.d = malloc(na * sizeof(float));
+        float *o = malloc(nq * sizeof(float));
+        attention_forward(o, d.d, d.a, d.b, d.c, c.ints, B, T, S, NH, NKV, HS);
+        free(o);
+        d.e = rnd(nq, 1);
+        d.outn[0] = nq, d.outn[1] = nk, d.outn[2] = nk, d.outn[3] = na;
+        d.init[0] = rnd(nq, 0.3), d.init[1] = rnd(nk, 0.3), d.init[2] = rnd(nk, 0.3), d.init[3] = nans(na);
+        d.outname[0] = "dq", d.outname[1] = "dk", d.outname[2] = "dv", d.outname[3] = "datt";
+        run_case(K, ki, &d);
+        free_case(&c);
+        free_case(&d);
+    }
+}
+
+static void cases_swiglu(const Kernels *K, int ki) {
+    static const size_t ns[] = {1, 3, 17, 69, 4097, 12345};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        size_t n = ns[i];
+        for (int bwd = 0; bwd < 2; bwd++)
+            for (int which = 0; which < (bwd ? 3 : 1); which++) {
+                Case c = {.entry = bwd ? E_SWI_B : E_SWI_F, .n = n, .nout = bwd ? 2 : 1};
+                snprintf(c.dims, sizeof c.dims, "n=%zu%s", n, which == 1 ? " dup=NULL" : which == 2 ? " dgate=NULL" : "");
+                c.a = rnd(n, 12), c.b = rnd(n, 2), c.c = rnd(n, 1); // gate spans the sigmoid's tails
+                if (n > 8) c.a[0] = 95.f, c.a[1] = -95.f, c.a[2] = -87.5f, c.a[3] = 0.f;
+                c.outn[0] = c.outn[1] = n;
+                c.init[0] = bwd ? (which == 2 ? NULL : rnd(n, 0.3)) : nans(n);
+                if (bwd) c.init[1] = which == 1 ? NULL : rnd(n, 0.3);
+                c.outname[0] = bwd ? "dgate" : "out", c.outname[1] = "dup";
+                run_case(K, ki, &c);
+                free_case(&c);
+            }
+    }
+}
+
+static void cases_crossentropy(const Kernels *K, int ki) {
+    static const int dims[][3] = {{1, 2, 1}, {2, 3, 17}, {1, 5, 69}, {2, 4, 1000}, {1, 3, 32000}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        int B = dims[i][0], T = dims[i][1], V = dims[i][2];
+        Case c = {.entry = E_CE_B, .B = B, .T = T, .V = V, .nout = 1};
+        c.scale = 1.0 / 7;
+        snprintf(c.dims, sizeof c.dims, "B=%d T=%d V=%d", B, T, V);
+        c.a = rnd((size_t)B * T * V, 4);
+        c.ints = malloc((size_t)B * T * sizeof(int));
+        for (int j = 0; j < B * T; j++) c.ints[j] = j % 3 == 2 ? -100 : (int)(urand() * V);
+        // a confident row: its target's p - 1 is tiny
+        if (T > 1 && c.ints[1] != -100) c.a[c.ints[1]] = 40.f;
+        c.outn[0] = (size_t)B * T * V, c.init[0] = rnd(c.outn[0], 0.01), c.outname[0] = "dlogits";
+        run_case(K, ki, &c);
+        free_case(&c);
+    }
+}
+
+/* ---- selection -------------------------------------------------------------------------------- */
+
+static void selection_tests(void) {
+    char msg[256] = "";
+    check(kernels_select("ref", msg, sizeof msg) == &KERNELS_REF, "kernels_select(\"ref\") is the reference", "");
+    const Kernels *a = kernels_select("auto", msg, sizeof msg);
+    check(a != NULL, "kernels_select(\"auto\") always finds a table", a ? a->name : msg);
+    check(kernels_select(NULL, msg, sizeof msg) == a, "kernels_select(NULL) is auto", "");
+    msg[0] = 0;
+    check(!kernels_select("fastest", msg, sizeof msg) && strstr(msg, "fastest"), "an unknown name is refused with a message", msg);
+#if defined(__x86_64__) || defined(__i386__)
+    msg[0] = 0;
+    check(!kernels_select("neon", msg, sizeof msg) && strstr(msg, "neon"), "neon is refused on x86 with a message", msg);
+#else
+    msg[0] = 0;
+    check(!kernels_select("avx2", msg, sizeof msg) && strstr(msg, "avx2"), "avx2 is refused off x86 with a message", msg);
+#endif
+    const Kernels *s = kernels_select("simd", msg, sizeof msg);
+    check(!s || (strcmp(s->name, "ref") && strncmp(s->name, "blas", 4)), "kernels_select(\"simd\") is a SIMD table",
+          s ? s->name : msg);
+    const char *old = getenv("AFFIX_KERNELS");
+    char *keep = old ? strdup(old) : NULL;
+    setenv("AFFIX_KERNELS", "ref", 1);
+    check(kernels_from_env("auto", msg, sizeof msg) == &KERNELS_REF, "AFFIX_KERNELS=ref selects the reference", "");
+    unsetenv("AFFIX_KERNELS");
+    check(kernels_from_env("ref", msg, sizeof msg) == &KERNELS_REF, "AFFIX_KERNELS unset: the fallback", "");
+    setenv("AFFIX_KERNELS", "nonsense", 1);
+    check(kernels_from_env("ref", msg, sizeof msg) == NULL, "AFFIX_KERNELS=nonsense is refused", msg);
+    if (keep) setenv("AFFIX_KERNELS", keep, 1);
+    else unsetenv("AFFIX_KERNELS");
+    free(keep);
+}
+
+/* the name AFFIX_KERNELS takes for a table */
+static const char *select_name(const Kernels *k) { return strncmp(k->name, "blas", 4) ? k->name : "blas"; }
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); // progress shows line by line (slow emulators)
+    const Kernels *tabs[8];
+    int nt = kernels_available(tabs, 8);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--list")) {
+            for (int k = 0; k < nt; k++) printf("%s%s", k ? " " : "", select_name(tabs[k]));
+            printf("\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "-v")) verbose = 1;
+    }
+    if (getenv("AFFIX_VERBOSE")) verbose = 1;
+    printf("kernel tables built: %s; runnable here:", kernels_built());
+    for (int k = 0; k < nt; k++) printf(" %s", tabs[k]->name);
+    printf("\n");
+    selection_tests();
+    static const case_fn fns[] = {cases_matmul, cases_rmsnorm, cases_rope, cases_attention, cases_swiglu,
+                                  cases_crossentropy};
+    for (int k = 1; k < nt; k++) { // tabs[0] is ref itself
+        int before = fail;
+        for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) fns[f](tabs[k], k);
+        printf("table %-12s %s; worst NMSE per entry:\n", tabs[k]->name, fail == before ? "ok" : "FAILED");
+        for (int e = 0; e < E_COUNT; e++) printf("    %-22s %.1e\n", ENTRY[e], worst[k][e]);
+    }
+    if (nt == 1) printf("(no optimized table runs on this machine: only the selection was tested)\n");
+    printf("%d passed, %d failed\n", pass, fail);
+    return fail ? 1 : 0;
+}
