@@ -1,11 +1,8 @@
 /* affix.c — the command-line program. It parses arguments, calls libaffix, prints results and
  * errors ("affix: error: <what>") and chooses the exit code; the library itself never prints.
  *
- * Commands so far:  affix config CONFIG.json   the parsed config and its parameter count
- *                   affix params --config CONFIG.json --method METHOD [options]
- *                                               trainable parameters of a method, no weights loaded
- *                   affix version               version, number type, OpenMP threads
- * (generate / train / eval / bench arrive with their issues.)
+ * Here: dispatch, config, params, version, help. Every other command has its own file
+ * (tools/cmd_*.c, declared in cli.h): info, tokenize, generate, train, eval, score, bench.
  * Global option, anywhere on the line: --kernels ref|simd|blas|auto|avx2|avx512|neon (default: the
  * AFFIX_KERNELS variable, else auto). It is checked here and passed on in AFFIX_KERNELS, where
  * every command takes its kernel table from (kernels_from_env("auto", ...), simd/kernels_simd.h).
