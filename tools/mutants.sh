@@ -32,13 +32,31 @@ lora_A_bwd_sign|ref/adapters/lora.c|s/dA\[(size_t)r \* IC + i\] += acc;/dA[(size
 lora_dx_bwd_dropped|ref/adapters/lora.c|s/if (dx)$/if (0 \&\& dx)/
 '
 
-caught=0
-missed=0
+# a copy of the tree (the files git knows, or everything but build/ outside a git checkout)
+copy_tree() {
+    rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        (git ls-files -co --exclude-standard | tar cf - -T -) | (cd "$SCRATCH" && tar xf -)
+    else
+        tar cf - --exclude=./build . | (cd "$SCRATCH" && tar xf -)
+    fi
+}
+
+# the unmutated copy must pass, or "caught" would mean nothing
+copy_tree
+if ! (cd "$SCRATCH" && make -j2 test >/dev/null 2>&1); then
+    echo "the unmutated tree does not pass make test: mutants cannot be judged"
+    rm -rf "$SCRATCH"
+    exit 1
+fi
+echo "baseline: the unmutated copy passes make test"
+
+rm -f build/.mutants
+mkdir -p build
 echo "$MUTANTS" | while IFS='|' read -r name file expr; do
     [ -n "$name" ] || continue
     case "$name" in *"$filter"*) ;; *) continue ;; esac
-    rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
-    (git ls-files -co --exclude-standard | tar cf - -T -) | (cd "$SCRATCH" && tar xf -)
+    copy_tree
     cp "$SCRATCH/$file" "$SCRATCH/$file.orig"
     sed -i "$expr" "$SCRATCH/$file"
     if cmp -s "$SCRATCH/$file" "$SCRATCH/$file.orig"; then
@@ -46,10 +64,15 @@ echo "$MUTANTS" | while IFS='|' read -r name file expr; do
         echo missed >> "$ROOT/build/.mutants"; continue
     fi
     rm "$SCRATCH/$file.orig"
-    out=$(cd "$SCRATCH" && make test 2>&1)
+    out=$(cd "$SCRATCH" && make -j2 test 2>&1)
     if [ $? -ne 0 ]; then
         summary=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-        echo "caught  $name: ${summary:-the build failed}"
+        if [ -z "$summary" ]; then
+            echo "BUILD?  $name: make test failed without a test summary (the mutant broke the build)"
+            echo missed >> "$ROOT/build/.mutants"
+        else
+            echo "caught  $name: $summary"
+        fi
     else
         echo "MISSED  $name: make test passed with the bug planted"
         echo missed >> "$ROOT/build/.mutants"
