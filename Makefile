@@ -22,6 +22,18 @@ probe_cc     := $(shell printf 'int main(void){return 0;}' | $(CC) -x c -std=c11
 probe_omp    := $(shell printf '#include <omp.h>\nint main(void){return omp_get_max_threads()<1;}' | $(CC) -x c -fopenmp - -o /dev/null 2>/dev/null && echo yes)
 probe_cjson  := $(shell printf '#include <cjson/cJSON.h>\nint main(void){cJSON_Delete(cJSON_Parse("1"));return 0;}' | $(CC) -x c - -lcjson -o /dev/null 2>/dev/null && echo yes)
 probe_pcre2  := $(shell printf '#define PCRE2_CODE_UNIT_WIDTH 8\n#include <pcre2.h>\nint main(void){return pcre2_compile((PCRE2_SPTR)"a",1,PCRE2_UTF|PCRE2_UCP,&(int){0},&(PCRE2_SIZE){0},0)==0;}' | $(CC) -x c - -lpcre2-8 -o /dev/null 2>/dev/null && echo yes)
+# The two required libraries: on a Debian machine where we are root, install what is missing
+# (the README's two commands then work on a fresh machine); otherwise the error below says how.
+ifneq ($(probe_cjson)$(probe_pcre2),yesyes)
+ifeq ($(shell id -u 2>/dev/null),0)
+ifneq ($(shell command -v apt-get 2>/dev/null),)
+  $(info affix: installing libcjson-dev libpcre2-dev with apt-get (missing))
+  _installed := $(shell (apt-get install -y -qq libcjson-dev libpcre2-dev || (apt-get update -qq && apt-get install -y -qq libcjson-dev libpcre2-dev)) >/dev/null 2>&1; echo done)
+  probe_cjson  := $(shell printf '#include <cjson/cJSON.h>\nint main(void){cJSON_Delete(cJSON_Parse("1"));return 0;}' | $(CC) -x c - -lcjson -o /dev/null 2>/dev/null && echo yes)
+  probe_pcre2  := $(shell printf '#define PCRE2_CODE_UNIT_WIDTH 8\n#include <pcre2.h>\nint main(void){return pcre2_compile((PCRE2_SPTR)"a",1,PCRE2_UTF|PCRE2_UCP,&(int){0},&(PCRE2_SIZE){0},0)==0;}' | $(CC) -x c - -lpcre2-8 -o /dev/null 2>/dev/null && echo yes)
+endif
+endif
+endif
 # the CPU path (simd/, float build only): which ISAs this compiler targets, and the OpenMP build of
 # OpenBLAS (never the pthread build: its thread pool busy-waits against OpenMP's)
 target_arch  := $(shell $(CC) -dumpmachine 2>/dev/null)
