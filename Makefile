@@ -200,7 +200,7 @@ demo: $(BUILD)/affix
 # The PyTorch side (tools/bench/torch_bench.py) runs when $(PYTHON) can import torch.
 #   make bench BENCH_CONFIGS=15M BENCH_METHODS=lora BENCH_STEPS=3 TORCH_COMPILE=off|on|auto
 PYTHON        ?= $(if $(wildcard /work/venv/bin/python),/work/venv/bin/python,python3)
-TORCH_COMPILE ?= off
+TORCH_COMPILE ?= auto
 BENCH_CONFIGS ?= 15M,110M,1B
 BENCH_METHODS ?= prompt,prefix,llama-adapter,lora,full
 BENCH_STEPS   ?= 2
