@@ -496,10 +496,11 @@ static void rope_backward_simd(float *dinp, const float *dout, const float *cos_
 /* attention                                                                                     */
 
 static void attention_forward_simd(float *out, float *att, const float *q, const float *k, const float *v,
-                                   const int *keymask, int B, int T, int S, int NH, int NKV, int HS) {
+                                   const int *keymask, const AttnSpec *spec, int B, int T, int S, int NH, int NKV,
+                                   int HS) {
     // q (B,T,NH,HS); k, v (B,S,NKV,HS); att (B,NH,T,S); out (B,T,NH,HS). One task per (b, h).
     int rep = NH / NKV, off = S - T;
-    float scale = (float)(1.0 / sqrt((double)HS));
+    float scale = (float)attn_scale(spec, HS);
     size_t kstride = (size_t)NKV * HS;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * NH * T * S * HS > 16384)
     for (int b = 0; b < B; b++)
@@ -516,7 +517,7 @@ static void attention_forward_simd(float *out, float *att, const float *q, const
                 float maxv = -INFINITY;
                 int any = 0;
                 for (int s = 0; s < lim; s++) {
-                    if (km && !km[s]) { p[s] = -INFINITY; continue; }
+                    if (!attn_visible(spec, km, t, s, off)) { p[s] = -INFINITY; continue; }
                     p[s] = vdot(qt, kb + (size_t)s * kstride, HS) * scale;
                     if (!any || p[s] > maxv) maxv = p[s];
                     any = 1;
@@ -547,15 +548,15 @@ static void attention_forward_simd(float *out, float *att, const float *q, const
 }
 
 static void attention_backward_simd(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
-                                    const float *k, const float *v, const float *att, int B, int T, int S, int NH,
-                                    int NKV, int HS) {
+                                    const float *k, const float *v, const float *att, const AttnSpec *spec, int B,
+                                    int T, int S, int NH, int NKV, int HS) {
     // dp_s = do.v_s ; dz_s = p_s (dp_s - sum_s' p_s' dp_s') ; dq += scale sum_s dz_s k_s ;
     // dk_s += scale sum_{h,t} dz_s q ; dv_s += sum_{h,t} p_s do.  One task per (b, KV head g): it owns
     // dk/dv of head g. Pass 1 walks the query rows (dz, dq); pass 2 the keys, each key's dk/dv
     // summed over the (h, t) of the group in registers, in the order h, then t. Uses that att is 0
     // where a key is not visible (ops.h), so nothing past the causal limit is read.
     int rep = NH / NKV, off = S - T;
-    float scale = (float)(1.0 / sqrt((double)HS));
+    float scale = (float)attn_scale(spec, HS);
     size_t kstride = (size_t)NKV * HS, qstride = (size_t)NH * HS;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * NH * T * S * HS > 16384)
     for (int b = 0; b < B; b++)
@@ -636,6 +637,55 @@ static void swiglu_backward_simd(float *dgate, float *dup, const float *dout, co
 }
 
 /* ============================================================================================ */
+/* GeGLU (Gemma 3): out = gelu_tanh(gate) * up                                                   */
+
+/* tanh(u) = 1 - 2 / (exp(2u) + 1): exact limits +-1 (vexp saturates at e^88 and flushes below e^-87) */
+SIMD_INLINE vf vtanh(vf u) {
+    vf one = VSET1(1.0f);
+    return VSUB(one, VDIV(VSET1(2.0f), VADD(vexp(VADD(u, u)), one)));
+}
+#define GELU_K0F 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_K1F 0.044715f
+
+static void geglu_forward_simd(float *out, const float *gate, const float *up, size_t n) {
+    long nchunk = (long)((n + ELEM_CHUNK - 1) / ELEM_CHUNK);
+#pragma omp parallel for schedule(static) if (nchunk > 1)
+    for (long ch = 0; ch < nchunk; ch++) {
+        size_t i0 = (size_t)ch * ELEM_CHUNK, i1 = i0 + ELEM_CHUNK < n ? i0 + ELEM_CHUNK : n;
+        vf half = VSET1(0.5f), one = VSET1(1.0f), k0 = VSET1(GELU_K0F), k1 = VSET1(GELU_K1F);
+        for (size_t i = i0; i < i1; i += VW) {
+            int cnt = (int)(i1 - i < VW ? i1 - i : VW);
+            vf a = vload_part(gate + i, cnt);
+            vf th = vtanh(VMUL(k0, VADD(a, VMUL(k1, VMUL(a, VMUL(a, a))))));
+            vstore_part(out + i, VMUL(VMUL(VMUL(half, a), VADD(one, th)), vload_part(up + i, cnt)), cnt);
+        }
+    }
+}
+
+static void geglu_backward_simd(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
+                                size_t n) {
+    // gelu'(a) = 0.5 (1 + th) + 0.5 a (1 - th^2) k0 (1 + 3 k1 a^2)
+    long nchunk = (long)((n + ELEM_CHUNK - 1) / ELEM_CHUNK);
+#pragma omp parallel for schedule(static) if (nchunk > 1)
+    for (long ch = 0; ch < nchunk; ch++) {
+        size_t i0 = (size_t)ch * ELEM_CHUNK, i1 = i0 + ELEM_CHUNK < n ? i0 + ELEM_CHUNK : n;
+        vf half = VSET1(0.5f), one = VSET1(1.0f), k0 = VSET1(GELU_K0F), k1 = VSET1(GELU_K1F), k3 = VSET1(3.0f * GELU_K1F);
+        for (size_t i = i0; i < i1; i += VW) {
+            int cnt = (int)(i1 - i < VW ? i1 - i : VW);
+            vf a = vload_part(gate + i, cnt), g = vload_part(dout + i, cnt), a2 = VMUL(a, a);
+            vf th = vtanh(VMUL(k0, VADD(a, VMUL(k1, VMUL(a, a2)))));
+            vf ha = VMUL(half, a);
+            if (dgate) {
+                vf d = VADD(VMUL(half, VADD(one, th)),
+                            VMUL(VMUL(ha, VSUB(one, VMUL(th, th))), VMUL(k0, VADD(one, VMUL(k3, a2)))));
+                vstore_part(dgate + i, VADD(vload_part(dgate + i, cnt), VMUL(VMUL(g, vload_part(up + i, cnt)), d)), cnt);
+            }
+            if (dup) vstore_part(dup + i, VADD(vload_part(dup + i, cnt), VMUL(g, VMUL(ha, VADD(one, th)))), cnt);
+        }
+    }
+}
+
+/* ============================================================================================ */
 /* causal-LM cross-entropy backward                                                             */
 
 static void crossentropy_backward_simd(float *dlogits, const float *logits, const int *labels, double scale, int B,
@@ -694,6 +744,8 @@ const Kernels SIMD_FN(kernels) = {
     .attention_backward = attention_backward_simd,
     .swiglu_forward = swiglu_forward_simd,
     .swiglu_backward = swiglu_backward_simd,
+    .geglu_forward = geglu_forward_simd,
+    .geglu_backward = geglu_backward_simd,
     .crossentropy_backward = crossentropy_backward_simd,
 };
 
@@ -710,6 +762,8 @@ const Kernels SIMD_FN(kernels_blas) = {
     .attention_backward = attention_backward_simd,
     .swiglu_forward = swiglu_forward_simd,
     .swiglu_backward = swiglu_backward_simd,
+    .geglu_forward = geglu_forward_simd,
+    .geglu_backward = geglu_backward_simd,
     .crossentropy_backward = crossentropy_backward_simd,
 };
 #endif

@@ -229,6 +229,8 @@ static int make_adapters(const char *json, const LlamaConfig *c, Adapter *ads, i
             o.projection = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "prefix_projection"));
             const cJSON *off = cJSON_GetObjectItemCaseSensitive(m, "position_offset");
             o.offset_zero = cJSON_IsString(off) && !strcmp(off->valuestring, "zero");
+            const cJSON *win = cJSON_GetObjectItemCaseSensitive(m, "prefix_window"); // Gemma 3: "past" (PEFT) or "always"
+            o.always_visible = cJSON_IsString(win) && !strcmp(win->valuestring, "always");
             rc = prefix_create(ad, c, &o, e);
         } else if (!strcmp(name->valuestring, "llama_adapter")) {
             const cJSON *gate = cJSON_GetObjectItemCaseSensitive(m, "gate");
@@ -451,6 +453,10 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
         long sh[2] = {Tx, H2};
         compare(&x, FAM_ACT, "act.rope_cos", a.rope_cos, 2, sh); // row b = 0: every row has the same positions
         compare(&x, FAM_ACT, "act.rope_sin", a.rope_sin, 2, sh);
+        if (cfg.arch == AFX_ARCH_GEMMA3) { // the sliding layers' RoPE base
+            compare(&x, FAM_ACT, "act.rope_local_cos", a.rope_lcos, 2, sh);
+            compare(&x, FAM_ACT, "act.rope_local_sin", a.rope_lsin, 2, sh);
+        }
         long s3[3] = {B, Tx, C};
         compare(&x, FAM_ACT, "act.embed", a.embed, 3, s3);
     }
@@ -460,8 +466,11 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
             {"q_rope", a.q_rope, QD}, {"k_rope", a.k_rope, KD}, {"att_out", a.att_out, QD},
             {"o", a.o, C}, {"res1", a.res1, C}, {"ln2", a.ln2, C}, {"gate", a.gate, FF},
             {"up", a.up, FF}, {"swiglu", a.swiglu, FF}, {"mlp", a.mlp, C}, {"out", a.out, C},
+            /* Gemma 3: the head norms and the sandwich norms (NULL views for Llama) */
+            {"q_norm", a.qn, QD}, {"k_norm", a.kn, KD}, {"o_norm", a.on, C}, {"mlp_norm", a.mn, C},
         };
         for (size_t i = 0; i < sizeof per / sizeof per[0]; i++) {
+            if (!per[i].p) continue;
             char name[128];
             snprintf(name, sizeof name, "act.layers.%d.%s", l, per[i].n);
             long sh[3] = {B, Tx, per[i].last};

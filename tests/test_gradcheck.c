@@ -118,15 +118,15 @@ static void check_rope(unsigned long long *s) {
     check_grad("rope d(input) (llama3 scaling, pos 5/17/1000)", x, N * NH * HS, dx, rope_loss, &c);
 }
 
-typedef struct { real *out, *att, *q, *k, *v, *gy; const int *mask; int B, T, S, NH, NKV, HS; } AttCtx;
+typedef struct { real *out, *att, *q, *k, *v, *gy; const int *mask; int B, T, S, NH, NKV, HS; const AttnSpec *sp; } AttCtx;
 static double att_loss(void *p) {
     AttCtx *c = p;
-    attention_forward(c->out, c->att, c->q, c->k, c->v, c->mask, c->B, c->T, c->S, c->NH, c->NKV, c->HS);
+    attention_forward(c->out, c->att, c->q, c->k, c->v, c->mask, c->sp, c->B, c->T, c->S, c->NH, c->NKV, c->HS);
     return dot(c->out, c->gy, (size_t)c->B * c->T * c->NH * c->HS);
 }
-static void check_attention(unsigned long long *s) {
+static void check_attention(unsigned long long *s, const AttnSpec *sp, const char *label) {
     // GQA (4 query heads on 2 KV heads), 2 keys of prefix before 4 tokens, and in row 1 the first 3
-    // keys masked so that its query 0 sees nothing (a left-pad row)
+    // keys masked so that its query 0 sees nothing (a left-pad row); sp: Gemma's scale and window
     enum { B = 2, T = 4, S = 6, NH = 4, NKV = 2, HS = 3 };
     int mask[B * S] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1};
     static real q[B * T * NH * HS], k[B * S * NKV * HS], v[B * S * NKV * HS], gy[B * T * NH * HS];
@@ -134,12 +134,17 @@ static void check_attention(unsigned long long *s) {
     static real dq[B * T * NH * HS], dk[B * S * NKV * HS], dv[B * S * NKV * HS];
     fill(q, sizeof q / sizeof q[0], s, 1); fill(k, sizeof k / sizeof k[0], s, 1);
     fill(v, sizeof v / sizeof v[0], s, 1); fill(gy, sizeof gy / sizeof gy[0], s, 1);
-    AttCtx c = {out, att, q, k, v, gy, mask, B, T, S, NH, NKV, HS};
+    memset(dq, 0, sizeof dq); memset(dk, 0, sizeof dk); memset(dv, 0, sizeof dv);
+    AttCtx c = {out, att, q, k, v, gy, mask, B, T, S, NH, NKV, HS, sp};
     att_loss(&c);
-    attention_backward(dq, dk, dv, datt, gy, q, k, v, att, B, T, S, NH, NKV, HS);
-    check_grad("attention d(q) (GQA, offset keys, padding)", q, sizeof q / sizeof q[0], dq, att_loss, &c);
-    check_grad("attention d(k)", k, sizeof k / sizeof k[0], dk, att_loss, &c);
-    check_grad("attention d(v)", v, sizeof v / sizeof v[0], dv, att_loss, &c);
+    attention_backward(dq, dk, dv, datt, gy, q, k, v, att, sp, B, T, S, NH, NKV, HS);
+    char what[128];
+    snprintf(what, sizeof what, "attention d(q) (%s)", label);
+    check_grad(what, q, sizeof q / sizeof q[0], dq, att_loss, &c);
+    snprintf(what, sizeof what, "attention d(k) (%s)", label);
+    check_grad(what, k, sizeof k / sizeof k[0], dk, att_loss, &c);
+    snprintf(what, sizeof what, "attention d(v) (%s)", label);
+    check_grad(what, v, sizeof v / sizeof v[0], dv, att_loss, &c);
     // the fully masked query row has zero output
     double z = 0;
     for (int h = 0; h < NH; h++)
@@ -163,6 +168,21 @@ static void check_swiglu(unsigned long long *s) {
     swiglu_backward(dg, du, gy, g, u, n);
     check_grad("swiglu d(gate)", g, n, dg, swi_loss, &c);
     check_grad("swiglu d(up)", u, n, du, swi_loss, &c);
+}
+
+static double geg_loss(void *p) {
+    SwiCtx *c = p;
+    geglu_forward(c->y, c->g, c->u, c->n);
+    return dot(c->y, c->gy, c->n);
+}
+static void check_geglu(unsigned long long *s) {
+    enum { n = 11 };
+    real y[n], g[n], u[n], gy[n], dg[n] = {0}, du[n] = {0};
+    fill(g, n, s, 3); fill(u, n, s, 1); fill(gy, n, s, 1);
+    SwiCtx c = {y, g, u, gy, n};
+    geglu_backward(dg, du, gy, g, u, n);
+    check_grad("geglu (gelu_tanh) d(gate)", g, n, dg, geg_loss, &c);
+    check_grad("geglu (gelu_tanh) d(up)", u, n, du, geg_loss, &c);
 }
 
 typedef struct { real *z; const int *labels; int B, T, V; } CeCtx;
@@ -232,7 +252,7 @@ static void check_model(const char *name, const LlamaConfig *cfg, const int *ids
         fail++;
     }
     for (int kind = 0; kind < LT_COUNT; kind++) {
-        if (kind == LT_LM_HEAD && cfg->tied) continue;
+        if (!llama_tensor_exists(cfg, kind)) continue;
         size_t n = llama_tensor_numel(cfg, kind) * (llama_tensor_is_per_layer(kind) ? (size_t)cfg->L : 1);
         char hf[160], what[200];
         size_t shp[2];
@@ -365,8 +385,14 @@ int main(void) {
     check_rmsnorm(&s);
     check_matmul(&s);
     check_rope(&s);
-    check_attention(&s);
+    check_attention(&s, NULL, "GQA, offset keys, padding");
+    // Gemma 3's variants draw from their own stream, so the cases after them keep their inputs
+    unsigned long long sg = 0x6a3c5e7d1b2f4e9bULL;
+    AttnSpec gemma_window = {1.0 / sqrt(5.0), 3, 0}, gemma_exempt = {0.7, 2, 2};
+    check_attention(&sg, &gemma_window, "scale 1/sqrt(5), window 3");
+    check_attention(&sg, &gemma_exempt, "scale 0.7, window 2, 2 prefix keys exempt");
     check_swiglu(&s);
+    check_geglu(&sg);
     check_crossentropy(&s);
 
     // tied, GQA 4/2, head_dim 6 != 12/4, llama3 RoPE with all bands in use, left-padded row

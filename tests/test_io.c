@@ -835,7 +835,7 @@ static Buf llama_file(const LlamaConfig *cfg, const char *prefix, int f32, int s
 
 static int params_match(const LlamaParams *p) {
     for (int kind = 0; kind < LT_COUNT; kind++) {
-        if (kind == LT_LM_HEAD && p->cfg.tied) continue;
+        if (!llama_tensor_exists(&p->cfg, kind)) continue;
         int layers = llama_tensor_is_per_layer(kind) ? p->cfg.L : 1;
         for (int l = 0; l < layers; l++) {
             const real *x = llama_tensor_ptr(p, kind, l);

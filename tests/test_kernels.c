@@ -80,10 +80,11 @@ static int guards_ok(const gbuf *b) {
 
 /* ---- one case: an entry, its inputs, its outputs ---------------------------------------------- */
 
-enum { E_MM_F, E_MM_B, E_RMS_F, E_RMS_B, E_ROPE_F, E_ROPE_B, E_ATT_F, E_ATT_B, E_SWI_F, E_SWI_B, E_CE_B, E_COUNT };
+enum { E_MM_F, E_MM_B, E_RMS_F, E_RMS_B, E_ROPE_F, E_ROPE_B, E_ATT_F, E_ATT_B, E_SWI_F, E_SWI_B, E_GEG_F, E_GEG_B, E_CE_B, E_COUNT };
 static const char *ENTRY[E_COUNT] = {"matmul_forward", "matmul_backward", "rmsnorm_forward", "rmsnorm_backward",
                                      "rope_forward", "rope_backward", "attention_forward", "attention_backward",
-                                     "swiglu_forward", "swiglu_backward", "crossentropy_backward"};
+                                     "swiglu_forward", "swiglu_backward", "geglu_forward", "geglu_backward",
+                                     "crossentropy_backward"};
 
 typedef struct Case {
     int entry;
@@ -98,6 +99,7 @@ typedef struct Case {
     double eps, scale;
     float *a, *b, *c, *d, *e, *f;
     int *ints;
+    AttnSpec spec; /* attention: scale, window (Gemma 3); zero = Llama */
 } Case;
 
 static void call(const Kernels *K, const Case *c, float **o) {
@@ -109,14 +111,16 @@ static void call(const Kernels *K, const Case *c, float **o) {
     case E_ROPE_F: K->rope_forward(o[0], c->a, c->b, c->c, c->N, c->NH, c->HS); break;
     case E_ROPE_B: K->rope_backward(o[0], c->a, c->b, c->c, c->N, c->NH, c->HS); break;
     case E_ATT_F:
-        K->attention_forward(o[0], o[1], c->a, c->b, c->c, c->ints, c->B, c->T, c->S, c->NH, c->NKV, c->HS);
+        K->attention_forward(o[0], o[1], c->a, c->b, c->c, c->ints, &c->spec, c->B, c->T, c->S, c->NH, c->NKV, c->HS);
         break;
     case E_ATT_B:
-        K->attention_backward(o[0], o[1], o[2], o[3], c->e, c->a, c->b, c->c, c->d, c->B, c->T, c->S, c->NH, c->NKV,
-                              c->HS);
+        K->attention_backward(o[0], o[1], o[2], o[3], c->e, c->a, c->b, c->c, c->d, &c->spec, c->B, c->T, c->S, c->NH,
+                              c->NKV, c->HS);
         break;
     case E_SWI_F: K->swiglu_forward(o[0], c->a, c->b, c->n); break;
     case E_SWI_B: K->swiglu_backward(o[0], o[1], c->c, c->a, c->b, c->n); break;
+    case E_GEG_F: K->geglu_forward(o[0], c->a, c->b, c->n); break;
+    case E_GEG_B: K->geglu_backward(o[0], o[1], c->c, c->a, c->b, c->n); break;
     case E_CE_B: K->crossentropy_backward(o[0], c->a, c->ints, c->scale, c->B, c->T, c->V); break;
     }
 }
@@ -304,28 +308,35 @@ static int *make_mask(int B, int S, int pad) {
 }
 
 static void cases_attention(const Kernels *K, int ki) {
-    // B T S NH NKV HS pad: S > T is a key prefix (prefix tuning / KV cache), GQA, odd HS, masks
-    static const int dims[][7] = {{1, 1, 1, 1, 1, 1, 2},  {2, 5, 5, 4, 2, 6, 1},   {2, 3, 7, 4, 1, 17, 0},
-                                  {1, 17, 17, 3, 3, 33, 2}, {3, 9, 12, 6, 2, 48, 1}, {1, 4, 4, 2, 1, 130, 1},
-                                  {2, 20, 20, 2, 2, 64, 0}};
+    // B T S NH NKV HS pad window exempt: S > T is a key prefix (prefix tuning / KV cache), GQA, odd HS,
+    // masks; window > 0: Gemma 3's sliding layers (with a scale 1/sqrt(HS+3) instead of 1/sqrt(HS)),
+    // exempt: prefix keys the window never cuts
+    static const int dims[][9] = {{1, 1, 1, 1, 1, 1, 2, 0, 0},   {2, 5, 5, 4, 2, 6, 1, 0, 0},
+                                  {2, 3, 7, 4, 1, 17, 0, 0, 0},  {1, 17, 17, 3, 3, 33, 2, 0, 0},
+                                  {3, 9, 12, 6, 2, 48, 1, 0, 0}, {1, 4, 4, 2, 1, 130, 1, 0, 0},
+                                  {2, 20, 20, 2, 2, 64, 0, 0, 0}, {2, 7, 7, 4, 1, 12, 1, 4, 0},
+                                  {2, 7, 10, 4, 1, 12, 0, 4, 3}, {1, 9, 13, 4, 2, 17, 2, 3, 0},
+                                  {1, 30, 30, 2, 1, 256, 0, 16, 0}};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         int B = dims[i][0], T = dims[i][1], S = dims[i][2], NH = dims[i][3], NKV = dims[i][4], HS = dims[i][5];
         int pad = dims[i][6];
+        AttnSpec sp = {dims[i][7] ? 1.0 / sqrt(HS + 3.0) : 0, dims[i][7], dims[i][8]};
         size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * S * NKV * HS, na = (size_t)B * NH * T * S;
         Case c = {.entry = E_ATT_F, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 2};
-        snprintf(c.dims, sizeof c.dims, "B=%d T=%d S=%d NH=%d NKV=%d HS=%d mask=%s", B, T, S, NH, NKV, HS,
-                 pad == 2 ? "NULL" : pad ? "leftpad" : "ones");
+        c.spec = sp;
+        snprintf(c.dims, sizeof c.dims, "B=%d T=%d S=%d NH=%d NKV=%d HS=%d mask=%s window=%d exempt=%d", B, T, S, NH,
+                 NKV, HS, pad == 2 ? "NULL" : pad ? "leftpad" : "ones", sp.window, sp.exempt);
         c.a = rnd(nq, 1.5), c.b = rnd(nk, 1.5), c.c = rnd(nk, 1), c.ints = make_mask(B, S, pad);
         c.outn[0] = nq, c.outn[1] = na, c.init[0] = nans(nq), c.init[1] = nans(na);
         c.outname[0] = "out", c.outname[1] = "att";
         run_case(K, ki, &c);
         // backward on the probabilities of the reference forward
-        Case d = {.entry = E_ATT_B, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 4};
+        Case d = {.entry = E_ATT_B, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 4, .spec = sp};
         memcpy(d.dims, c.dims, sizeof d.dims);
         d.a = c.a, d.b = c.b, d.c = c.c, c.a = c.b = c.c = NULL;
         d.d = malloc(na * sizeof(float));
         float *o = malloc(nq * sizeof(float));
-        attention_forward(o, d.d, d.a, d.b, d.c, c.ints, B, T, S, NH, NKV, HS);
+        attention_forward(o, d.d, d.a, d.b, d.c, c.ints, &sp, B, T, S, NH, NKV, HS);
         free(o);
         d.e = rnd(nq, 1);
         d.outn[0] = nq, d.outn[1] = nk, d.outn[2] = nk, d.outn[3] = na;
@@ -347,6 +358,26 @@ static void cases_swiglu(const Kernels *K, int ki) {
                 snprintf(c.dims, sizeof c.dims, "n=%zu%s", n, which == 1 ? " dup=NULL" : which == 2 ? " dgate=NULL" : "");
                 c.a = rnd(n, 12), c.b = rnd(n, 2), c.c = rnd(n, 1); // gate spans the sigmoid's tails
                 if (n > 8) c.a[0] = 95.f, c.a[1] = -95.f, c.a[2] = -87.5f, c.a[3] = 0.f;
+                c.outn[0] = c.outn[1] = n;
+                c.init[0] = bwd ? (which == 2 ? NULL : rnd(n, 0.3)) : nans(n);
+                if (bwd) c.init[1] = which == 1 ? NULL : rnd(n, 0.3);
+                c.outname[0] = bwd ? "dgate" : "out", c.outname[1] = "dup";
+                run_case(K, ki, &c);
+                free_case(&c);
+            }
+    }
+}
+
+static void cases_geglu(const Kernels *K, int ki) {
+    static const size_t ns[] = {1, 3, 17, 69, 4097, 12345};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        size_t n = ns[i];
+        for (int bwd = 0; bwd < 2; bwd++)
+            for (int which = 0; which < (bwd ? 3 : 1); which++) {
+                Case c = {.entry = bwd ? E_GEG_B : E_GEG_F, .n = n, .nout = bwd ? 2 : 1};
+                snprintf(c.dims, sizeof c.dims, "n=%zu%s", n, which == 1 ? " dup=NULL" : which == 2 ? " dgate=NULL" : "");
+                c.a = rnd(n, 6), c.b = rnd(n, 2), c.c = rnd(n, 1); // gate spans tanh's saturation
+                if (n > 8) c.a[0] = 60.f, c.a[1] = -60.f, c.a[2] = 1e-4f, c.a[3] = 0.f;
                 c.outn[0] = c.outn[1] = n;
                 c.init[0] = bwd ? (which == 2 ? NULL : rnd(n, 0.3)) : nans(n);
                 if (bwd) c.init[1] = which == 1 ? NULL : rnd(n, 0.3);
@@ -429,7 +460,7 @@ int main(int argc, char **argv) {
     printf("\n");
     selection_tests();
     static const case_fn fns[] = {cases_matmul, cases_rmsnorm, cases_rope, cases_attention, cases_swiglu,
-                                  cases_crossentropy};
+                                  cases_geglu, cases_crossentropy};
     for (int k = 1; k < nt; k++) { // tabs[0] is ref itself
         int before = fail;
         for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) fns[f](tabs[k], k);

@@ -628,20 +628,20 @@ static void test_gguf_parse(void) {
         put_le(&q->data, blk ? 0xB800 : 0x3800, 2); /* d = 0.5, -0.5 */
         for (int j = 0; j < 32; j++) put_le(&q->data, (uint64_t)(unsigned char)(signed char)(j * 8 - 128), 1);
     }
-    GT *q4 = t_add(&g2, "q4", 2 /* Q4_0 */, 1, 32, 1);
-    put(&q4->data, (unsigned char[18]){0}, 18);
+    GT *q4 = t_add(&g2, "q4", 10 /* Q2_K: a type affix does not convert */, 1, 256, 1);
+    put(&q4->data, (unsigned char[84]){0}, 84);
     Buf qb = g_build(&g2);
     copy = malloc(qb.n);
     memcpy(copy, qb.p, qb.n);
     rc = gguf_parse(&f, copy, qb.n, "mem.gguf", &e);
     CHECKM(rc == 0, e.msg);
     if (rc == 0) {
-        real v[64];
+        real v[256];
         const gguf_tensor *t = gguf_find_tensor(&f, "q8");
         CHECK(t && t->nbytes == 68 && gguf_to_real(t, v, &e) == 0 && v[0] == -64 && v[1] == -60 && v[31] == 60 &&
               v[32] == 64 && v[63] == -60);
         t = gguf_find_tensor(&f, "q4");
-        CHECK(t && gguf_to_real(t, v, &e) == -1 && strstr(e.msg, "'q4'") && strstr(e.msg, "Q4_0"));
+        CHECK(t && gguf_to_real(t, v, &e) == -1 && strstr(e.msg, "'q4'") && strstr(e.msg, "Q2_K"));
         gguf_close(&f);
     }
     free(copy);

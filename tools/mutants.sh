@@ -30,6 +30,8 @@ llama_adapter_key_bwd_sign|ref/adapters/llama_adapter.c|s/dkp\[e\] += ds \* q\[e
 lora_B_bwd_sign|ref/adapters/lora.c|s/dB\[(size_t)o \* R + r\] += s \* acc;/dB[(size_t)o * R + r] -= s * acc;/
 lora_A_bwd_sign|ref/adapters/lora.c|s/dA\[(size_t)r \* IC + i\] += acc;/dA[(size_t)r * IC + i] -= acc;/
 lora_dx_bwd_dropped|ref/adapters/lora.c|s/if (dx)$/if (0 \&\& dx)/
+gguf_q5_0_offset|ref/io/gguf.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
+gguf_q4_k_nibble_order|ref/io/gguf.c|s/>> 4 \* (j % 2)) & 15;/>> 4 * (j \/ 2 % 2)) \& 15;/
 '
 
 # a copy of the tree (the files git knows, or everything but build/ outside a git checkout)

@@ -170,6 +170,13 @@ int adapter_set_prefix_len(const AdapterSet *s, int layer) {
     return 0;
 }
 
+int adapter_set_prefix_exempt(const AdapterSet *s, int layer) {
+    for (int i = 0; s && i < s->n; i++)
+        if (s->ad[i]->ops->prefix_len && s->ad[i]->ops->prefix_len(s->ad[i], layer))
+            return s->ad[i]->ops->prefix_exempt ? s->ad[i]->ops->prefix_exempt(s->ad[i]) : 0;
+    return 0;
+}
+
 size_t adapter_set_param_count(const AdapterSet *s) {
     size_t n = 0;
     for (int i = 0; i < s->n; i++) n += adapter_param_count(s->ad[i]);

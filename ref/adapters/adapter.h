@@ -62,6 +62,7 @@ typedef struct {
     int (*virtual_tokens)(const Adapter *ad);                /* prompt: P tokens before the input */
     int (*prefix_len)(const Adapter *ad, int layer);         /* prefix: P keys before the real ones */
     int (*position_offset)(const Adapter *ad);               /* prefix: first real position */
+    int (*prefix_exempt)(const Adapter *ad);                 /* prefix: 1 = a sliding window never cuts it */
     void (*begin_forward)(Adapter *ad, const LlamaParams *w);/* once per forward (e.g. prefix MLP) */
     /* x (B,Tx,C): write rows 0..P-1 of each batch row */
     void (*embed_forward)(Adapter *ad, real *x, int B, int Tx);
@@ -111,6 +112,8 @@ typedef struct {
     int projection;            /* Linear(KV,E)-tanh-Linear(E, n*2*KV) reparameterization */
     int encoder_hidden_size;   /* E (0 = KV, PEFT's default) */
     int offset_zero;           /* 1: real tokens at 0..T-1 instead of P..P+T-1 */
+    int always_visible;        /* Gemma 3 sliding layers: 0 = the prefix is ordinary past and leaves
+                                  the window (PEFT); 1 = every query sees it (the paper's intent) */
 } PrefixOptions;
 int prefix_create(Adapter *ad, const LlamaConfig *c, const PrefixOptions *o, afx_err *e);
 
@@ -174,6 +177,8 @@ void adapter_set_zero_grad(AdapterSet *s);
 int adapter_set_tokens(const AdapterSet *s, int T);
 int adapter_set_position_offset(const AdapterSet *s);
 int adapter_set_prefix_len(const AdapterSet *s, int layer);
+/* 1 if the prefix of this layer is exempt from a sliding window (PrefixOptions.always_visible) */
+int adapter_set_prefix_exempt(const AdapterSet *s, int layer);
 size_t adapter_set_param_count(const AdapterSet *s);
 /* a parameter or activation by name ("prompt_embeddings", "layers.1.adapter_z", ...) */
 const AdapterTensor *adapter_set_find_param(const AdapterSet *s, const char *name);

@@ -38,6 +38,8 @@ static int prefix_len(const Adapter *ad, int layer) {
     return layer >= 0 && layer < ad->cfg.L && px->slot[layer] >= 0 ? px->P : 0;
 }
 
+static int prefix_exempt(const Adapter *ad) { return ((const Prefix *)ad->priv)->o.always_visible; }
+
 static int prefix_position_offset(const Adapter *ad) {
     const Prefix *px = ad->priv;
     return px->o.offset_zero ? 0 : px->P;
@@ -160,6 +162,7 @@ static const AdapterOps PREFIX_OPS = {
     .acts_bytes = prefix_acts_bytes,
     .acts_bind = prefix_acts_bind,
     .prefix_len = prefix_len,
+    .prefix_exempt = prefix_exempt,
     .position_offset = prefix_position_offset,
     .begin_forward = prefix_begin_forward,
     .kv_forward = prefix_kv_forward,

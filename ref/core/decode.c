@@ -1,8 +1,8 @@
-/* decode.c — the Llama forward with a KV cache, for generation (see decode.h).
+/* decode.c — the model forward with a KV cache, for generation (see decode.h).
  *
- * What it is: llama_forward's layer loop for a chunk of new tokens whose keys and values are
- * appended to a per-layer cache; queries attend to everything cached so far. What it is not: a
- * training path (no activations are kept, nothing here has a backward).
+ * What it is: the block of block.c over a chunk of new tokens whose keys and values are appended
+ * to a per-layer cache; queries attend to everything cached so far (a sliding layer: to its
+ * window). What it is not: a training path (no activations are kept, nothing here has a backward).
  * Cache rows of one batch row: [prefix keys (P_prefix rows, prefix layers only) | tokens...].
  */
 #include "decode.h"
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "block.h"
 #include "ops.h"
 
 /* one table drives sizes and carving, as in llama.c */
@@ -23,7 +24,7 @@ static size_t carve(Part *p, int n, void *mem) {
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         off = (off + 63) / 64 * 64;
-        if (mem) *p[i].slot = (char *)mem + off;
+        if (mem) *p[i].slot = p[i].count ? (char *)mem + off : NULL;
         off += p[i].count * p[i].elem;
     }
     return off;
@@ -33,28 +34,40 @@ static int cache_parts(LlamaCache *c, Part *p) {
     const LlamaConfig *g = &c->cfg;
     size_t B = c->B, R = (size_t)c->cap + c->P_prefix, Tc = (size_t)c->chunk + c->P_prompt;
     size_t C = g->C, QD = (size_t)g->NH * g->HS, KD = (size_t)g->NKV * g->HS, FF = g->FF;
+    size_t G = g->arch == AFX_ARCH_GEMMA3, H2 = (size_t)g->HS / 2;
     int n = 0;
 #define ADD(f, cnt, type) p[n++] = (Part){(void **)&c->f, (cnt), sizeof(type)}
     ADD(k, (size_t)g->L * B * R * KD, real);
     ADD(v, (size_t)g->L * B * R * KD, real);
-    ADD(keymask, 2 * B * R, int);
+    ADD(keymask, B * R, int);
     ADD(pos, B * Tc, int);
-    ADD(rope_cos, B * Tc * (g->HS / 2), real);
-    ADD(rope_sin, B * Tc * (g->HS / 2), real);
+    ADD(rope_cos, B * Tc * H2, real);
+    ADD(rope_sin, B * Tc * H2, real);
+    ADD(rope_lcos, G * B * Tc * H2, real);
+    ADD(rope_lsin, G * B * Tc * H2, real);
+    ADD(normg, llama_norm_count(g), real);
     ADD(x, B * Tc * C, real);
     ADD(rstd, B * Tc, real);
     ADD(ln, B * Tc * C, real);
     ADD(q, B * Tc * QD, real);
-    ADD(kn, B * Tc * KD, real);
-    ADD(vn, B * Tc * KD, real);
+    ADD(kp, B * Tc * KD, real);
+    ADD(vp, B * Tc * KD, real);
+    ADD(qn, G * B * Tc * QD, real);
+    ADD(qn_rstd, G * B * Tc * g->NH, real);
+    ADD(kn, G * B * Tc * KD, real);
+    ADD(kn_rstd, G * B * Tc * g->NKV, real);
     ADD(qr, B * Tc * QD, real);
     ADD(kr, B * Tc * KD, real);
     ADD(att_out, B * Tc * QD, real);
     ADD(o, B * Tc * C, real);
+    ADD(on, G * B * Tc * C, real);
+    ADD(on_rstd, G * B * Tc, real);
     ADD(gate, B * Tc * FF, real);
     ADD(up, B * Tc * FF, real);
     ADD(sw, B * Tc * FF, real);
     ADD(mlp, B * Tc * C, real);
+    ADD(mn, G * B * Tc * C, real);
+    ADD(mn_rstd, G * B * Tc, real);
     ADD(att, (size_t)g->NH * Tc * R, real);
     ADD(logits, B * Tc * (size_t)g->V, real);
 #undef ADD
@@ -75,7 +88,7 @@ int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, AdapterSet *s, int 
     }
     c->P_prompt = s ? adapter_set_tokens(s, 0) : 0;
     c->cap = cap + c->P_prompt; // virtual tokens take cache rows too
-    Part parts[32];
+    Part parts[48];
     int n = cache_parts(c, parts);
     size_t bytes = carve(parts, n, NULL);
     c->mem = calloc(1, bytes);
@@ -110,12 +123,10 @@ static real *krow(const LlamaCache *c, real *base, int l, int b) {
 static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, const int *ids, const int *mask,
                         int T, int Pv, afx_err *e) {
     const LlamaConfig *g = &c->cfg;
-    const Kernels *K = c->kern;
-    int B = c->B, Tx = Pv + T, L = g->L;
-    size_t R = (size_t)c->cap + c->P_prefix, C = g->C, FF = g->FF, N = (size_t)B * Tx;
-    size_t QD = (size_t)g->NH * g->HS, KD = (size_t)g->NKV * g->HS, H2 = (size_t)g->HS / 2;
-    if (c->used + Tx > (int)R) return afx_fail(e, "decode: the cache holds %d tokens, %d more do not fit", c->cap, Tx);
-    int row0 = c->used; // first cache row of this chunk
+    int B = c->B, Tx = Pv + T, L = g->L, R = c->cap + c->P_prefix;
+    size_t C = g->C, N = (size_t)B * Tx;
+    if (c->used + Tx > R) return afx_fail(e, "decode: the cache holds %d tokens, %d more do not fit", c->cap, Tx);
+    int row0 = c->used; // first cache slot of this chunk
     // inputs: ids, visibility, positions
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tx; t++) {
@@ -123,61 +134,42 @@ static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, cons
             if (real_t >= 0 && (ids[(size_t)b * T + real_t] < 0 || ids[(size_t)b * T + real_t] >= g->V))
                 return afx_fail(e, "decode: token id %d is outside the vocabulary [0,%d)", ids[(size_t)b * T + real_t], g->V);
             c->pos[(size_t)b * Tx + t] = c->next_pos + t;
-            c->keymask[(size_t)b * R + row0 + t] = m;     // layers with a prefix
-            c->keymask[((size_t)B + b) * R + row0 + t] = m; // layers without
+            c->keymask[(size_t)b * R + row0 + t] = m;
         }
     if (c->next_pos + Tx > g->max_pos)
         return afx_fail(e, "decode: position %d reaches max_position_embeddings %d", c->next_pos + Tx, g->max_pos);
-    double inv_freq[512];
-    rope_inv_freq(inv_freq, g->HS, g->rope_theta, g->rope_factor, g->rope_low_freq_factor, g->rope_high_freq_factor,
-                  g->rope_original_max_position);
-    rope_table(c->rope_cos, c->rope_sin, c->pos, inv_freq, (int)N, g->HS);
+    if (llama_rope_tables(g, c->pos, (int)N, c->rope_cos, c->rope_sin, c->rope_lcos, c->rope_lsin))
+        return afx_fail(e, "decode: head_dim %d above the supported 1024", g->HS);
+    if (c->normg) llama_norm_fill(c->normg, w);
 
-    for (int b = 0; b < B; b++)
-        embedding_forward(c->x + ((size_t)b * Tx + Pv) * C, ids + (size_t)b * T, w->t[LT_EMBED], T, (int)C);
+    real es = llama_embed_scale(g);
+    for (int b = 0; b < B; b++) {
+        real *xb = c->x + ((size_t)b * Tx + Pv) * C;
+        embedding_forward(xb, ids + (size_t)b * T, w->t[LT_EMBED], T, (int)C);
+        if (es != 1)
+            for (size_t i = 0; i < (size_t)T * C; i++) xb[i] *= es;
+    }
     if (Pv) adapters_embed_forward(s, c->x, B, Tx);
 
+    // the block's views: one scratch set for every layer; the residual stream is updated in place
+    BlockRun run = {c->kern, w, c->normg, c->rope_cos, c->rope_sin, c->rope_lcos, c->rope_lsin, s, B, Tx};
+    BlockActs ba = {.ln1 = c->ln, .ln1_rstd = c->rstd, .q = c->q, .k = c->kp, .v = c->vp,
+                    .qn = c->qn, .qn_rstd = c->qn_rstd, .kn = c->kn, .kn_rstd = c->kn_rstd, .qr = c->qr, .kr = c->kr,
+                    .att = c->att, .att_shared = 1, .att_out = c->att_out, .o = c->o, .on = c->on, .on_rstd = c->on_rstd,
+                    .res1 = c->x, .ln2 = c->ln, .ln2_rstd = c->rstd, .gate = c->gate, .up = c->up, .act = c->sw,
+                    .mlp = c->mlp, .mn = c->mn, .mn_rstd = c->mn_rstd, .out = c->x};
+    size_t KD = (size_t)g->NKV * g->HS;
     for (int l = 0; l < L; l++) {
-        // attention half
-        K->rmsnorm_forward(c->ln, c->rstd, c->x, llama_tensor_ptr(w, LT_LN1, l), (int)N, (int)C, g->eps);
-        K->matmul_forward(c->q, c->ln, llama_tensor_ptr(w, LT_WQ, l), (int)N, (int)C, (int)QD);
-        adapters_linear_forward(s, l, LIN_Q, c->q, c->ln, (int)N);
-        K->matmul_forward(c->kn, c->ln, llama_tensor_ptr(w, LT_WK, l), (int)N, (int)C, (int)KD);
-        adapters_linear_forward(s, l, LIN_K, c->kn, c->ln, (int)N);
-        K->matmul_forward(c->vn, c->ln, llama_tensor_ptr(w, LT_WV, l), (int)N, (int)C, (int)KD);
-        adapters_linear_forward(s, l, LIN_V, c->vn, c->ln, (int)N);
-        K->rope_forward(c->qr, c->q, c->rope_cos, c->rope_sin, (int)N, g->NH, g->HS);
-        K->rope_forward(c->kr, c->kn, c->rope_cos, c->rope_sin, (int)N, g->NKV, g->HS);
-        int has_prefix = s && adapter_set_prefix_len(s, l) > 0;
-        const int *km = c->keymask + (has_prefix ? 0 : (size_t)B * R);
-        int S = row0 + Tx;
-        for (int b = 0; b < B; b++) {
-            // append this chunk's rotated keys and values, then attend to every cached row
-            memcpy(krow(c, c->k, l, b) + (size_t)row0 * KD, c->kr + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
-            memcpy(krow(c, c->v, l, b) + (size_t)row0 * KD, c->vn + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
-            K->attention_forward(c->att_out + (size_t)b * Tx * QD, c->att, c->qr + (size_t)b * Tx * QD, krow(c, c->k, l, b),
-                              krow(c, c->v, l, b), km + (size_t)b * R, 1, Tx, S, g->NH, g->NKV, g->HS);
-        }
-        adapters_attn_forward(s, w, l, c->att_out, c->qr, B, Tx);
-        K->matmul_forward(c->o, c->att_out, llama_tensor_ptr(w, LT_WO, l), (int)N, (int)QD, (int)C);
-        adapters_linear_forward(s, l, LIN_O, c->o, c->att_out, (int)N);
-        residual_forward(c->x, c->x, c->o, N * C);
-        // MLP half
-        K->rmsnorm_forward(c->ln, c->rstd, c->x, llama_tensor_ptr(w, LT_LN2, l), (int)N, (int)C, g->eps);
-        K->matmul_forward(c->gate, c->ln, llama_tensor_ptr(w, LT_WG, l), (int)N, (int)C, (int)FF);
-        adapters_linear_forward(s, l, LIN_GATE, c->gate, c->ln, (int)N);
-        K->matmul_forward(c->up, c->ln, llama_tensor_ptr(w, LT_WU, l), (int)N, (int)C, (int)FF);
-        adapters_linear_forward(s, l, LIN_UP, c->up, c->ln, (int)N);
-        K->swiglu_forward(c->sw, c->gate, c->up, N * FF);
-        K->matmul_forward(c->mlp, c->sw, llama_tensor_ptr(w, LT_WD, l), (int)N, (int)FF, (int)C);
-        adapters_linear_forward(s, l, LIN_DOWN, c->mlp, c->sw, (int)N);
-        residual_forward(c->x, c->x, c->mlp, N * C);
+        // a layer with a prefix attends to its prefix slots 0..P_prefix-1; one without starts after them
+        int Pl = s ? adapter_set_prefix_len(s, l) : 0, skip = Pl > 0 ? 0 : c->P_prefix;
+        KeyStore ks = {krow(c, c->k, l, 0) + (size_t)skip * KD, krow(c, c->v, l, 0) + (size_t)skip * KD,
+                       c->keymask + skip, R, row0 - skip, Pl > 0 && adapter_set_prefix_exempt(s, l) ? Pl : 0};
+        block_forward(&run, l, &ba, c->x, &ks);
     }
-    K->rmsnorm_forward(c->ln, c->rstd, c->x, w->t[LT_LNF], (int)N, (int)C, g->eps);
-    K->matmul_forward(c->logits, c->ln, w->t[LT_LM_HEAD], (int)N, (int)C, g->V);
+    c->kern->rmsnorm_forward(c->ln, c->rstd, c->x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, g->eps);
+    c->kern->matmul_forward(c->logits, c->ln, w->t[LT_LM_HEAD], (int)N, (int)C, g->V);
     c->used += Tx;
     c->next_pos += Tx;
-    (void)H2;
     return 0;
 }
 
@@ -195,10 +187,7 @@ int llama_decode(const LlamaParams *w, AdapterSet *s, LlamaCache *c, const int *
                 for (int b = 0; b < B; b++)
                     if (adapter_set_prefix_len(s, l)) adapters_kv_forward(s, l, krow(c, c->k, l, b), krow(c, c->v, l, b), 1, (int)R);
             for (int b = 0; b < B; b++)
-                for (int r = 0; r < Pp; r++) {
-                    c->keymask[(size_t)b * R + r] = 1;
-                    c->keymask[((size_t)B + b) * R + r] = 0;
-                }
+                for (int r = 0; r < Pp; r++) c->keymask[(size_t)b * R + r] = 1;
         } else if (s) {
             adapters_begin_forward(s, w);
         }

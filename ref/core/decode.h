@@ -1,6 +1,6 @@
 /* decode.h — inference with a KV cache: prefill a prompt, then one token at a time.
  *
- * Same ops and the same adapter hooks as llama_forward, without the activations kept for a
+ * The same block (block.c) and adapter hooks as llama_forward, without the activations kept for a
  * backward: each layer's rotated keys and values are appended to a cache and every new query
  * attends to the cache (HF semantics: cached keys are stored rotated and never re-rotated).
  * With adapters: prefix keys/values occupy the first P rows of the cache of their layers (masked
@@ -25,14 +25,16 @@ typedef struct {
     int P_prompt;    /* virtual tokens of a prompt adapter (added at the first call) */
     int used;        /* rows filled (prefix included) */
     int next_pos;    /* position of the next token */
-    real *k, *v;     /* (L, B, cap, NKV*HS) */
-    int *keymask;    /* (2, B, cap): [0] layers with a prefix, [1] layers without */
-    /* scratch for one chunk of Tc <= chunk (+ virtual) tokens */
+    real *k, *v;     /* (L, B, R, NKV*HS), R = P_prefix + cap slots per row: prefix rows, then tokens */
+    int *keymask;    /* (B, R) 1 = the slot may be attended (prefix slots: 1) */
+    /* scratch for one chunk of Tc <= chunk (+ virtual) tokens: the block's views (block.h) */
     int *pos;        /* (B, Tc) */
-    real *rope_cos, *rope_sin;      /* (B, Tc, HS/2) */
-    real *rstd;      /* (B, Tc) */
-    real *x, *ln, *q, *kn, *vn, *qr, *kr, *att_out, *o, *gate, *up, *sw, *mlp; /* (B, Tc, ...) */
-    real *att;       /* (NH, Tc, cap) one batch row at a time */
+    real *rope_cos, *rope_sin, *rope_lcos, *rope_lsin; /* (B, Tc, HS/2) (local: Gemma) */
+    real *normg;     /* Gemma: the norms' multipliers 1 + w */
+    real *x;         /* (B, Tc, C) the residual stream (res1 and out alias it) */
+    real *rstd, *ln, *q, *kp, *vp, *qn, *qn_rstd, *kn, *kn_rstd, *qr, *kr, *att_out, *o, *on, *on_rstd;
+    real *gate, *up, *sw, *mlp, *mn, *mn_rstd; /* (B, Tc, ...) */
+    real *att;       /* (NH, Tc, R) one batch row at a time */
     real *logits;    /* (B, Tc, V) */
     void *mem;
 } LlamaCache;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "ops.h" /* AttnSpec */
 #include "real.h"
 
 typedef struct {
@@ -23,12 +24,14 @@ typedef struct {
     void (*rope_forward)(real *out, const real *inp, const real *cos_t, const real *sin_t, int N, int NH, int HS);
     void (*rope_backward)(real *dinp, const real *dout, const real *cos_t, const real *sin_t, int N, int NH, int HS);
     void (*attention_forward)(real *out, real *att, const real *q, const real *k, const real *v, const int *keymask,
-                              int B, int T, int S, int NH, int NKV, int HS);
+                              const AttnSpec *spec, int B, int T, int S, int NH, int NKV, int HS);
     void (*attention_backward)(real *dq, real *dk, real *dv, real *datt, const real *dout, const real *q,
-                               const real *k, const real *v, const real *att, int B, int T, int S, int NH, int NKV,
-                               int HS);
+                               const real *k, const real *v, const real *att, const AttnSpec *spec, int B, int T,
+                               int S, int NH, int NKV, int HS);
     void (*swiglu_forward)(real *out, const real *gate, const real *up, size_t n);
     void (*swiglu_backward)(real *dgate, real *dup, const real *dout, const real *gate, const real *up, size_t n);
+    void (*geglu_forward)(real *out, const real *gate, const real *up, size_t n);
+    void (*geglu_backward)(real *dgate, real *dup, const real *dout, const real *gate, const real *up, size_t n);
     void (*crossentropy_backward)(real *dlogits, const real *logits, const int *labels, double scale, int B, int T,
                                   int V);
 } Kernels;

@@ -14,5 +14,7 @@ const Kernels KERNELS_REF = {
     .attention_backward = attention_backward,
     .swiglu_forward = swiglu_forward,
     .swiglu_backward = swiglu_backward,
+    .geglu_forward = geglu_forward,
+    .geglu_backward = geglu_backward,
     .crossentropy_backward = crossentropy_backward,
 };

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "block.h"
 #include "ops.h"
 
 /* -------------------------------------------------------------------------------------------- */
@@ -37,6 +38,21 @@ int llama_config_check(const LlamaConfig *c, afx_err *e) {
                            "and original_max_position_embeddings > 0");
     if (c->max_pos <= 0)
         return afx_fail(e, "config: max_position_embeddings must be positive (got %d)", c->max_pos);
+    if (c->arch != AFX_ARCH_LLAMA && c->arch != AFX_ARCH_GEMMA3)
+        return afx_fail(e, "config: unknown architecture %d", c->arch);
+    if (c->arch == AFX_ARCH_GEMMA3) {
+        if (c->L > AFX_MAX_LAYERS)
+            return afx_fail(e, "config: %d layers; Gemma 3 configs are limited to %d", c->L, AFX_MAX_LAYERS);
+        if (!(c->query_pre_attn_scalar > 0))
+            return afx_fail(e, "config: query_pre_attn_scalar must be positive (got %g)", c->query_pre_attn_scalar);
+        if (!(c->rope_local_theta > 0))
+            return afx_fail(e, "config: rope_local_base_freq must be positive (got %g)", c->rope_local_theta);
+        if (c->rope_factor > 0) return afx_fail(e, "config: rope scaling is not supported for Gemma 3");
+        int any = 0;
+        for (int l = 0; l < c->L; l++) any |= c->sliding[l];
+        if (any && c->sliding_window <= 0)
+            return afx_fail(e, "config: sliding layers need sliding_window > 0 (got %d)", c->sliding_window);
+    }
     /* sizes must fit comfortably in size_t arithmetic and int loop counters */
     double big = (double)c->V * c->C + (double)c->L * c->FF * c->C + (double)c->L * c->NH * c->HS * c->C;
     if (big > 1e12) return afx_fail(e, "config: model too large (%.3g parameters)", big);
@@ -57,16 +73,50 @@ static const char *const tensor_fmt[LT_COUNT] = {
     "model.layers.%d.mlp.gate_proj.weight",
     "model.layers.%d.mlp.up_proj.weight",
     "model.layers.%d.mlp.down_proj.weight",
+    "model.layers.%d.self_attn.q_norm.weight",
+    "model.layers.%d.self_attn.k_norm.weight",
+    "model.layers.%d.post_attention_layernorm.weight",
+    "model.layers.%d.post_feedforward_layernorm.weight",
     "model.norm.weight",
     "lm_head.weight",
 };
 
-int llama_tensor_is_per_layer(int kind) { return kind >= LT_LN1 && kind <= LT_WD; }
+/* the HF name pattern of a tensor: Gemma's pre-MLP norm is pre_feedforward_layernorm, and its
+ * post_attention_layernorm normalizes the attention output (LT_ONORM) */
+static const char *tensor_name(const LlamaConfig *c, int kind) {
+    if (c->arch == AFX_ARCH_GEMMA3 && kind == LT_LN2) return "model.layers.%d.pre_feedforward_layernorm.weight";
+    return tensor_fmt[kind];
+}
+
+int llama_tensor_is_per_layer(int kind) { return kind >= LT_LN1 && kind <= LT_MNORM; }
+
+int llama_tensor_is_norm(int kind) {
+    return kind == LT_LN1 || kind == LT_LN2 || kind == LT_QNORM || kind == LT_KNORM || kind == LT_ONORM ||
+           kind == LT_MNORM || kind == LT_LNF;
+}
+
+int llama_tensor_exists(const LlamaConfig *c, int kind) {
+    if (kind < 0 || kind >= LT_COUNT) return 0;
+    if (kind == LT_LM_HEAD) return !c->tied;
+    if (kind >= LT_QNORM && kind <= LT_MNORM) return c->arch == AFX_ARCH_GEMMA3;
+    return 1;
+}
+
+real llama_embed_scale(const LlamaConfig *c) {
+    // Gemma3TextScaledWordEmbedding: embed_scale = sqrt(hidden_size), a buffer of the weights' dtype
+    return c->arch == AFX_ARCH_GEMMA3 ? (real)sqrt((double)c->C) : (real)1;
+}
 
 /* shape (rows, cols) of one tensor, or one layer's slice; cols = 0 for vectors */
 static void tensor_shape(const LlamaConfig *c, int kind, size_t *rows, size_t *cols) {
     size_t C = c->C, V = c->V, FF = c->FF, QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
+    if (kind >= LT_QNORM && kind <= LT_MNORM && c->arch != AFX_ARCH_GEMMA3) { // absent: no elements
+        *rows = 0; *cols = 0;
+        return;
+    }
     switch (kind) {
+    case LT_QNORM: case LT_KNORM: *rows = c->HS; *cols = 0; break;
+    case LT_ONORM: case LT_MNORM: *rows = C; *cols = 0; break;
     case LT_EMBED: case LT_LM_HEAD: *rows = V; *cols = C; break;
     case LT_LN1: case LT_LN2: case LT_LNF: *rows = C; *cols = 0; break;
     case LT_WQ: *rows = QD; *cols = C; break;
@@ -86,12 +136,11 @@ size_t llama_tensor_numel(const LlamaConfig *c, int kind) {
 
 int llama_tensor_info(const LlamaConfig *c, int kind, int layer, char *name, size_t namelen,
                       size_t shape[2], int *ndim) {
-    if (kind < 0 || kind >= LT_COUNT) return -1;
-    if (kind == LT_LM_HEAD && c->tied) return -1;
+    if (!llama_tensor_exists(c, kind)) return -1;
     if (llama_tensor_is_per_layer(kind) && (layer < 0 || layer >= c->L)) return -1;
     if (name) {
-        if (llama_tensor_is_per_layer(kind)) snprintf(name, namelen, tensor_fmt[kind], layer);
-        else snprintf(name, namelen, "%s", tensor_fmt[kind]);
+        if (llama_tensor_is_per_layer(kind)) snprintf(name, namelen, tensor_name(c, kind), layer);
+        else snprintf(name, namelen, "%s", tensor_name(c, kind));
     }
     size_t r, k;
     tensor_shape(c, kind, &r, &k);
@@ -111,7 +160,7 @@ real *llama_tensor_ptr(const LlamaParams *p, int kind, int layer) {
 size_t llama_params_count(const LlamaConfig *c) {
     size_t n = 0;
     for (int k = 0; k < LT_COUNT; k++) {
-        if (k == LT_LM_HEAD && c->tied) continue;
+        if (!llama_tensor_exists(c, k)) continue;
         n += llama_tensor_numel(c, k) * (llama_tensor_is_per_layer(k) ? (size_t)c->L : 1);
     }
     return n;
@@ -124,7 +173,7 @@ void llama_params_bind(LlamaParams *p, const LlamaConfig *c, real *mem) {
     p->count = llama_params_count(c);
     real *at = mem;
     for (int k = 0; k < LT_COUNT; k++) {
-        if (k == LT_LM_HEAD && c->tied) continue;
+        if (!llama_tensor_exists(c, k)) continue;
         p->t[k] = at;
         at += llama_tensor_numel(c, k) * (llama_tensor_is_per_layer(k) ? (size_t)c->L : 1);
     }
@@ -198,12 +247,20 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, i
     ADD(keymask, (size_t)B * S, int);
     ADD(rope_cos, N * H2, real);
     ADD(rope_sin, N * H2, real);
+    size_t G = c->arch == AFX_ARCH_GEMMA3, NH = c->NH, NKV = c->NKV; // Gemma's extra tensors
+    ADD(rope_lcos, G * N * H2, real);
+    ADD(rope_lsin, G * N * H2, real);
+    ADD(normg, llama_norm_count(c), real);
     ADD(embed, N * C, real);
     ADD(ln1, L * N * C, real);
     ADD(ln1_rstd, L * N, real);
     ADD(q, L * N * QD, real);
     ADD(k, L * N * KD, real);
     ADD(v, L * N * KD, real);
+    ADD(qn, G * L * N * QD, real);
+    ADD(qn_rstd, G * L * N * NH, real);
+    ADD(kn, G * L * N * KD, real);
+    ADD(kn_rstd, G * L * N * NKV, real);
     ADD(q_rope, L * N * QD, real);
     ADD(k_rope, L * N * KD, real);
     ADD(kcat, pre ? L * (size_t)B * S * KD : 0, real);
@@ -211,6 +268,8 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, i
     ADD(att, L * (size_t)B * c->NH * Tx * S, real);
     ADD(att_out, L * N * QD, real);
     ADD(o, L * N * C, real);
+    ADD(on, G * L * N * C, real);
+    ADD(on_rstd, G * L * N, real);
     ADD(res1, L * N * C, real);
     ADD(ln2, L * N * C, real);
     ADD(ln2_rstd, L * N, real);
@@ -218,6 +277,8 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, i
     ADD(up, L * N * FF, real);
     ADD(swiglu, L * N * FF, real);
     ADD(mlp, L * N * C, real);
+    ADD(mn, G * L * N * C, real);
+    ADD(mn_rstd, G * L * N, real);
     ADD(out, L * N * C, real);
     ADD(lnf, N * C, real);
     ADD(lnf_rstd, N, real);
@@ -228,13 +289,13 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, i
 
 size_t llama_acts_bytes(const LlamaConfig *c, const AdapterSet *s, int B, int T) {
     LlamaActs a;
-    Carve list[40];
+    Carve list[64];
     int n = acts_table(&a, c, s, B, T, list);
     return carve_all(list, n, NULL);
 }
 
 void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, int B, int T, void *mem) {
-    Carve list[40];
+    Carve list[64];
     memset(a, 0, sizeof *a);
     int n = acts_table(a, c, s, B, T, list);
     a->bytes = carve_all(list, n, mem);
@@ -277,6 +338,10 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const AdapterS
     ADD(dq, N * QD);
     ADD(dk, N * KD);
     ADD(dv, N * KD);
+    size_t G = c->arch == AFX_ARCH_GEMMA3;
+    ADD(dqn, G * N * QD);
+    ADD(dkn, G * N * KD);
+    ADD(dbr, G * N * C);
     ADD(dq_rope, N * QD);
     ADD(dk_rope, N * KD);
     ADD(dkcat, pre ? (size_t)B * S * KD : 0);
@@ -293,14 +358,14 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const AdapterS
 
 size_t llama_actgrads_count(const LlamaConfig *c, const AdapterSet *s, int B, int T) {
     LlamaActGrads d;
-    Carve list[40];
+    Carve list[64];
     int n = actgrads_table(&d, c, s, B, T, list);
     return (carve_all(list, n, NULL) + sizeof(real) - 1) / sizeof(real);
 }
 
 void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const AdapterSet *s, int B, int T,
                          real *mem) {
-    Carve list[40];
+    Carve list[64];
     memset(d, 0, sizeof *d);
     int n = actgrads_table(d, c, s, B, T, list);
     d->count = (carve_all(list, n, mem) + sizeof(real) - 1) / sizeof(real);
@@ -328,17 +393,32 @@ void llama_actgrads_free(LlamaActGrads *d) {
 /* -------------------------------------------------------------------------------------------- */
 /* linear layers with their adapters (LoRA)                                                      */
 
-/* linear layer + its adapters: y = x W^T (+ adapter terms) */
-static void linear_fwd(const Kernels *k, AdapterSet *s, int l, lin_site site, real *y, const real *x,
-                       const real *W, size_t N, size_t IC, size_t OC) {
-    k->matmul_forward(y, x, W, (int)N, (int)IC, (int)OC);
-    adapters_linear_forward(s, l, site, y, x, (int)N);
-}
-
 static void linear_bwd(const Kernels *k, AdapterSet *s, int l, lin_site site, real *dx, real *dW,
                        const real *dy, const real *x, const real *W, size_t N, size_t IC, size_t OC) {
     k->matmul_backward(dx, dW, dy, x, W, (int)N, (int)IC, (int)OC);
     adapters_linear_backward(s, l, site, dx, dy, x, (int)N);
+}
+
+/* -------------------------------------------------------------------------------------------- */
+/* one layer's views into the activation arena                                                   */
+
+static void block_views(const LlamaActs *a, int l, BlockActs *v) {
+    const LlamaConfig *c = &a->cfg;
+    size_t ll = (size_t)l, N = (size_t)a->B * a->Tx, C = c->C, FF = c->FF;
+    size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
+#define AT(f, n) (a->f ? a->f + ll * (n) : NULL)
+    *v = (BlockActs){
+        .ln1 = AT(ln1, N * C), .ln1_rstd = AT(ln1_rstd, N),
+        .q = AT(q, N * QD), .k = AT(k, N * KD), .v = AT(v, N * KD),
+        .qn = AT(qn, N * QD), .qn_rstd = AT(qn_rstd, N * c->NH), .kn = AT(kn, N * KD), .kn_rstd = AT(kn_rstd, N * c->NKV),
+        .qr = AT(q_rope, N * QD), .kr = AT(k_rope, N * KD),
+        .att = AT(att, (size_t)a->B * c->NH * a->Tx * a->S), .att_shared = 0,
+        .att_out = AT(att_out, N * QD), .o = AT(o, N * C), .on = AT(on, N * C), .on_rstd = AT(on_rstd, N),
+        .res1 = AT(res1, N * C), .ln2 = AT(ln2, N * C), .ln2_rstd = AT(ln2_rstd, N),
+        .gate = AT(gate, N * FF), .up = AT(up, N * FF), .act = AT(swiglu, N * FF),
+        .mlp = AT(mlp, N * C), .mn = AT(mn, N * C), .mn_rstd = AT(mn_rstd, N), .out = AT(out, N * C),
+    };
+#undef AT
 }
 
 /* -------------------------------------------------------------------------------------------- */
@@ -356,8 +436,7 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
                            "(B=%d, T=%d)", B, T, s->B, s->T);
     int Tx = a->Tx, P = a->P, S = a->S;
     int off = s ? adapter_set_position_offset(s) : 0; // first position of the real tokens
-    size_t N = (size_t)B * Tx, C = c->C, FF = c->FF, L = c->L, V = c->V;
-    size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS, H2 = (size_t)c->HS / 2;
+    size_t N = (size_t)B * Tx, C = c->C, L = c->L, V = c->V, KD = (size_t)c->NKV * c->HS;
     // inputs of the model: P virtual tokens (always visible, positions 0..P-1), then the real ones
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tx; t++) {
@@ -379,71 +458,47 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
         }
     memcpy(a->ids, ids, (size_t)B * T * sizeof(int));
 
-    // RoPE table for each token's position
-    double inv_freq[512];
-    if (c->HS / 2 > 512) return afx_fail(e, "forward: head_dim %d above the supported 1024", c->HS);
-    rope_inv_freq(inv_freq, c->HS, c->rope_theta, c->rope_factor, c->rope_low_freq_factor,
-                  c->rope_high_freq_factor, c->rope_original_max_position);
-    rope_table(a->rope_cos, a->rope_sin, a->pos, inv_freq, (int)N, c->HS);
+    // RoPE tables for each token's position (Gemma: one per base)
+    if (llama_rope_tables(c, a->pos, (int)N, a->rope_cos, a->rope_sin, a->rope_lcos, a->rope_lsin))
+        return afx_fail(e, "forward: head_dim %d above the supported 1024", c->HS);
+    if (a->normg) llama_norm_fill(a->normg, w);
 
     adapters_begin_forward(s, w);
 
-    // embeddings: real tokens at rows P.., virtual tokens (prompt tuning) at rows 0..P-1
-    for (int b = 0; b < B; b++)
-        embedding_forward(a->embed + ((size_t)b * Tx + P) * C, ids + (size_t)b * T, w->t[LT_EMBED], T, (int)C);
+    // embeddings: real tokens at rows P.. (Gemma: times sqrt(C)), virtual tokens (prompt tuning) at
+    // rows 0..P-1, unscaled (PEFT passes them as inputs_embeds)
+    real es = llama_embed_scale(c);
+    for (int b = 0; b < B; b++) {
+        real *xb = a->embed + ((size_t)b * Tx + P) * C;
+        embedding_forward(xb, ids + (size_t)b * T, w->t[LT_EMBED], T, (int)C);
+        if (es != 1)
+            for (size_t i = 0; i < (size_t)T * C; i++) xb[i] *= es;
+    }
     adapters_embed_forward(s, a->embed, B, Tx);
 
+    BlockRun run = {K, w, a->normg, a->rope_cos, a->rope_sin, a->rope_lcos, a->rope_lsin, s, B, Tx};
     const real *x = a->embed; // (B,Tx,C) residual stream entering the layer
     for (size_t l = 0; l < L; l++) {
         int li = (int)l;
-        real *ln1 = a->ln1 + l * N * C, *ln1_rstd = a->ln1_rstd + l * N;
-        real *q = a->q + l * N * QD, *k = a->k + l * N * KD, *v = a->v + l * N * KD;
-        real *qr = a->q_rope + l * N * QD, *kr = a->k_rope + l * N * KD;
-        real *att = a->att + l * (size_t)B * c->NH * Tx * S, *att_out = a->att_out + l * N * QD;
-        real *o = a->o + l * N * C, *res1 = a->res1 + l * N * C;
-        real *ln2 = a->ln2 + l * N * C, *ln2_rstd = a->ln2_rstd + l * N;
-        real *gate = a->gate + l * N * FF, *up = a->up + l * N * FF, *sw = a->swiglu + l * N * FF;
-        real *mlp = a->mlp + l * N * C, *out = a->out + l * N * C;
-
-        // attention half: h1 = x + o_proj(Attn(RMSNorm_in(x)))
-        K->rmsnorm_forward(ln1, ln1_rstd, x, llama_tensor_ptr(w, LT_LN1, li), (int)N, (int)C, c->eps);
-        linear_fwd(K, s, li, LIN_Q, q, ln1, llama_tensor_ptr(w, LT_WQ, li), N, C, QD);
-        linear_fwd(K, s, li, LIN_K, k, ln1, llama_tensor_ptr(w, LT_WK, li), N, C, KD);
-        linear_fwd(K, s, li, LIN_V, v, ln1, llama_tensor_ptr(w, LT_WV, li), N, C, KD);
-        K->rope_forward(qr, q, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
-        K->rope_forward(kr, k, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
+        BlockActs ba;
+        block_views(a, li, &ba);
         int Pl = s ? adapter_set_prefix_len(s, li) : 0;
-        if (Pl == 0) {
-            K->attention_forward(att_out, att, qr, kr, v, a->mask, B, Tx, Tx, c->NH, c->NKV, c->HS);
-        } else {
-            // prefix layer: keys [K_pre ; RoPE(k)], values [V_pre ; v], S_l = P_l + Tx keys
+        KeyStore ks = {ba.kr, ba.v, a->mask, Tx, 0, 0}; // the layer's own keys, in place
+        if (Pl > 0) {
+            // prefix layer: keys [K_pre ; RoPE(k)], values [V_pre ; v], S_l = P_l + Tx slots per row
             int Sl = Pl + Tx;
             real *kc = a->kcat + l * (size_t)B * S * KD, *vc = a->vcat + l * (size_t)B * S * KD;
             adapters_kv_forward(s, li, kc, vc, B, Sl);
-            for (int b = 0; b < B; b++) {
-                memcpy(kc + ((size_t)b * Sl + Pl) * KD, kr + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
-                memcpy(vc + ((size_t)b * Sl + Pl) * KD, v + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
+            for (int b = 0; b < B; b++)
                 for (int j = 0; j < Sl; j++)
                     a->keymask[(size_t)b * Sl + j] = j < Pl ? 1 : a->mask[(size_t)b * Tx + j - Pl];
-            }
-            K->attention_forward(att_out, att, qr, kc, vc, a->keymask, B, Tx, Sl, c->NH, c->NKV, c->HS);
+            ks = (KeyStore){kc, vc, a->keymask, Sl, Pl, adapter_set_prefix_exempt(s, li) ? Pl : 0};
         }
-        adapters_attn_forward(s, w, li, att_out, qr, B, Tx);
-        linear_fwd(K, s, li, LIN_O, o, att_out, llama_tensor_ptr(w, LT_WO, li), N, QD, C);
-        residual_forward(res1, x, o, N * C);
-
-        // MLP half: y = h1 + down(silu(gate(RMSNorm_post(h1))) * up(...))
-        K->rmsnorm_forward(ln2, ln2_rstd, res1, llama_tensor_ptr(w, LT_LN2, li), (int)N, (int)C, c->eps);
-        linear_fwd(K, s, li, LIN_GATE, gate, ln2, llama_tensor_ptr(w, LT_WG, li), N, C, FF);
-        linear_fwd(K, s, li, LIN_UP, up, ln2, llama_tensor_ptr(w, LT_WU, li), N, C, FF);
-        K->swiglu_forward(sw, gate, up, N * FF);
-        linear_fwd(K, s, li, LIN_DOWN, mlp, sw, llama_tensor_ptr(w, LT_WD, li), N, FF, C);
-        residual_forward(out, res1, mlp, N * C);
-        x = out;
+        block_forward(&run, li, &ba, x, &ks);
+        x = ba.out;
     }
-    K->rmsnorm_forward(a->lnf, a->lnf_rstd, x, w->t[LT_LNF], (int)N, (int)C, c->eps);
+    K->rmsnorm_forward(a->lnf, a->lnf_rstd, x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, c->eps);
     K->matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
-    (void)H2;
     return 0;
 }
 
@@ -499,58 +554,73 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
     size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
     memset(da->mem, 0, da->count * sizeof(real));
 
+    BlockRun run = {K, w, a->normg, a->rope_cos, a->rope_sin, a->rope_lcos, a->rope_lsin, s, B, Tx};
+    int gemma = c->arch == AFX_ARCH_GEMMA3;
+
     // loss -> logits -> final norm
     K->crossentropy_backward(da->dlogits, a->logits, a->labels, scale, B, Tx, (int)V);
     K->matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
     const real *x_last = a->out + (size_t)(c->L - 1) * N * C;
-    K->rmsnorm_backward(da->dres, gslot(g, LT_LNF, 0), da->dln, x_last, w->t[LT_LNF], a->lnf_rstd, (int)N, (int)C);
+    K->rmsnorm_backward(da->dres, gslot(g, LT_LNF, 0), da->dln, x_last, block_norm(&run, LT_LNF, 0), a->lnf_rstd, (int)N, (int)C);
 
     for (int l = c->L - 1; l >= 0; l--) {
         size_t ll = (size_t)l;
+        BlockActs ba;
+        block_views(a, l, &ba);
         const real *x = l > 0 ? a->out + (ll - 1) * N * C : a->embed; // layer input
-        const real *ln1 = a->ln1 + ll * N * C, *ln1_rstd = a->ln1_rstd + ll * N;
-        const real *qr = a->q_rope + ll * N * QD, *kr = a->k_rope + ll * N * KD, *v = a->v + ll * N * KD;
-        const real *att = a->att + ll * (size_t)B * c->NH * Tx * S, *att_out = a->att_out + ll * N * QD;
-        const real *res1 = a->res1 + ll * N * C;
-        const real *ln2 = a->ln2 + ll * N * C, *ln2_rstd = a->ln2_rstd + ll * N;
-        const real *gate = a->gate + ll * N * FF, *up = a->up + ll * N * FF, *sw = a->swiglu + ll * N * FF;
+        int sliding = gemma && c->sliding[l];
+        const real *cs = sliding ? a->rope_lcos : a->rope_cos, *sn = sliding ? a->rope_lsin : a->rope_sin;
         // da->dres holds d(loss)/d(out_l) on entry and d(loss)/d(x_l) on exit
 
-        // out = res1 + mlp: both get dres
+        // out = res1 + mlp (Gemma: res1 + mn, mn = norm(mlp)): both get dres
         memcpy(da->dres1, da->dres, N * C * sizeof(real));
-        // mlp = down(sw); sw = silu(gate) * up; gate, up = ln2 Wg^T, ln2 Wu^T
+        const real *dmlp = da->dres;
+        if (gemma) { // mn = rms(mlp) (1 + w)
+            memset(da->dbr, 0, N * C * sizeof(real));
+            K->rmsnorm_backward(da->dbr, gslot(g, LT_MNORM, l), da->dres, ba.mlp, block_norm(&run, LT_MNORM, l), ba.mn_rstd, (int)N, (int)C);
+            dmlp = da->dbr;
+        }
+        // mlp = down(act); act = silu|gelu_tanh(gate) * up; gate, up = ln2 Wg^T, ln2 Wu^T
         memset(da->dswiglu, 0, N * FF * sizeof(real));
-        linear_bwd(K, s, l, LIN_DOWN, da->dswiglu, gslot(g, LT_WD, l), da->dres, sw, llama_tensor_ptr(w, LT_WD, l), N, FF, C);
+        linear_bwd(K, s, l, LIN_DOWN, da->dswiglu, gslot(g, LT_WD, l), dmlp, ba.act, llama_tensor_ptr(w, LT_WD, l), N, FF, C);
         memset(da->dgate, 0, N * FF * sizeof(real));
         memset(da->dup, 0, N * FF * sizeof(real));
-        K->swiglu_backward(da->dgate, da->dup, da->dswiglu, gate, up, N * FF);
+        if (gemma) K->geglu_backward(da->dgate, da->dup, da->dswiglu, ba.gate, ba.up, N * FF);
+        else K->swiglu_backward(da->dgate, da->dup, da->dswiglu, ba.gate, ba.up, N * FF);
         memset(da->dln, 0, N * C * sizeof(real));
-        linear_bwd(K, s, l, LIN_GATE, da->dln, gslot(g, LT_WG, l), da->dgate, ln2, llama_tensor_ptr(w, LT_WG, l), N, C, FF);
-        linear_bwd(K, s, l, LIN_UP, da->dln, gslot(g, LT_WU, l), da->dup, ln2, llama_tensor_ptr(w, LT_WU, l), N, C, FF);
-        // ln2 = RMSNorm_post(res1)
-        K->rmsnorm_backward(da->dres1, gslot(g, LT_LN2, l), da->dln, res1, llama_tensor_ptr(w, LT_LN2, l), ln2_rstd, (int)N, (int)C);
+        linear_bwd(K, s, l, LIN_GATE, da->dln, gslot(g, LT_WG, l), da->dgate, ba.ln2, llama_tensor_ptr(w, LT_WG, l), N, C, FF);
+        linear_bwd(K, s, l, LIN_UP, da->dln, gslot(g, LT_WU, l), da->dup, ba.ln2, llama_tensor_ptr(w, LT_WU, l), N, C, FF);
+        // ln2 = norm(res1)
+        K->rmsnorm_backward(da->dres1, gslot(g, LT_LN2, l), da->dln, ba.res1, block_norm(&run, LT_LN2, l), ba.ln2_rstd, (int)N, (int)C);
 
-        // res1 = x + o: dres (now for x) = dres1, o gets dres1
+        // res1 = x + o (Gemma: x + on, on = norm(o)): dres (now for x) = dres1, the branch gets dres1
         memcpy(da->dres, da->dres1, N * C * sizeof(real));
+        const real *dout_o = da->dres1;
+        if (gemma) {
+            memset(da->dbr, 0, N * C * sizeof(real));
+            K->rmsnorm_backward(da->dbr, gslot(g, LT_ONORM, l), da->dres1, ba.o, block_norm(&run, LT_ONORM, l), ba.on_rstd, (int)N, (int)C);
+            dout_o = da->dbr;
+        }
         memset(da->datt_out, 0, N * QD * sizeof(real));
-        linear_bwd(K, s, l, LIN_O, da->datt_out, gslot(g, LT_WO, l), da->dres1, att_out, llama_tensor_ptr(w, LT_WO, l), N, QD, C);
+        linear_bwd(K, s, l, LIN_O, da->datt_out, gslot(g, LT_WO, l), dout_o, ba.att_out, llama_tensor_ptr(w, LT_WO, l), N, QD, C);
         memset(da->dq_rope, 0, N * QD * sizeof(real));
         memset(da->dk_rope, 0, N * KD * sizeof(real));
         memset(da->dv, 0, N * KD * sizeof(real));
         // adapter terms added to att_out (Llama-Adapter) send gradient to q_rope and their params
-        adapters_attn_backward(s, w, l, da->dq_rope, da->datt_out, qr, B, Tx);
+        adapters_attn_backward(s, w, l, da->dq_rope, da->datt_out, ba.qr, B, Tx);
         int Pl = s ? adapter_set_prefix_len(s, l) : 0;
+        AttnSpec sp = block_attn_spec(c, l, Pl > 0 && adapter_set_prefix_exempt(s, l) ? Pl : 0);
         if (Pl == 0) {
-            K->attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, qr, kr, v, att, B, Tx, Tx,
-                               c->NH, c->NKV, c->HS);
+            K->attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, ba.qr, ba.kr, ba.v, ba.att,
+                                  &sp, B, Tx, Tx, c->NH, c->NKV, c->HS);
         } else {
             // keys were [K_pre ; RoPE(k)]: split the gradient between the prefix and the real keys
             int Sl = Pl + Tx;
             const real *kc = a->kcat + ll * (size_t)B * S * KD, *vc = a->vcat + ll * (size_t)B * S * KD;
             memset(da->dkcat, 0, (size_t)B * Sl * KD * sizeof(real));
             memset(da->dvcat, 0, (size_t)B * Sl * KD * sizeof(real));
-            K->attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, qr, kc, vc, att, B, Tx, Sl,
-                               c->NH, c->NKV, c->HS);
+            K->attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, ba.qr, kc, vc, ba.att, &sp,
+                                  B, Tx, Sl, c->NH, c->NKV, c->HS);
             adapters_kv_backward(s, l, da->dkcat, da->dvcat, B, Sl);
             for (int b = 0; b < B; b++)
                 for (size_t j = 0; j < (size_t)Tx * KD; j++) {
@@ -560,19 +630,36 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
         }
         memset(da->dq, 0, N * QD * sizeof(real));
         memset(da->dk, 0, N * KD * sizeof(real));
-        K->rope_backward(da->dq, da->dq_rope, a->rope_cos, a->rope_sin, (int)N, c->NH, c->HS);
-        K->rope_backward(da->dk, da->dk_rope, a->rope_cos, a->rope_sin, (int)N, c->NKV, c->HS);
+        if (gemma) { // q_rope = RoPE(q_norm(q)): through RoPE, then the per-head norms
+            memset(da->dqn, 0, N * QD * sizeof(real));
+            memset(da->dkn, 0, N * KD * sizeof(real));
+            K->rope_backward(da->dqn, da->dq_rope, cs, sn, (int)N, c->NH, c->HS);
+            K->rope_backward(da->dkn, da->dk_rope, cs, sn, (int)N, c->NKV, c->HS);
+            K->rmsnorm_backward(da->dq, gslot(g, LT_QNORM, l), da->dqn, ba.q, block_norm(&run, LT_QNORM, l), ba.qn_rstd,
+                                (int)N * c->NH, c->HS);
+            K->rmsnorm_backward(da->dk, gslot(g, LT_KNORM, l), da->dkn, ba.k, block_norm(&run, LT_KNORM, l), ba.kn_rstd,
+                                (int)N * c->NKV, c->HS);
+        } else {
+            K->rope_backward(da->dq, da->dq_rope, cs, sn, (int)N, c->NH, c->HS);
+            K->rope_backward(da->dk, da->dk_rope, cs, sn, (int)N, c->NKV, c->HS);
+        }
         memset(da->dln, 0, N * C * sizeof(real));
-        linear_bwd(K, s, l, LIN_Q, da->dln, gslot(g, LT_WQ, l), da->dq, ln1, llama_tensor_ptr(w, LT_WQ, l), N, C, QD);
-        linear_bwd(K, s, l, LIN_K, da->dln, gslot(g, LT_WK, l), da->dk, ln1, llama_tensor_ptr(w, LT_WK, l), N, C, KD);
-        linear_bwd(K, s, l, LIN_V, da->dln, gslot(g, LT_WV, l), da->dv, ln1, llama_tensor_ptr(w, LT_WV, l), N, C, KD);
-        // ln1 = RMSNorm_in(x)
-        K->rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x, llama_tensor_ptr(w, LT_LN1, l), ln1_rstd, (int)N, (int)C);
+        linear_bwd(K, s, l, LIN_Q, da->dln, gslot(g, LT_WQ, l), da->dq, ba.ln1, llama_tensor_ptr(w, LT_WQ, l), N, C, QD);
+        linear_bwd(K, s, l, LIN_K, da->dln, gslot(g, LT_WK, l), da->dk, ba.ln1, llama_tensor_ptr(w, LT_WK, l), N, C, KD);
+        linear_bwd(K, s, l, LIN_V, da->dln, gslot(g, LT_WV, l), da->dv, ba.ln1, llama_tensor_ptr(w, LT_WV, l), N, C, KD);
+        // ln1 = norm(x)
+        K->rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x, block_norm(&run, LT_LN1, l), ba.ln1_rstd, (int)N, (int)C);
     }
     // embeddings: the virtual rows belong to the prompt adapter, the real rows to the table
+    // (Gemma: x = E[id] * s, so dE[id] += s * dx)
     adapters_embed_backward(s, da->dres, B, Tx);
-    for (int b = 0; b < B; b++)
-        embedding_backward(gslot(g, LT_EMBED, 0), da->dres + ((size_t)b * Tx + P) * C, a->ids + (size_t)b * T, T, (int)C);
+    real es = llama_embed_scale(c);
+    for (int b = 0; b < B; b++) {
+        real *dxb = da->dres + ((size_t)b * Tx + P) * C;
+        if (es != 1)
+            for (size_t i = 0; i < (size_t)T * C; i++) dxb[i] *= es;
+        embedding_backward(gslot(g, LT_EMBED, 0), dxb, a->ids + (size_t)b * T, T, (int)C);
+    }
     adapters_end_backward(s, w);
     return 0;
 }

@@ -20,6 +20,16 @@
 
 struct AdapterSet; /* ref/adapters/adapter.h: the adaptation methods hooked into the model */
 
+/* The block variant (design.md §2: a model family is a variant of the one block, chosen here).
+ *   LLAMA:  x += o_proj(attn(rms(x) w));                x += down(silu(gate) * up)(rms(x) w)
+ *   GEMMA3: x += rms(o_proj(attn(...)))(1+w), with rms(q)(1+w), rms(k)(1+w) per head before RoPE;
+ *           x += rms(down(gelu_tanh(gate) * up)(rms(x)(1+w)))(1+w); embeddings scaled by sqrt(C);
+ *           scores scaled by 1/sqrt(query_pre_attn_scalar); sliding-window layers with their own
+ *           RoPE base (gemma3.md §4). Norm weights are kept as HF stores them (w; the multiplier is
+ *           1 + w, formed once per forward). */
+enum { AFX_ARCH_LLAMA = 0, AFX_ARCH_GEMMA3 = 1 };
+#define AFX_MAX_LAYERS 256
+
 typedef struct {
     int V, C, FF, L, NH, NKV, HS; /* vocab, hidden, intermediate, layers, heads, kv heads, head_dim */
     double eps;                   /* rms_norm_eps */
@@ -28,7 +38,16 @@ typedef struct {
     double rope_factor, rope_low_freq_factor, rope_high_freq_factor, rope_original_max_position;
     int tied;    /* tie_word_embeddings: lm_head IS embed_tokens */
     int max_pos; /* max_position_embeddings (positions must be below it) */
+    int arch;    /* AFX_ARCH_LLAMA (0) or AFX_ARCH_GEMMA3 */
+    /* Gemma 3 only (unused for Llama): */
+    double query_pre_attn_scalar;           /* attention scores are scaled by 1/sqrt(this) */
+    int sliding_window;                     /* W: a sliding layer's query sees index distance < W */
+    double rope_local_theta;                /* RoPE base of the sliding layers (rope_theta: full) */
+    unsigned char sliding[AFX_MAX_LAYERS];  /* 1 = layer l is a sliding-window layer */
 } LlamaConfig;
+
+/* the embedding multiplier: sqrt(C) rounded to the number type for Gemma 3, 1 for Llama */
+real llama_embed_scale(const LlamaConfig *c);
 
 /* 0 if the config is usable; otherwise a message naming the bad field. */
 int llama_config_check(const LlamaConfig *c, afx_err *e);
@@ -45,6 +64,11 @@ enum {
     LT_WG,      /* model.layers.{l}.mlp.gate_proj.weight       (L,FF,C)         */
     LT_WU,      /* model.layers.{l}.mlp.up_proj.weight         (L,FF,C)         */
     LT_WD,      /* model.layers.{l}.mlp.down_proj.weight       (L,C,FF)         */
+    /* Gemma 3 only (absent, 0 elements, for Llama). Gemma's LT_LN2 is pre_feedforward_layernorm. */
+    LT_QNORM,   /* model.layers.{l}.self_attn.q_norm.weight    (L,HS)           */
+    LT_KNORM,   /* model.layers.{l}.self_attn.k_norm.weight    (L,HS)           */
+    LT_ONORM,   /* model.layers.{l}.post_attention_layernorm   (L,C) on the attention output */
+    LT_MNORM,   /* model.layers.{l}.post_feedforward_layernorm (L,C) on the MLP output */
     LT_LNF,     /* model.norm.weight                           (C)              */
     LT_LM_HEAD, /* lm_head.weight                              (V,C), absent when tied */
     LT_COUNT
@@ -64,6 +88,10 @@ typedef struct {
 int llama_tensor_info(const LlamaConfig *c, int kind, int layer, char *name, size_t namelen,
                       size_t shape[2], int *ndim);
 int llama_tensor_is_per_layer(int kind);
+/* 1 if the model has this tensor (not: a tied lm_head, Gemma's extra norms in a Llama model) */
+int llama_tensor_exists(const LlamaConfig *c, int kind);
+/* 1 for the norm weights (RMSNorm multipliers: w for Llama, 1 + w for Gemma 3) */
+int llama_tensor_is_norm(int kind);
 size_t llama_tensor_numel(const LlamaConfig *c, int kind); /* one layer's slice for per-layer kinds */
 real *llama_tensor_ptr(const LlamaParams *p, int kind, int layer);
 
@@ -87,20 +115,26 @@ typedef struct {
     int *keymask;          /* (B,S) key mask of prefix layers: P_l ones, then mask */
     real *rope_cos;        /* (B,Tx,HS/2) cos of each token's position times inv_freq */
     real *rope_sin;        /* (B,Tx,HS/2) */
+    real *rope_lcos, *rope_lsin; /* (B,Tx,HS/2) Gemma: the sliding layers' RoPE base */
+    real *normg;           /* Gemma: every norm's multiplier 1 + w (see llama_norm_fill) */
     real *embed;           /* (B,Tx,C) residual stream entering layer 0 */
     real *ln1, *ln1_rstd;  /* (L,B,Tx,C), (L,B,Tx) */
     real *q, *k, *v;       /* (L,B,Tx,NH*HS), (L,B,Tx,NKV*HS) x2, before RoPE */
+    real *qn, *qn_rstd;    /* Gemma: (L,B,Tx,NH*HS), (L,B*Tx*NH) q after q_norm */
+    real *kn, *kn_rstd;    /* Gemma: (L,B,Tx,NKV*HS), (L,B*Tx*NKV) k after k_norm */
     real *q_rope, *k_rope; /* (L,B,Tx,NH*HS), (L,B,Tx,NKV*HS) after RoPE */
     real *kcat, *vcat;     /* (L,B,S,NKV*HS) [prefix ; real] keys and values of prefix layers */
     real *att;             /* (L, B,NH,Tx,S_l) attention probabilities, layer l at l*B*NH*Tx*S */
     real *att_out;         /* (L,B,Tx,NH*HS) P.V (+ adapter terms), the input of o_proj */
     real *o;               /* (L,B,Tx,C) o_proj output */
-    real *res1;            /* (L,B,Tx,C) x + o */
+    real *on, *on_rstd;    /* Gemma: (L,B,Tx,C), (L,B*Tx) post_attention_layernorm(o) */
+    real *res1;            /* (L,B,Tx,C) x + o (Gemma: x + on) */
     real *ln2, *ln2_rstd;  /* (L,B,Tx,C), (L,B,Tx) */
     real *gate, *up;       /* (L,B,Tx,FF) */
-    real *swiglu;          /* (L,B,Tx,FF) */
+    real *swiglu;          /* (L,B,Tx,FF) act(gate) * up: SiLU (Llama), GELU-tanh (Gemma) */
     real *mlp;             /* (L,B,Tx,C) down_proj output */
-    real *out;             /* (L,B,Tx,C) layer output: res1 + mlp */
+    real *mn, *mn_rstd;    /* Gemma: (L,B,Tx,C), (L,B*Tx) post_feedforward_layernorm(mlp) */
+    real *out;             /* (L,B,Tx,C) layer output: res1 + mlp (Gemma: res1 + mn) */
     real *lnf, *lnf_rstd;  /* (B,Tx,C), (B,Tx) final norm */
     real *logits;          /* (B,Tx,V) */
     void *mem;
@@ -124,6 +158,8 @@ typedef struct {
     real *dres1;           /* (B,Tx,C) gradient w.r.t. res1 of the current layer */
     real *dln;             /* (B,Tx,C) gradient w.r.t. a norm output */
     real *dq, *dk, *dv;    /* (B,Tx,NH*HS), (B,Tx,NKV*HS) x2, before RoPE */
+    real *dqn, *dkn;       /* Gemma: gradients of q_norm's / k_norm's outputs */
+    real *dbr;             /* Gemma: (B,Tx,C) gradient of a branch output before its norm */
     real *dq_rope, *dk_rope;
     real *dkcat, *dvcat;   /* (B,S,NKV*HS) gradients of [prefix ; real] keys/values */
     real *datt;            /* (B,NH,Tx,S) scratch of attention_backward */

@@ -207,11 +207,12 @@ void rope_backward(real *dinp, const real *dout, const real *cos_t, const real *
 /* attention                                                                                     */
 
 void attention_forward(real *out, real *att, const real *q, const real *k, const real *v,
-                       const int *keymask, int B, int T, int S, int NH, int NKV, int HS) {
+                       const int *keymask, const AttnSpec *spec, int B, int T, int S, int NH, int NKV,
+                       int HS) {
     // q (B,T,NH,HS); k, v (B,S,NKV,HS); att (B,NH,T,S); out (B,T,NH,HS)
     int rep = NH / NKV;
     int off = S - T; // query t sits at key position t + off
-    real scale = (real)(1.0 / sqrt((double)HS));
+    real scale = (real)attn_scale(spec, HS);
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
@@ -224,7 +225,7 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
                 real maxv = -INFINITY;
                 int any = 0;
                 for (int s = 0; s < S; s++) {
-                    int visible = s <= t + off && (!keymask || keymask[(size_t)b * S + s]);
+                    int visible = attn_visible(spec, keymask ? keymask + (size_t)b * S : NULL, t, s, off);
                     if (!visible) { p[s] = 0; continue; }
                     const real *ks = k + (((size_t)b * S + s) * NKV + g) * HS;
                     real dot = 0;
@@ -238,7 +239,7 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
                 // pass 2: softmax over visible keys
                 real sum = 0;
                 for (int s = 0; s < S; s++) {
-                    int visible = s <= t + off && (!keymask || keymask[(size_t)b * S + s]);
+                    int visible = attn_visible(spec, keymask ? keymask + (size_t)b * S : NULL, t, s, off);
                     if (!visible) continue;
                     p[s] = (real)exp((double)(p[s] - maxv));
                     sum += p[s];
@@ -255,15 +256,15 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
 }
 
 void attention_backward(real *dq, real *dk, real *dv, real *datt, const real *dout, const real *q,
-                        const real *k, const real *v, const real *att, int B, int T, int S, int NH,
-                        int NKV, int HS) {
+                        const real *k, const real *v, const real *att, const AttnSpec *spec, int B,
+                        int T, int S, int NH, int NKV, int HS) {
     // forward: z = q.k * scale ; p = softmax(z) over visible keys ; o = sum_s p_s v_s
     // backward: dp_s = do.v_s ; dz_s = p_s (dp_s - sum_s' p_s' dp_s') ; dq = sum_s dz_s k_s scale ;
     //           dk_s += dz_s q scale ; dv_s += p_s do.   Invisible keys have p = 0, so dz = 0 there.
     // One task per (b, KV head g): it owns dk/dv of head g, so the query heads of a group sum into
     // them in a fixed order (h, then t) with no race.
     int rep = NH / NKV;
-    real scale = (real)(1.0 / sqrt((double)HS));
+    real scale = (real)attn_scale(spec, HS);
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < NKV; g++)
@@ -319,6 +320,35 @@ void swiglu_backward(real *dgate, real *dup, const real *dout, const real *gate,
         real a = gate[i], sg = sigmoidr(a);
         if (dgate) dgate[i] += dout[i] * up[i] * sg * (1 + a * (1 - sg));
         if (dup) dup[i] += dout[i] * a * sg;
+    }
+}
+
+/* -------------------------------------------------------------------------------------------- */
+/* GeGLU (Gemma 3)                                                                               */
+
+#define GELU_K0 0.7978845608028654 /* sqrt(2/pi) */
+#define GELU_K1 0.044715
+
+void geglu_forward(real *out, const real *gate, const real *up, size_t n) {
+    // out = gelu_tanh(gate) * up ; gelu_tanh(a) = 0.5 a (1 + tanh(k0 (a + k1 a^3)))
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        double a = gate[i];
+        out[i] = (real)(0.5 * a * (1.0 + tanh(GELU_K0 * (a + GELU_K1 * a * a * a)))) * up[i];
+    }
+}
+
+void geglu_backward(real *dgate, real *dup, const real *dout, const real *gate, const real *up,
+                    size_t n) {
+    // d/da gelu_tanh(a) = 0.5 (1 + th) + 0.5 a (1 - th^2) k0 (1 + 3 k1 a^2),  th = tanh(k0 (a + k1 a^3))
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        double a = gate[i], th = tanh(GELU_K0 * (a + GELU_K1 * a * a * a));
+        if (dgate) {
+            double d = 0.5 * (1.0 + th) + 0.5 * a * (1.0 - th * th) * GELU_K0 * (1.0 + 3.0 * GELU_K1 * a * a);
+            dgate[i] += dout[i] * up[i] * (real)d;
+        }
+        if (dup) dup[i] += dout[i] * (real)(0.5 * a * (1.0 + th));
     }
 }
 

@@ -9,6 +9,7 @@
 #ifndef AFFIX_OPS_H
 #define AFFIX_OPS_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include "real.h"
@@ -40,6 +41,23 @@ void rope_backward(real *dinp, const real *dout, const real *cos_t, const real *
                    int HS);
 
 /* ---- causal self-attention with GQA, padding mask and a key offset ---------------------------- */
+/* The variant of a layer's attention (NULL = Llama: scale 1/sqrt(HS), no window).
+ * Gemma 3: scale 1/sqrt(query_pre_attn_scalar); sliding layers see a key only while the index
+ * distance (t + S - T) - s is below the window (so exactly `window` keys, the query's own included). */
+typedef struct {
+    double scale; /* scores = (q.k) * scale; 0 means 1/sqrt(HS) */
+    int window;   /* > 0: key s visible to query t only if (t + S - T) - s < window */
+    int exempt;   /* keys 0..exempt-1 are never cut by the window (a prefix kept visible) */
+} AttnSpec;
+/* 1 if key s is visible to query t under the causal rule, the window and keymask row km (or NULL) */
+static inline int attn_visible(const AttnSpec *sp, const int *km, int t, int s, int off) {
+    if (s > t + off || (km && !km[s])) return 0;
+    return !(sp && sp->window > 0 && s >= sp->exempt && t + off - s >= sp->window);
+}
+static inline double attn_scale(const AttnSpec *sp, int HS) {
+    return sp && sp->scale > 0 ? sp->scale : 1.0 / sqrt((double)HS);
+}
+
 /* q (B,T,NH,HS); k, v (B,S,NKV,HS) with S >= T; keymask (B,S) 1 = may be attended, or NULL.
  * Query t sits at position t + (S-T) in key space (HF cache positions: the first S-T keys are a
  * prefix/cache). Key s is visible to query t iff s <= t + (S-T) and keymask[b][s] != 0.
@@ -47,16 +65,23 @@ void rope_backward(real *dinp, const real *dout, const real *cos_t, const real *
  * att (B,NH,T,S) holds the probabilities (0 where not visible); out (B,T,NH,HS).
  * A row that sees no key at all (a left-pad query) gets att = 0 and out = 0. */
 void attention_forward(real *out, real *att, const real *q, const real *k, const real *v,
-                       const int *keymask, int B, int T, int S, int NH, int NKV, int HS);
+                       const int *keymask, const AttnSpec *spec, int B, int T, int S, int NH, int NKV,
+                       int HS);
 /* datt (B,NH,T,S) is scratch (overwritten). dq (B,T,NH,HS), dk, dv (B,S,NKV,HS) accumulate. */
 void attention_backward(real *dq, real *dk, real *dv, real *datt, const real *dout, const real *q,
-                        const real *k, const real *v, const real *att, int B, int T, int S, int NH,
-                        int NKV, int HS);
+                        const real *k, const real *v, const real *att, const AttnSpec *spec, int B,
+                        int T, int S, int NH, int NKV, int HS);
 
 /* ---- SwiGLU: out = silu(gate) * up, silu(a) = a * sigmoid(a) ------------------------------------- */
 void swiglu_forward(real *out, const real *gate, const real *up, size_t n);
 void swiglu_backward(real *dgate, real *dup, const real *dout, const real *gate, const real *up,
                      size_t n);
+
+/* ---- GeGLU (Gemma 3 MLP): out = gelu_tanh(gate) * up,
+ *      gelu_tanh(a) = 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3)))  (PyTorch gelu, approximate="tanh") */
+void geglu_forward(real *out, const real *gate, const real *up, size_t n);
+void geglu_backward(real *dgate, real *dup, const real *dout, const real *gate, const real *up,
+                    size_t n);
 
 /* ---- residual: out = a + b; its backward is dA += dout, dB += dout ------------------------------- */
 void residual_forward(real *out, const real *a, const real *b, size_t n);

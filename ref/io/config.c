@@ -101,8 +101,86 @@ static int read_rope(LlamaConfig *c, const cJSON *r, const char *field, const ch
     return 0;
 }
 
+/* 1 if obj[key] is absent or null; otherwise a message (a key that would change the model) */
+static int must_be_null(const cJSON *obj, const char *key, const char *why, const char *label, afx_err *e) {
+    if (!member(obj, key)) return 0;
+    return afx_fail(e, "%s: field '%s' is set; %s", label, key, why);
+}
+
+/* Gemma 3 text (model_type gemma3_text, or the text_config of a gemma3 config). Defaults are those
+ * of transformers' Gemma3TextConfig, taken explicitly here (affix info prints the result):
+ * query_pre_attn_scalar 256, sliding_window 4096, sliding_window_pattern 6 (layer i is full iff
+ * (i+1) % 6 == 0), rope_theta 1e6, rope_local_base_freq 1e4, tie_word_embeddings true,
+ * hidden_activation gelu_pytorch_tanh, no softcapping. */
+static int read_gemma3(LlamaConfig *c, const cJSON *root, const char *label, afx_err *e) {
+    c->arch = AFX_ARCH_GEMMA3;
+    int pattern;
+    if (get_bool(root, "tie_word_embeddings", 1, &c->tied, label, e) ||
+        get_pos_num(root, "", "query_pre_attn_scalar", 256, &c->query_pre_attn_scalar, label, e) ||
+        get_pos_int(root, "", "sliding_window", 0, 4096, &c->sliding_window, label, e) ||
+        get_pos_int(root, "", "sliding_window_pattern", 0, 6, &pattern, label, e) ||
+        get_pos_num(root, "", "rope_theta", 1e6, &c->rope_theta, label, e) ||
+        get_pos_num(root, "", "rope_local_base_freq", 1e4, &c->rope_local_theta, label, e))
+        return -1;
+    if (c->L > AFX_MAX_LAYERS)
+        return afx_fail(e, "%s: num_hidden_layers %d above the supported %d", label, c->L, AFX_MAX_LAYERS);
+    const cJSON *lt = member(root, "layer_types");
+    if (lt) {
+        if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->L)
+            return afx_fail(e, "%s: field 'layer_types' must be an array of %d strings", label, c->L);
+        for (int l = 0; l < c->L; l++) {
+            const cJSON *t = cJSON_GetArrayItem(lt, l);
+            if (cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention")) c->sliding[l] = 1;
+            else if (cJSON_IsString(t) && !strcmp(t->valuestring, "full_attention")) c->sliding[l] = 0;
+            else return afx_fail(e, "%s: layer_types[%d] must be \"sliding_attention\" or \"full_attention\"", label, l);
+        }
+    } else {
+        for (int l = 0; l < c->L; l++) c->sliding[l] = (l + 1) % pattern != 0;
+    }
+    /* rope: transformers 5 nests one object per layer type; both must be plain ("default") */
+    const cJSON *rp = member(root, "rope_parameters");
+    if (rp) {
+        static const char *const kinds[2] = {"full_attention", "sliding_attention"};
+        for (int k = 0; k < 2; k++) {
+            const cJSON *r = member(rp, kinds[k]);
+            char field[64];
+            snprintf(field, sizeof field, "rope_parameters.%s", kinds[k]);
+            if (!r) return afx_fail(e, "%s: field '%s' is missing", label, field);
+            LlamaConfig probe = *c;
+            if (read_rope(&probe, r, field, label, e)) return -1;
+            if (probe.rope_factor > 0)
+                return afx_fail(e, "%s: %s uses rope scaling, which affix does not implement for Gemma 3", label, field);
+            char where[80];
+            snprintf(where, sizeof where, "%s.", field);
+            if (get_pos_num(r, where, "rope_theta", -1, k ? &c->rope_local_theta : &c->rope_theta, label, e)) return -1;
+        }
+    } else if (must_be_null(root, "rope_scaling", "rope scaling is not implemented for Gemma 3", label, e)) {
+        return -1;
+    }
+    const cJSON *act = member(root, "hidden_activation");
+    if (!act) act = member(root, "hidden_act");
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "gelu_pytorch_tanh")))
+        return afx_fail(e, "%s: hidden_activation must be \"gelu_pytorch_tanh\" for Gemma 3", label);
+    int bidir;
+    if (must_be_null(root, "final_logit_softcapping", "logit softcapping is not implemented", label, e) ||
+        must_be_null(root, "attn_logit_softcapping", "logit softcapping is not implemented", label, e) ||
+        get_bool(root, "use_bidirectional_attention", 0, &bidir, label, e))
+        return -1;
+    if (bidir) return afx_fail(e, "%s: use_bidirectional_attention is true; affix is causal only", label);
+    return 0;
+}
+
 static int read_config(LlamaConfig *c, const cJSON *root, const char *label, afx_err *e) {
     if (!cJSON_IsObject(root)) return afx_fail(e, "%s: config is not a JSON object", label);
+    const cJSON *mt = member(root, "model_type");
+    if (mt && cJSON_IsString(mt) && !strcmp(mt->valuestring, "gemma3")) { /* the multimodal wrapper */
+        const cJSON *tc = member(root, "text_config");
+        if (!cJSON_IsObject(tc)) return afx_fail(e, "%s: a gemma3 config without a text_config object", label);
+        root = tc;
+        mt = NULL;
+        c->arch = AFX_ARCH_GEMMA3;
+    }
+    if (mt && (!cJSON_IsString(mt) || strcmp(mt->valuestring, "gemma3_text") == 0)) c->arch = AFX_ARCH_GEMMA3;
     if (get_pos_int(root, "", "vocab_size", 1, 0, &c->V, label, e) ||
         get_pos_int(root, "", "hidden_size", 1, 0, &c->C, label, e) ||
         get_pos_int(root, "", "intermediate_size", 1, 0, &c->FF, label, e) ||
@@ -115,9 +193,14 @@ static int read_config(LlamaConfig *c, const cJSON *root, const char *label, afx
                         "num_attention_heads %d", label, c->C, c->NH);
     if (get_pos_int(root, "", "head_dim", 0, c->C / c->NH, &c->HS, label, e) ||
         get_pos_num(root, "", "rms_norm_eps", 1e-6, &c->eps, label, e) ||
-        get_pos_num(root, "", "rope_theta", 10000.0, &c->rope_theta, label, e) ||
-        get_bool(root, "tie_word_embeddings", 0, &c->tied, label, e) ||
         get_pos_int(root, "", "max_position_embeddings", 0, 2048, &c->max_pos, label, e))
+        return -1;
+    if (c->arch == AFX_ARCH_GEMMA3) {
+        if (read_gemma3(c, root, label, e)) return -1;
+        goto check;
+    }
+    if (get_pos_num(root, "", "rope_theta", 10000.0, &c->rope_theta, label, e) ||
+        get_bool(root, "tie_word_embeddings", 0, &c->tied, label, e))
         return -1;
 
     /* rope: transformers-5 rope_parameters wins over the legacy rope_scaling + rope_theta */
@@ -144,6 +227,7 @@ static int read_config(LlamaConfig *c, const cJSON *root, const char *label, afx
     if (get_bool(root, "mlp_bias", 0, &bias, label, e)) return -1;
     if (bias) return afx_fail(e, "%s: field 'mlp_bias' is true; biases are not supported", label);
 
+check:
     if (llama_config_check(c, e)) {
         char why[AFX_ERR_LEN];
         snprintf(why, sizeof why, "%s", e ? e->msg : "");

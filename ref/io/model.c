@@ -240,7 +240,7 @@ static int load_hf(Model *m, const char *dir, afx_err *e) {
     }
     int rc = llama_params_alloc(&m->w, &m->cfg, e);
     for (int kind = 0; kind < LT_COUNT && !rc; kind++) {
-        if (kind == LT_LM_HEAD && m->cfg.tied) continue; /* the embedding; a stored lm_head is ignored */
+        if (!llama_tensor_exists(&m->cfg, kind)) continue; /* a tied lm_head is the embedding (a stored one is ignored) */
         int layers = llama_tensor_is_per_layer(kind) ? m->cfg.L : 1;
         for (int l = 0; l < layers && !rc; l++) {
             char name[256];
@@ -486,7 +486,7 @@ static int load_gguf(Model *m, const char *path, afx_err *e) {
         if (!tmp) rc = afx_fail(e, "%s: out of memory", path);
     }
     for (int kind = 0; kind < LT_COUNT && !rc; kind++) {
-        if (kind == LT_LM_HEAD && c->tied) continue;
+        if (!llama_tensor_exists(c, kind)) continue;
         int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
         for (int l = 0; l < layers && !rc; l++) {
             char name[64], hfname[256];

@@ -14,7 +14,7 @@ static int load_one(LlamaParams *p, const st_file *f, const char *label, const c
     char name[256], full[512];
     size_t shape[2];
     int ndim;
-    if (kind == LT_LM_HEAD && p->cfg.tied) return 0; /* a tied lm_head is embed_tokens: no tensor */
+    if (!llama_tensor_exists(&p->cfg, kind)) return 0; /* a tied lm_head is embed_tokens; Llama has no q_norm... */
     if (llama_tensor_info(&p->cfg, kind, layer, name, sizeof name, shape, &ndim))
         return afx_fail(e, "%s: no tensor of kind %d, layer %d in this config", label, kind, layer);
     int n = snprintf(full, sizeof full, "%s%s", prefix, name);
