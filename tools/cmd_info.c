@@ -14,6 +14,7 @@
 #include "model.h"
 
 static void print_config(const LlamaConfig *c) {
+    printf("model_type              %s\n", c->arch == AFX_ARCH_GEMMA3 ? "gemma3_text" : "llama");
     printf("vocab_size              %d\n", c->V);
     printf("hidden_size             %d\n", c->C);
     printf("intermediate_size       %d\n", c->FF);
@@ -30,6 +31,22 @@ static void print_config(const LlamaConfig *c) {
         printf("rope_scaling            none\n");
     printf("tie_word_embeddings     %s\n", c->tied ? "true" : "false");
     printf("max_position_embeddings %d\n", c->max_pos);
+    if (c->arch == AFX_ARCH_GEMMA3) {
+        // values a Gemma GGUF does not carry come from transformers' Gemma3TextConfig defaults
+        // (ref/io/model.c, ref/io/config.c); printed so that nothing is a silent guess
+        printf("hidden_activation       gelu_pytorch_tanh\n");
+        printf("query_pre_attn_scalar   %g\n", c->query_pre_attn_scalar);
+        printf("sliding_window          %d\n", c->sliding_window);
+        printf("rope_local_base_freq    %g   (rope of the sliding layers)\n", c->rope_local_theta);
+        printf("layer_types             ");
+        for (int l = 0; l < c->L; l++) printf("%s%c", l ? " " : "", c->sliding[l] ? 's' : 'F');
+        printf("   (s sliding, F full attention)\n");
+        printf("embedding scale         sqrt(hidden_size) = %.9g\n", (double)llama_embed_scale(c));
+        printf("norms                   RMSNorm x (1 + w); q_norm/k_norm; sandwich (4 per layer)\n");
+        printf("softcapping             none (final and attention)\n");
+        printf("defaults used for GGUF  rope_local_base_freq 10000, layer i full iff (i+1) %% 6 == 0,\n"
+               "                        query_pre_attn_scalar 256 (= head_dim here), no softcapping\n");
+    }
 }
 
 int cmd_info(int argc, char **argv) {

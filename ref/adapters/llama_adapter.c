@@ -10,6 +10,12 @@
  * before o_proj (PEFT adds o_proj(z); o_proj is linear, so this is the same).
  * gate_h = gate (PEFT: one raw scalar per layer) or tanh(gate[h]) (official code: one per head).
  * At init gate = 0: z = 0, the model is unchanged, and only the gate receives a gradient.
+ *
+ * Gemma 3 (PEFT has no AdaptionPrompt for it; this is affix's rule): the adapter keys are
+ * normalized as the model's own keys, with the layer's k_norm and no RoPE,
+ *     Ka = rms_head(A_l Wk^T) (1 + w_knorm),  Va = A_l Wv^T      (v is never normalized in Gemma)
+ * the queries are the model's (q_norm'ed and rotated), and the scores are scaled like the model's,
+ * by 1/sqrt(query_pre_attn_scalar). Everything else as above.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,7 +35,21 @@ typedef struct {
     real *u;               /* (La, B, Tx, NH*HS) sum_p pa Va, before the gate */
     real *z;               /* (La, B, Tx, NH*HS) gate * u */
     real *dKa, *dVa;       /* (P, KV) scratch of the backward */
+    /* Gemma 3 only: k_norm of the adapter keys */
+    real *Kraw, *krstd;    /* (La, P, KV) A Wk^T before the norm; (La, P*NKV) */
+    real *kg, *dKraw;      /* (HS) the multiplier 1 + w_knorm; (P, KV) scratch */
 } LAdapter;
+
+static int is_gemma(const Adapter *ad) { return ad->cfg.arch == AFX_ARCH_GEMMA3; }
+static double la_scale(const Adapter *ad) {
+    return 1.0 / sqrt(is_gemma(ad) ? ad->cfg.query_pre_attn_scalar : (double)ad->cfg.HS);
+}
+/* the layer's k_norm multiplier 1 + w into la->kg (Gemma) */
+static const real *knorm_mult(LAdapter *la, const LlamaParams *w, int layer, int HS) {
+    const real *kw = llama_tensor_ptr(w, LT_KNORM, layer);
+    for (int e = 0; e < HS; e++) la->kg[e] = (real)1 + kw[e];
+    return la->kg;
+}
 
 /* parameters: [2i] = layers.{l}.adaption_prompt (P,C), [2i+1] = layers.{l}.adaption_gate */
 static int slot_of(const LAdapter *la, int layer) { return layer >= la->first ? layer - la->first : -1; }
@@ -43,6 +63,9 @@ static size_t la_acts_bytes(const Adapter *ad, int B, int T, int Tx) {
     (void)T;
     size_t n = 2 * (size_t)la->La * la->P * la->KV + (size_t)la->La * B * ad->cfg.NH * Tx * la->P +
                2 * (size_t)la->La * B * Tx * la->QD + 2 * (size_t)la->P * la->KV;
+    if (is_gemma(ad))
+        n += (size_t)la->La * la->P * la->KV + (size_t)la->La * la->P * ad->cfg.NKV + (size_t)ad->cfg.HS +
+             (size_t)la->P * la->KV;
     return n * sizeof(real);
 }
 
@@ -59,6 +82,12 @@ static void la_acts_bind(Adapter *ad, int B, int T, int Tx, void *mem) {
     la->z = la->u + la->La * bq;
     la->dKa = la->z + la->La * bq;
     la->dVa = la->dKa + pk;
+    if (is_gemma(ad)) {
+        la->Kraw = la->dVa + pk;
+        la->krstd = la->Kraw + la->La * pk;
+        la->kg = la->krstd + (size_t)la->La * la->P * ad->cfg.NKV;
+        la->dKraw = la->kg + ad->cfg.HS;
+    }
     for (int i = 0; i < la->La; i++) { // named views: adapter_att (B,NH,Tx,P), adapter_z (B,Tx,NH*HS)
         AdapterTensor *ta = &ad->acts[2 * i], *tz = &ad->acts[2 * i + 1];
         ta->w = la->att + i * at;
@@ -84,9 +113,15 @@ static void la_attn_forward(Adapter *ad, const LlamaParams *w, int layer, real *
     real *att = la->att + (size_t)i * B * NH * Tx * P;
     real *u = la->u + (size_t)i * B * Tx * la->QD, *z = la->z + (size_t)i * B * Tx * la->QD;
     // Ka = A Wk^T, Va = A Wv^T (P, KV): the frozen projections of this layer, no RoPE
-    matmul_forward(Ka, A, llama_tensor_ptr(w, LT_WK, layer), P, c->C, la->KV);
+    if (is_gemma(ad)) { // Gemma: Ka = k_norm(A Wk^T), per head
+        real *Kr = la->Kraw + (size_t)i * P * la->KV;
+        matmul_forward(Kr, A, llama_tensor_ptr(w, LT_WK, layer), P, c->C, la->KV);
+        rmsnorm_forward(Ka, la->krstd + (size_t)i * P * NKV, Kr, knorm_mult(la, w, layer, HS), P * NKV, HS, c->eps);
+    } else {
+        matmul_forward(Ka, A, llama_tensor_ptr(w, LT_WK, layer), P, c->C, la->KV);
+    }
     matmul_forward(Va, A, llama_tensor_ptr(w, LT_WV, layer), P, c->C, la->KV);
-    double scale = 1.0 / sqrt((double)HS);
+    double scale = la_scale(ad);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             int g = h / la->rep;
@@ -119,7 +154,6 @@ static void la_attn_forward(Adapter *ad, const LlamaParams *w, int layer, real *
                 }
             }
         }
-    (void)NKV;
 }
 
 static void la_attn_backward(Adapter *ad, const LlamaParams *w, int layer, real *dq_rope, const real *datt_out,
@@ -133,7 +167,7 @@ static void la_attn_backward(Adapter *ad, const LlamaParams *w, int layer, real 
     real *dA = ad->params[2 * i].g, *dgate = ad->params[2 * i + 1].g;
     const real *Ka = la->Ka + (size_t)i * P * la->KV, *Va = la->Va + (size_t)i * P * la->KV;
     const real *att = la->att + (size_t)i * B * NH * Tx * P, *u = la->u + (size_t)i * B * Tx * la->QD;
-    double scale = 1.0 / sqrt((double)HS);
+    double scale = la_scale(ad);
     memset(la->dKa, 0, (size_t)P * la->KV * sizeof(real));
     memset(la->dVa, 0, (size_t)P * la->KV * sizeof(real));
     for (int h = 0; h < NH; h++) {
@@ -173,7 +207,14 @@ static void la_attn_backward(Adapter *ad, const LlamaParams *w, int layer, real 
         else dgate[h] += (real)(dg * (1 - gh * gh));
     }
     // Ka = A Wk^T, Va = A Wv^T: dA += dKa Wk + dVa Wv (Wk, Wv frozen)
-    matmul_backward(dA, NULL, la->dKa, A, llama_tensor_ptr(w, LT_WK, layer), P, c->C, la->KV);
+    const real *dK = la->dKa;
+    if (is_gemma(ad)) { // Ka = k_norm(Kraw): through the norm first (its weight is frozen)
+        memset(la->dKraw, 0, (size_t)P * la->KV * sizeof(real));
+        rmsnorm_backward(la->dKraw, NULL, la->dKa, la->Kraw + (size_t)i * P * la->KV, knorm_mult(la, w, layer, HS),
+                         la->krstd + (size_t)i * P * c->NKV, P * c->NKV, HS);
+        dK = la->dKraw;
+    }
+    matmul_backward(dA, NULL, dK, A, llama_tensor_ptr(w, LT_WK, layer), P, c->C, la->KV);
     matmul_backward(dA, NULL, la->dVa, A, llama_tensor_ptr(w, LT_WV, layer), P, c->C, la->KV);
 }
 

@@ -291,7 +291,16 @@ static const char *const GGUF_NAMES[LT_COUNT] = {
     [LT_LN2] = "blk.%d.ffn_norm.weight",     [LT_WG] = "blk.%d.ffn_gate.weight",
     [LT_WU] = "blk.%d.ffn_up.weight",        [LT_WD] = "blk.%d.ffn_down.weight",
     [LT_LNF] = "output_norm.weight",         [LT_LM_HEAD] = "output.weight",
+    /* Gemma 3 (ffn_norm is its pre_feedforward_layernorm, like Llama's pre-MLP norm) */
+    [LT_QNORM] = "blk.%d.attn_q_norm.weight", [LT_KNORM] = "blk.%d.attn_k_norm.weight",
+    [LT_ONORM] = "blk.%d.post_attention_norm.weight", [LT_MNORM] = "blk.%d.post_ffw_norm.weight",
 };
+
+/* "<arch>.<key>" for the architecture's metadata keys */
+static const char *akey(char *buf, size_t n, const char *arch, const char *key) {
+    snprintf(buf, n, "%s.%s", arch, key);
+    return buf;
+}
 
 /* An integer key: 0 found, 1 absent (dflt stored), -1 error. Must be in [lo, INT_MAX]. */
 static int kv_int(const gguf_file *f, const char *key, int required, int dflt, int lo, int *out, const char *path,
@@ -397,49 +406,77 @@ static int gguf_config(Model *m, const gguf_file *f, const char *path, afx_err *
     gguf_str arch;
     if (!kv) return afx_fail(e, "%s: metadata key 'general.architecture' is missing", path);
     if (gguf_kv_string(kv, &arch)) return afx_fail(e, "%s: general.architecture is not a string", path);
-    if (arch.n != 5 || memcmp(arch.p, "llama", 5))
-        return afx_fail(e, "%s: general.architecture is '%.*s', affix loads only 'llama'", path,
+    const char *A;
+    if (arch.n == 5 && !memcmp(arch.p, "llama", 5)) A = "llama";
+    else if (arch.n == 6 && !memcmp(arch.p, "gemma3", 6)) A = "gemma3";
+    else
+        return afx_fail(e, "%s: general.architecture is '%.*s', affix loads 'llama' and 'gemma3'", path,
                         (int)(arch.n > 64 ? 64 : arch.n), arch.p);
-
-    if (kv_int(f, "llama.embedding_length", 1, 0, 1, &c->C, path, e) < 0 ||
-        kv_int(f, "llama.feed_forward_length", 1, 0, 1, &c->FF, path, e) < 0 ||
-        kv_int(f, "llama.block_count", 1, 0, 1, &c->L, path, e) < 0 ||
-        kv_int(f, "llama.attention.head_count", 1, 0, 1, &c->NH, path, e) < 0 ||
-        kv_int(f, "llama.attention.head_count_kv", 0, c->NH, 1, &c->NKV, path, e) < 0 ||
-        kv_num(f, "llama.attention.layer_norm_rms_epsilon", 1, 0, &c->eps, path, e) < 0 ||
-        kv_num(f, "llama.rope.freq_base", 0, 10000, &c->rope_theta, path, e) < 0 ||
-        kv_int(f, "llama.context_length", 0, 2048, 1, &c->max_pos, path, e) < 0)
+    int gemma = A[0] == 'g';
+    c->arch = gemma ? AFX_ARCH_GEMMA3 : AFX_ARCH_LLAMA;
+    char k1[96];
+#define K(name) akey(k1, sizeof k1, A, name)
+    if (kv_int(f, K("embedding_length"), 1, 0, 1, &c->C, path, e) < 0 ||
+        kv_int(f, K("feed_forward_length"), 1, 0, 1, &c->FF, path, e) < 0 ||
+        kv_int(f, K("block_count"), 1, 0, 1, &c->L, path, e) < 0 ||
+        kv_int(f, K("attention.head_count"), 1, 0, 1, &c->NH, path, e) < 0 ||
+        kv_int(f, K("attention.head_count_kv"), 0, c->NH, 1, &c->NKV, path, e) < 0 ||
+        kv_num(f, K("attention.layer_norm_rms_epsilon"), 1, 0, &c->eps, path, e) < 0 ||
+        kv_num(f, K("rope.freq_base"), 0, gemma ? 1e6 : 10000, &c->rope_theta, path, e) < 0 ||
+        kv_int(f, K("context_length"), 0, 2048, 1, &c->max_pos, path, e) < 0)
         return -1;
     int hs_dflt = c->C % c->NH ? 0 : c->C / c->NH, vl, rd;
-    int k = kv_int(f, "llama.attention.key_length", 0, hs_dflt, 1, &c->HS, path, e);
+    int k = kv_int(f, K("attention.key_length"), 0, hs_dflt, 1, &c->HS, path, e);
     if (k < 0) return -1;
     if (c->HS == 0)
-        return afx_fail(e, "%s: llama.attention.key_length is missing and embedding_length %d is not a multiple of "
-                           "head_count %d", path, c->C, c->NH);
-    if (kv_int(f, "llama.attention.value_length", 0, c->HS, 1, &vl, path, e) < 0) return -1;
+        return afx_fail(e, "%s: %s.attention.key_length is missing and embedding_length %d is not a multiple of "
+                           "head_count %d", path, A, c->C, c->NH);
+    if (kv_int(f, K("attention.value_length"), 0, c->HS, 1, &vl, path, e) < 0) return -1;
     if (vl != c->HS)
-        return afx_fail(e, "%s: llama.attention.value_length %d differs from key_length %d", path, vl, c->HS);
-    if (kv_int(f, "llama.rope.dimension_count", 0, c->HS, 1, &rd, path, e) < 0) return -1;
+        return afx_fail(e, "%s: %s.attention.value_length %d differs from key_length %d", path, A, vl, c->HS);
+    if (kv_int(f, K("rope.dimension_count"), 0, c->HS, 1, &rd, path, e) < 0) return -1;
     if (rd != c->HS)
         return afx_fail(e,
-                        "%s: llama.rope.dimension_count %d differs from head_dim %d (partial rotary is not supported)",
-                        path, rd, c->HS);
+                        "%s: %s.rope.dimension_count %d differs from head_dim %d (partial rotary is not supported)",
+                        path, A, rd, c->HS);
 
     /* rope scaling other than llama3-through-rope_freqs is refused rather than ignored */
-    if ((kv = gguf_find_kv(f, "llama.rope.scaling.type"))) {
+    if ((kv = gguf_find_kv(f, K("rope.scaling.type")))) {
         gguf_str s;
-        if (gguf_kv_string(kv, &s)) return afx_fail(e, "%s: llama.rope.scaling.type is not a string", path);
+        if (gguf_kv_string(kv, &s)) return afx_fail(e, "%s: %s.rope.scaling.type is not a string", path, A);
         double fac = 1;
-        if (kv_num(f, "llama.rope.scaling.factor", 0, 1, &fac, path, e) < 0) return -1;
+        if (kv_num(f, K("rope.scaling.factor"), 0, 1, &fac, path, e) < 0) return -1;
         int none = (s.n == 4 && !memcmp(s.p, "none", 4)) || fac == 1;
         if (!none)
             return afx_fail(e, "%s: rope scaling '%.*s' (factor %g) is not supported", path,
                             (int)(s.n > 32 ? 32 : s.n), s.p, fac);
     }
     double lin = 1;
-    if (kv_num(f, "llama.rope.scale_linear", 0, 1, &lin, path, e) < 0) return -1;
+    if (kv_num(f, K("rope.scale_linear"), 0, 1, &lin, path, e) < 0) return -1;
     if (lin != 1) return afx_fail(e, "%s: linear rope scaling %g is not supported", path, lin);
-    if (gguf_rope_freqs(f, c, path, e)) return -1;
+    if (!gemma && gguf_rope_freqs(f, c, path, e)) return -1;
+
+    if (gemma) {
+        /* Gemma 3 values a GGUF does not carry, from transformers' Gemma3TextConfig defaults (the
+         * table of gemma3.md §2.4; affix info prints them): sliding layers' RoPE base 10000, layer i
+         * full iff (i+1) % 6 == 0, no softcapping, GELU-tanh. The window must be in the file. */
+        if (c->L > AFX_MAX_LAYERS) return afx_fail(e, "%s: %d layers, above the supported %d", path, c->L, AFX_MAX_LAYERS);
+        if (kv_int(f, K("attention.sliding_window"), 1, 0, 1, &c->sliding_window, path, e) < 0 ||
+            kv_num(f, K("rope.freq_base_swa"), 0, 10000, &c->rope_local_theta, path, e) < 0)
+            return -1;
+        for (int l = 0; l < c->L; l++) c->sliding[l] = (l + 1) % 6 != 0;
+        /* query_pre_attn_scalar has no key: transformers takes 256. That is head_dim for the
+         * 270M/1B/4B/12B models, not for 27B (168 vs 128): refuse what cannot be known. */
+        double qpas = 256;
+        if (kv_num(f, K("attention.query_pre_attn_scalar"), 0, 256, &qpas, path, e) < 0) return -1;
+        if (!gguf_find_kv(f, K("attention.query_pre_attn_scalar")) && c->HS != 256)
+            return afx_fail(e, "%s: gemma3 with head_dim %d: query_pre_attn_scalar is not in the file and cannot "
+                               "be known (transformers would assume 256)", path, c->HS);
+        c->query_pre_attn_scalar = qpas;
+        if (gguf_find_kv(f, K("final_logit_softcapping")) || gguf_find_kv(f, K("attn_logit_softcapping")))
+            return afx_fail(e, "%s: logit softcapping (Gemma 2) is not implemented", path);
+    }
+#undef K
 
     const gguf_tensor *emb = gguf_find_tensor(f, GGUF_NAMES[LT_EMBED]);
     if (!emb) return afx_fail(e, "%s: tensor '%s' is missing", path, GGUF_NAMES[LT_EMBED]);
@@ -448,9 +485,9 @@ static int gguf_config(Model *m, const gguf_file *f, const char *path, afx_err *
                         GGUF_NAMES[LT_EMBED], (long long)emb->ne[0], (long long)emb->ne[1], emb->n_dims, c->C);
     c->V = (int)emb->ne[1];
     int v_key;
-    if (kv_int(f, "llama.vocab_size", 0, c->V, 1, &v_key, path, e) < 0) return -1;
+    if (kv_int(f, akey(k1, sizeof k1, A, "vocab_size"), 0, c->V, 1, &v_key, path, e) < 0) return -1;
     if (v_key != c->V)
-        return afx_fail(e, "%s: llama.vocab_size %d differs from the %d rows of token_embd", path, v_key, c->V);
+        return afx_fail(e, "%s: %s.vocab_size %d differs from the %d rows of token_embd", path, A, v_key, c->V);
 
     /* tied: no output.weight, or a byte-identical copy of the embedding */
     const gguf_tensor *out = gguf_find_tensor(f, GGUF_NAMES[LT_LM_HEAD]);
@@ -515,12 +552,16 @@ static int load_gguf(Model *m, const char *path, afx_err *e) {
                 break;
             }
             real *dst = llama_tensor_ptr(&m->w, kind, l);
-            int rope = kind == LT_WQ || kind == LT_WK;
+            /* llama.cpp interleaves q/k rows for 'llama' only; Gemma's are in HF order (gemma3.md §2.3) */
+            int rope = (kind == LT_WQ || kind == LT_WK) && c->arch == AFX_ARCH_LLAMA;
             if (gguf_to_real(t, rope ? tmp : dst, e)) {
                 rc = relabel(e, path);
                 break;
             }
             if (rope) unpermute_rows(dst, tmp, kind == LT_WQ ? c->NH : c->NKV, c->HS, c->C);
+            /* Gemma's GGUF stores every norm as the multiplier 1 + w; affix keeps HF's w (exact) */
+            if (c->arch == AFX_ARCH_GEMMA3 && llama_tensor_is_norm(kind))
+                for (size_t i = 0; i < t->numel; i++) dst[i] -= 1;
             note_dtype(m, gguf_type_name(t->type), ndim == 2);
         }
     }
