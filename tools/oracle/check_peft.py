@@ -28,6 +28,17 @@ How each method is expressed with PEFT (the only ones it can express):
                  get_peft_model(PrefixTuningConfig); the LoRA tensors are made trainable again
 Other cases come from the oracle alone; the table says so.
 
+Gemma 3 (model_type "gemma3_text"; HF Gemma3ForCausalLM, eager, float64):
+  prompt, prefix ("prefix_window": "past" = PEFT's own rule: DynamicCache with sliding-window
+  layers, the prefix is past), lora       PEFT as is;
+  prefix "prefix_window": "always"        PEFT + the "always" patch (see PATCHES);
+  llama_adapter                           PEFT refuses gemma3_text (checked: ValueError); route
+                                          "hf+rule": affix's rule written on HF's own modules
+                                          (q_proj/q_norm/apply_rotary_pos_emb/k_proj/k_norm/v_proj,
+                                          the attention's scaling) with hooks, PEFT's AdaptedAttention
+                                          formula otherwise (see build_hf_rule_model).
+  Activations come from check_hf.capture_gemma (hooks on HF's modules), plus adapter_att/_z.
+
 Modes, as in check_hf.py:
   peft      PEFT + HF exactly as installed (float32 detours inside a float64 model): limit 1e-4.
             Left padding gives NaN rows there (check_hf.hf_nan_rows) when a pad query row sees no
@@ -46,16 +57,22 @@ import sys
 import warnings
 
 import peft
+import peft.peft_model
 import torch
 import transformers
+import transformers.models.gemma3.modeling_gemma3 as modeling_gemma3
 from peft import (AdaptionPromptConfig, LoraConfig, PrefixTuningConfig, PromptTuningConfig,
                   TaskType, get_peft_model, inject_adapter_in_model)
+from transformers import DynamicCache
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_hf as ch  # noqa: E402
 import llama_oracle as lo  # noqa: E402
 
 GOLDEN = ch.GOLDEN
+# HF's own function, kept before check_hf.capture_gemma wraps the module attribute (the wrapper
+# counts one call per layer; the hf+rule adapter must not advance it)
+HF_APPLY_ROPE = modeling_gemma3.apply_rotary_pos_emb
 LIMITS = {"peft": 1e-4, "peft-f64": 1e-10}
 COLS = ("rope", "prefix", "acts", "logits", "loss", "loss_ni", "grads")
 
@@ -80,7 +97,13 @@ def peft_route(cfg: lo.LlamaConfig, methods: list) -> tuple[str, str]:
             not_peft.append("PEFT prefix tuning has no layer subset (methods.md 3.6)")
         if pm["position_offset"] != "prefix":
             not_peft.append("PEFT puts the real tokens at P..P+T-1 (no position_offset zero)")
+    if pm is not None and pm.get("prefix_window", "past") == "always":
+        not_peft.append("PEFT's sliding layers treat the prefix as past (prefix_window past)")
     am = kinds.get("llama_adapter")
+    if am is not None and cfg.is_gemma:
+        if set(kinds) != {"llama_adapter"} or am["gate"] != "peft":
+            return "oracle", "no reference for this Llama-Adapter variant on Gemma 3"
+        return "hf+rule", "PEFT refuses gemma3_text; affix's Gemma rule on HF's modules"
     if am is not None:
         if cfg.num_attention_heads * cfg.head_dim != cfg.hidden_size:
             return "oracle", "PEFT AdaptionPrompt needs NH*HS == hidden (methods.md 4.1)"
@@ -99,6 +122,10 @@ PATCHES = {
     "official": "each AdaptedAttention's scalar adaption_gate is replaced, before every call, by "
                 "tanh(gate) of shape [NH, 1, 1]: PEFT's `adaption_gate * softmax(scores)` "
                 "then scales head h by tanh(gate[h])",
+    "always": "Gemma 3 prefix_window always: PEFT's get_prompt builds a plain DynamicCache() (no "
+              "sliding-window cache layers, so the prefix is never evicted) and in sliding layers "
+              "the eager attention's mask columns of the P prefix keys are set to 0 (visible); "
+              "HF's window mask over the real keys is unchanged",
 }
 
 
@@ -202,6 +229,8 @@ def build_peft_model(cfg: lo.LlamaConfig, tensors: dict, methods: list):
     am = kinds.get("llama_adapter")
     if am is not None and am["gate"] == "official":
         patches.append("official")
+    if pm_prefix is not None and pm_prefix.get("prefix_window", "past") == "always":
+        patches.append("always")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if set(configs) == {"lora", "prefix"}:
@@ -257,13 +286,78 @@ def build_peft_model(cfg: lo.LlamaConfig, tensors: dict, methods: list):
     return pm, slots, patches
 
 
+def build_hf_rule_model(cfg: lo.LlamaConfig, tensors: dict, methods: list):
+    """Llama-Adapter on Gemma 3 (route "hf+rule"): PEFT refuses the model type, so affix's rule is
+    written here on HF's Gemma3ForCausalLM, with HF's own modules and PEFT's AdaptedAttention
+    formula (llama branch of peft/tuners/adaption_prompt/layer.py), changed only where the rule says:
+      K_a = k_norm(k_proj(A)) (no RoPE), V_a = v_proj(A) (repeat_kv for GQA);
+      q = apply_rotary_pos_emb(q_norm(q_proj(h))) with the layer's own position_embeddings;
+      scores = q K_a^T * self_attn.scaling (1/sqrt(query_pre_attn_scalar));
+      z = gate * softmax(scores, dtype=float32) @ V_a, added to the o_proj input.
+    -> (model, {our adapter name: Slot}, patches=[]). Also asserts that PEFT still refuses.
+    """
+    (m,) = methods
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            get_peft_model(ch.build_hf_model(cfg, tensors), peft_config(cfg, m))
+        except ValueError as e:
+            assert "Unsupported model type" in str(e), e
+        else:
+            raise AssertionError("PEFT now supports AdaptionPrompt on gemma3_text: check it directly")
+    model = ch.build_hf_model(cfg, tensors)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    P, C, HS = m["adapter_len"], cfg.hidden_size, cfg.head_dim
+    slots = {}
+    model._affix_adapter_acts = {}
+    for l in lo.adapter_layers_of(cfg, m):
+        at = model.model.layers[l].self_attn
+        prompt = torch.nn.Parameter(torch.zeros(1, P, C, dtype=torch.float64))
+        gate = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        at.register_parameter("adaption_prompt", prompt)
+        at.register_parameter("adaption_gate", gate)
+        slots[f"layers.{l}.adaption_prompt"] = Slot(prompt, (P, C))
+        slots[f"layers.{l}.adaption_gate"] = Slot(gate, (1,))
+
+        def grab(module, args, kwargs):
+            module._affix_in = (kwargs["hidden_states"], kwargs["position_embeddings"])
+
+        def add_adapter(module, args, at=at, l=l):
+            h, (cos, sin) = at._affix_in
+            bsz, q_len, _ = h.shape
+            q = at.q_norm(at.q_proj(h).view(bsz, q_len, -1, HS).transpose(1, 2))
+            q, _ = HF_APPLY_ROPE(q, q, cos, sin)
+            A = at.adaption_prompt                                          # [1, P, C]
+            ka = at.k_norm(at.k_proj(A).view(1, P, -1, HS).transpose(1, 2))  # [1, NKV, P, HS]
+            va = at.v_proj(A).view(1, P, -1, HS).transpose(1, 2)
+            ka = modeling_gemma3.repeat_kv(ka, at.num_key_value_groups)
+            va = modeling_gemma3.repeat_kv(va, at.num_key_value_groups)
+            scores = torch.matmul(q, ka.transpose(2, 3)) * at.scaling       # [B, NH, T, P]
+            probs = torch.nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+            z = torch.matmul(at.adaption_gate * probs, va)                  # [B, NH, T, HS]
+            z = z.transpose(1, 2).reshape(bsz, q_len, -1)
+            model._affix_adapter_acts.setdefault(f"act.layers.{l}.adapter_att", probs.detach())
+            model._affix_adapter_acts.setdefault(f"act.layers.{l}.adapter_z", z.detach())
+            return (args[0] + z,) + args[1:]
+
+        at.register_forward_pre_hook(grab, with_kwargs=True)
+        at.o_proj.register_forward_pre_hook(add_adapter)
+    for name, slot in slots.items():
+        slot.load(tensors["adapter." + name])
+    model.eval()
+    return model, slots, []
+
+
 @contextlib.contextmanager
 def patched_forward(cfg: lo.LlamaConfig, pm, methods: list, patches: list):
-    """The "subset" and "zero" patches (see PATCHES), active inside the context."""
-    import transformers.models.llama.modeling_llama as ml
+    """The "subset", "zero" and "always" patches (see PATCHES), active inside the context."""
+    import transformers.models.llama.modeling_llama as ml_llama
+    ml = modeling_gemma3 if cfg.is_gemma else ml_llama
     kinds = lo.methods_by_kind(cfg, methods)
     orig_eager = ml.eager_attention_forward
-    rot = pm.get_base_model().model.rotary_emb
+    orig_cache = peft.peft_model.DynamicCache
+    rot = (pm.get_base_model() if isinstance(pm, peft.PeftModel) else pm).model.rotary_emb
     orig_rot = rot.forward
     if "subset" in patches:
         layers, P = set(kinds["prefix"]["layers"]), kinds["prefix"]["num_virtual_tokens"]
@@ -277,10 +371,24 @@ def patched_forward(cfg: lo.LlamaConfig, pm, methods: list, patches: list):
     if "zero" in patches:
         P = kinds["prefix"]["num_virtual_tokens"]
         rot.forward = lambda x, position_ids, *a, **k: orig_rot(x, position_ids - P, *a, **k)
+    if "always" in patches:
+        assert "subset" not in patches and cfg.is_gemma
+        P = kinds["prefix"]["num_virtual_tokens"]
+        peft.peft_model.DynamicCache = lambda *a, **k: DynamicCache()     # no sliding layers
+
+        def eager_always(module, query, key, value, attention_mask, *args, **kwargs):
+            if module.is_sliding:
+                assert attention_mask is not None and attention_mask.dim() == 4
+                assert attention_mask.shape[-1] == key.shape[-2] >= P
+                attention_mask = attention_mask.clone()
+                attention_mask[..., :P] = 0.0                              # prefix keys visible
+            return orig_eager(module, query, key, value, attention_mask, *args, **kwargs)
+        ml.eager_attention_forward = eager_always
     try:
         yield
     finally:
         ml.eager_attention_forward = orig_eager
+        peft.peft_model.DynamicCache = orig_cache
         rot.forward = orig_rot
 
 
@@ -288,11 +396,15 @@ def patched_forward(cfg: lo.LlamaConfig, pm, methods: list, patches: list):
 # One comparison
 # ---------------------------------------------------------------------------------------------
 
-def compare(cfg: lo.LlamaConfig, meta: dict, tensors: dict, mode: str) -> dict:
+def compare(cfg: lo.LlamaConfig, meta: dict, tensors: dict, mode: str, route: str) -> dict:
     methods = json.loads(meta["methods"])
     kinds = lo.methods_by_kind(cfg, methods)
-    pm, slots, patches = build_peft_model(cfg, tensors, methods)
-    hf = pm.get_base_model()
+    if route == "hf+rule":
+        pm, slots, patches = build_hf_rule_model(cfg, tensors, methods)
+        hf = pm
+    else:
+        pm, slots, patches = build_peft_model(cfg, tensors, methods)
+        hf = pm.get_base_model()
     counter = {"casts": 0}
     ctx = contextlib.ExitStack()
     ctx.enter_context(patched_forward(cfg, pm, methods, patches))
@@ -312,12 +424,15 @@ def compare(cfg: lo.LlamaConfig, meta: dict, tensors: dict, mode: str) -> dict:
     half = cfg.head_dim // 2
     with ctx:
         # rope at the positions the real tokens use
-        x = torch.zeros(1, T2, cfg.hidden_size, dtype=torch.float64)
-        cos, sin = hf.model.rotary_emb(x, torch.arange(offset, offset + T2)[None, :])
-        res["rope"] = max(ch.max_abs(cos[0, :, :half], tensors["act.rope_cos"]),
-                          ch.max_abs(sin[0, :, :half], tensors["act.rope_sin"]),
-                          ch.max_abs(cos[0, :, half:], tensors["act.rope_cos"]),
-                          ch.max_abs(sin[0, :, half:], tensors["act.rope_sin"]))
+        if cfg.is_gemma:
+            res["rope"] = ch.rope_diff(hf, cfg, tensors, torch.arange(offset, offset + T2))
+        else:
+            x = torch.zeros(1, T2, cfg.hidden_size, dtype=torch.float64)
+            cos, sin = hf.model.rotary_emb(x, torch.arange(offset, offset + T2)[None, :])
+            res["rope"] = max(ch.max_abs(cos[0, :, :half], tensors["act.rope_cos"]),
+                              ch.max_abs(sin[0, :, :half], tensors["act.rope_sin"]),
+                              ch.max_abs(cos[0, :, half:], tensors["act.rope_cos"]),
+                              ch.max_abs(sin[0, :, half:], tensors["act.rope_sin"]))
 
         # the prefix PEFT loads into the cache: layer l keys/values [B, NKV, P, HS]
         if pm_prefix is not None:
@@ -333,13 +448,28 @@ def compare(cfg: lo.LlamaConfig, meta: dict, tensors: dict, mode: str) -> dict:
             res["prefix"] = d
 
         pm.zero_grad(set_to_none=True)
-        out = pm(input_ids=ids, attention_mask=mask, labels=labels,
-                 output_hidden_states=True, output_attentions=True)
+        if cfg.is_gemma:
+            with ch.capture_gemma(hf, cfg) as captured:
+                out = pm(input_ids=ids, attention_mask=mask, labels=labels, output_attentions=True)
+        else:
+            out = pm(input_ids=ids, attention_mask=mask, labels=labels,
+                     output_hidden_states=True, output_attentions=True)
         out.loss.backward()
         assert out.logits.shape[1] == T2
         res["nan_rows"] = ch.hf_nan_rows(out.logits)
         rows = mask2.bool() & ~res["nan_rows"][:, None]                      # [B, T']
-        res["acts"] = ch.compare_activations(cfg, out, tensors, rows)
+        if cfg.is_gemma:
+            res["acts"], res["acts_worst"] = ch.compare_captured(cfg, captured, out.attentions,
+                                                                 tensors, rows)
+            rows_h = rows[:, None, :].expand(-1, cfg.num_attention_heads, -1)
+            for n, t in getattr(hf, "_affix_adapter_acts", {}).items():   # hf+rule route
+                sel = rows_h if n.endswith("_att") else rows                 # [B,NH,T,P] / [B,T,.]
+                d = ch.max_abs(t[sel], tensors[n][sel])
+                res["acts"], res["acts_worst"] = max((res["acts"], res["acts_worst"]), (d, n))
+            if hasattr(hf, "_affix_adapter_acts"):
+                assert len(hf._affix_adapter_acts) == 2 * kinds["llama_adapter"]["adapter_layers"]
+        else:
+            res["acts"] = ch.compare_activations(cfg, out, tensors, rows)
         res["logits"] = ch.max_abs(out.logits.detach()[rows], tensors["act.logits"][rows])
         res["loss"] = ch.max_abs(out.loss.detach(), tensors["loss"])
         diffs = []
@@ -370,6 +500,7 @@ def main() -> int:
     torch.manual_seed(0)
     print(f"peft {peft.__version__}, transformers {transformers.__version__}, "
           f"torch {torch.__version__}; limits: {LIMITS}")
+    ch.warn_versions()
     paths = [p for p in sorted(glob.glob(os.path.join(GOLDEN, "*.safetensors")))
              if ch.load_metadata(p).get("format_version") == "2"]
     if not paths:
@@ -378,7 +509,7 @@ def main() -> int:
     print(f"{'mode':8s} {'file':44s} {'route':10s} " + " ".join(f"{c:>8s}" for c in COLS)
           + "  gen  note")
     worst = {m: 0.0 for m in LIMITS}
-    failed, routes = [], {"peft": [], "peft+patch": [], "oracle": []}
+    failed, routes = [], {"peft": [], "peft+patch": [], "hf+rule": [], "oracle": []}
     for path in paths:
         cfg, meta, tensors = ch.load_golden(path)
         fname = os.path.basename(path)[:-len(".safetensors")]
@@ -389,7 +520,7 @@ def main() -> int:
             print(f"{'-':8s} {fname:44s} {route:10s} oracle only: {why}")
             continue
         for mode, limit in LIMITS.items():
-            r = compare(cfg, meta, tensors, mode)
+            r = compare(cfg, meta, tensors, mode, route)
             nan_rows = r["nan_rows"].nonzero().flatten().tolist()
             left_padded = (tensors["attention_mask"][:, 0] == 0).nonzero().flatten().tolist()
             # NaN is allowed only for unpatched HF on left-padded rows (check_hf.hf_nan_rows);
@@ -411,10 +542,12 @@ def main() -> int:
                 ok = ok and nan_known
                 note += f"HF NaN in batch row(s) {nan_rows} (fp64 mask -> -inf in fp32 softmax); "
             if mode == "peft-f64":
-                note += f"{r['casts']} casts kept f64"
+                note += f"{r['casts']} casts kept f64; "
                 ok = ok and r["inv_freq_rel"] < 1e-6 and r["casts"] > 0
-            if route == "peft+patch" and mode == "peft":
-                note += "patched: " + why
+            if r.get("acts_worst"):
+                note += f"worst act {r['acts_worst']}; "
+            if route in ("peft+patch", "hf+rule") and mode == "peft":
+                note += ("patched: " if route == "peft+patch" else "") + why
             print(f"{mode:8s} {fname:44s} {route:10s} " + " ".join(cells)
                   + f"  {'ok ' if r['gen'] else 'DIFF'} {note}{'' if ok else '  FAIL'}")
             if not ok:
@@ -422,13 +555,14 @@ def main() -> int:
     print("worst (finite): " + ", ".join(f"{m} {w:.1e} (limit {LIMITS[m]:.0e})"
                                          for m, w in worst.items()))
     for route, text in (("peft", "PEFT as is"), ("peft+patch", "PEFT + a stated patch"),
-                        ("oracle", "oracle only")):
+                        ("hf+rule", "HF + affix's rule"), ("oracle", "oracle only")):
         print(f"{text:22s} {len(routes[route]):2d}: {', '.join(routes[route]) or '-'}")
     if failed:
         print("FAILED: " + ", ".join(failed))
         return 1
     print(f"peft-check: passed, {len(routes['peft'])} files against PEFT, "
-          f"{len(routes['peft+patch'])} against patched PEFT, {len(routes['oracle'])} oracle-only, "
+          f"{len(routes['peft+patch'])} against patched PEFT, {len(routes['hf+rule'])} against "
+          f"affix's rule on HF, {len(routes['oracle'])} oracle-only, "
           f"peft-f64 worst {worst['peft-f64']:.1e}")
     return 0
 

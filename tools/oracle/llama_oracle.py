@@ -19,6 +19,11 @@ Adaptation methods (golden/README.md "Adaptation-method cases", methods.md secti
 subset, optional Linear-tanh-Linear reparameterisation, positions offset by P or not),
 Llama-Adapter (PEFT scalar gate or official per-head tanh gate) and LoRA, alone or composed.
 
+Gemma 3 (model_type "gemma3_text", golden/README.md "Gemma 3"): the same functions with the
+Gemma branches: embedding * sqrt(C), RMSNorm * (1 + w), q_norm/k_norm before RoPE, the sandwich
+block (post-attention and post-feedforward norms on the branch outputs), gelu_tanh, the scale
+1/sqrt(query_pre_attn_scalar), sliding-window layers with their own RoPE theta, tied lm_head.
+
 Notation: B batch, T tokens, C hidden, V vocab, NH query heads, NKV kv heads,
 HS head_dim, FF intermediate size, L layers.
 """
@@ -53,18 +58,61 @@ class LlamaConfig:
     rope_scaling: dict | None          # None or {"rope_type": "llama3", "factor", ...}
     tie_word_embeddings: bool
     max_position_embeddings: int
+    # Gemma 3 text decoder (model_type "gemma3_text"); unused (None) for Llama.
+    model_type: str = "llama"
+    query_pre_attn_scalar: float | None = None     # attention scale 1/sqrt(query_pre_attn_scalar)
+    sliding_window: int | None = None              # W: sliding layers see t - u < W
+    layer_types: tuple | None = None               # per layer "sliding_attention" / "full_attention"
+    rope_local_base_freq: float | None = None      # RoPE theta of the sliding layers
+    hidden_activation: str | None = None           # "gelu_pytorch_tanh"
 
     # The keys of config.json, in the order golden/README.md lists them.
     JSON_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                  "num_attention_heads", "num_key_value_heads", "head_dim", "rms_norm_eps",
                  "rope_theta", "rope_scaling", "tie_word_embeddings", "max_position_embeddings")
+    # Appended after JSON_KEYS for Gemma 3 only (a Llama config.json has none of them).
+    GEMMA_JSON_KEYS = ("model_type", "query_pre_attn_scalar", "sliding_window", "layer_types",
+                       "rope_local_base_freq", "hidden_activation")
+
+    @property
+    def is_gemma(self) -> bool:
+        return self.model_type == "gemma3_text"
 
     def to_json_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.JSON_KEYS}
+        d = {k: getattr(self, k) for k in self.JSON_KEYS}
+        if self.is_gemma:
+            d.update({k: getattr(self, k) for k in self.GEMMA_JSON_KEYS})
+            d["layer_types"] = list(self.layer_types)
+        return d
 
     @classmethod
     def from_json_dict(cls, d: dict) -> "LlamaConfig":
-        return cls(**{k: d[k] for k in cls.JSON_KEYS})
+        kw = {k: d[k] for k in cls.JSON_KEYS}
+        if d.get("model_type", "llama") == "gemma3_text":
+            kw.update({k: d[k] for k in cls.GEMMA_JSON_KEYS})
+            kw["layer_types"] = tuple(kw["layer_types"])
+        elif "model_type" in d:
+            raise ValueError(f"unknown model_type {d['model_type']!r}")
+        return cls(**kw)
+
+    def __post_init__(self):
+        if self.model_type == "llama":
+            assert all(getattr(self, k) is None for k in self.GEMMA_JSON_KEYS[1:]), "Gemma keys on a Llama config"
+        elif self.is_gemma:
+            assert self.rope_scaling is None, "no rope scaling in the Gemma 3 oracle"
+            assert len(self.layer_types) == self.num_hidden_layers
+            assert set(self.layer_types) <= {"sliding_attention", "full_attention"}
+            assert self.sliding_window >= 1 and self.hidden_activation == "gelu_pytorch_tanh"
+            assert self.tie_word_embeddings, "Gemma 3 ties lm_head to the embedding"
+        else:
+            raise ValueError(f"unknown model_type {self.model_type!r}")
+
+    def is_sliding(self, l: int) -> bool:
+        return self.is_gemma and self.layer_types[l] == "sliding_attention"
+
+    def layer_theta(self, l: int) -> float:
+        """RoPE theta of layer l: rope_local_base_freq on sliding layers, rope_theta otherwise."""
+        return self.rope_local_base_freq if self.is_sliding(l) else self.rope_theta
 
     @property
     def n_rep(self) -> int:
@@ -86,6 +134,8 @@ def weight_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
     q_dim = cfg.num_attention_heads * cfg.head_dim
     kv_dim = cfg.num_key_value_heads * cfg.head_dim
     shapes = {"model.embed_tokens.weight": (V, C)}
+    if cfg.is_gemma:
+        return gemma_weight_shapes(cfg, shapes)
     for l in range(cfg.num_hidden_layers):
         p = f"model.layers.{l}."
         shapes[p + "input_layernorm.weight"] = (C,)
@@ -103,18 +153,48 @@ def weight_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def gemma_weight_shapes(cfg: LlamaConfig, shapes: dict) -> dict[str, tuple[int, ...]]:
+    """Gemma 3: the embedding (already in `shapes`), per layer in the order of the computation
+    input_layernorm, q/k/v_proj, q_norm, k_norm [HS], o_proj, post_attention_layernorm (on the
+    attention output), pre_feedforward_layernorm, gate/up/down_proj, post_feedforward_layernorm;
+    then model.norm. Always tied (no lm_head.weight)."""
+    C, FF, HS = cfg.hidden_size, cfg.intermediate_size, cfg.head_dim
+    q_dim = cfg.num_attention_heads * HS
+    kv_dim = cfg.num_key_value_heads * HS
+    for l in range(cfg.num_hidden_layers):
+        p = f"model.layers.{l}."
+        shapes[p + "input_layernorm.weight"] = (C,)
+        shapes[p + "self_attn.q_proj.weight"] = (q_dim, C)
+        shapes[p + "self_attn.k_proj.weight"] = (kv_dim, C)
+        shapes[p + "self_attn.v_proj.weight"] = (kv_dim, C)
+        shapes[p + "self_attn.q_norm.weight"] = (HS,)
+        shapes[p + "self_attn.k_norm.weight"] = (HS,)
+        shapes[p + "self_attn.o_proj.weight"] = (C, q_dim)
+        shapes[p + "post_attention_layernorm.weight"] = (C,)
+        shapes[p + "pre_feedforward_layernorm.weight"] = (C,)
+        shapes[p + "mlp.gate_proj.weight"] = (FF, C)
+        shapes[p + "mlp.up_proj.weight"] = (FF, C)
+        shapes[p + "mlp.down_proj.weight"] = (C, FF)
+        shapes[p + "post_feedforward_layernorm.weight"] = (C,)
+    shapes["model.norm.weight"] = (C,)
+    return shapes
+
+
 def init_params(cfg: LlamaConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
     """Random parameters drawn in float32 from `gen`, then widened to float64.
 
     embedding: N(0,1) untied, N(0,1)/sqrt(C) tied (the tied embedding is also the lm_head:
     N(0,1) rows would scale the logits by sqrt(C)); linear [out,in]: N(0,1)/sqrt(in) (keeps
-    activations O(1)); RMSNorm weights: 1 + 0.1*N(0,1). Every value is exactly representable
-    in fp32 (the scaling is done in fp32).
+    activations O(1)); RMSNorm weights: 1 + 0.1*N(0,1) (Llama), 0.2*N(0,1) (Gemma 3, whose
+    HF weight w multiplies as 1 + w). Every value is exactly representable in fp32 (the scaling
+    is done in fp32).
     """
     params = {}
     for name, shape in weight_shapes(cfg).items():
         z = torch.randn(shape, generator=gen, dtype=torch.float32)
-        if name.endswith("norm.weight"):
+        if name.endswith("norm.weight") and cfg.is_gemma:
+            w = 0.2 * z
+        elif name.endswith("norm.weight"):
             w = 1.0 + 0.1 * z
         elif name == "model.embed_tokens.weight":
             w = z / math.sqrt(shape[1]) if cfg.tie_word_embeddings else z
@@ -133,11 +213,11 @@ def lm_head_weight(cfg: LlamaConfig, params: dict[str, torch.Tensor]) -> torch.T
 # RoPE (HF "rotate_half" convention: pairs (j, j + HS/2) rotate with frequency inv_freq[j])
 # ---------------------------------------------------------------------------------------------
 
-def rope_base_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
-    """[HS/2] float64: inv_freq[j] = 1 / theta^(2j/HS)."""
+def rope_base_inv_freq(cfg: LlamaConfig, theta: float | None = None) -> torch.Tensor:
+    """[HS/2] float64: inv_freq[j] = 1 / theta^(2j/HS); theta = cfg.rope_theta unless given."""
     HS = cfg.head_dim
     two_j = torch.arange(0, HS, 2, dtype=DTYPE)
-    return 1.0 / (cfg.rope_theta ** (two_j / HS))
+    return 1.0 / ((cfg.rope_theta if theta is None else theta) ** (two_j / HS))
 
 
 def llama3_bands(cfg: LlamaConfig) -> list[str]:
@@ -157,9 +237,10 @@ def llama3_bands(cfg: LlamaConfig) -> list[str]:
     return bands
 
 
-def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
-    """[HS/2] float64 inverse frequencies, with the optional "llama3" rescaling applied once."""
-    inv_freq = rope_base_inv_freq(cfg)
+def rope_inv_freq(cfg: LlamaConfig, theta: float | None = None) -> torch.Tensor:
+    """[HS/2] float64 inverse frequencies, with the optional "llama3" rescaling applied once.
+    `theta` (Gemma 3's sliding layers: rope_local_base_freq) replaces cfg.rope_theta."""
+    inv_freq = rope_base_inv_freq(cfg, theta)
     rs = cfg.rope_scaling
     if rs is None:
         return inv_freq
@@ -180,10 +261,11 @@ def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
     return torch.tensor(out, dtype=DTYPE)
 
 
-def rope_cos_sin(cfg: LlamaConfig, T: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_cos_sin(cfg: LlamaConfig, T: int, offset: int = 0,
+                 theta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin of pos * inv_freq for positions offset..offset+T-1: each [T, HS/2], float64."""
     pos = torch.arange(offset, offset + T, dtype=DTYPE)
-    angles = pos[:, None] * rope_inv_freq(cfg)[None, :]     # [T, HS/2]
+    angles = pos[:, None] * rope_inv_freq(cfg, theta)[None, :]     # [T, HS/2]
     return angles.cos(), angles.sin()
 
 
@@ -208,6 +290,17 @@ def rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
     return (x * r) * w
 
 
+def gemma_rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    """Gemma's RMSNorm with the HF weight w: x * rsqrt(mean(x^2) + eps) * (1 + w)."""
+    r = torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)
+    return (x * r) * (1.0 + w)
+
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
 def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """nn.Linear without bias: x [..., in], w [out, in] -> [..., out]."""
     return x @ w.T
@@ -224,12 +317,35 @@ def visibility(attention_mask: torch.Tensor) -> torch.Tensor:
     return causal[None, None, :, :] & keep_key
 
 
+def sliding_visibility(vis: torch.Tensor, window: int, n_prefix: int = 0,
+                       prefix_window: str = "past") -> torch.Tensor:
+    """Gemma 3 sliding layers: vis [B, 1, T, P + T] (P = n_prefix columns in front) AND the window.
+
+    Indices are cache (sequence) indices: prefix key j is index j, token key u is P + u, query t
+    is P + t; key index s is visible to query index i only if i - s < window. prefix_window
+    "always" exempts the P prefix keys from the window (visible to every query).
+    """
+    T = vis.shape[-2]
+    S = vis.shape[-1]
+    assert S == n_prefix + T
+    qi = torch.arange(n_prefix, n_prefix + T)[:, None]                  # query cache index
+    ki = torch.arange(S)[None, :]                                        # key cache index
+    inside = (qi - ki) < window                                          # [T, S]
+    if prefix_window == "always":
+        inside[:, :n_prefix] = True
+    else:
+        assert prefix_window == "past", prefix_window
+    return vis & inside[None, None]
+
+
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, vis: torch.Tensor,
-              k_pre: torch.Tensor | None = None, v_pre: torch.Tensor | None = None):
+              k_pre: torch.Tensor | None = None, v_pre: torch.Tensor | None = None,
+              scale_denominator: float | None = None):
     """Scaled dot-product attention with GQA, optionally behind a prefix of P keys/values.
 
     q: [B, T, NH, HS]; k, v: [B, T, NKV, HS]; k_pre, v_pre: None or [P, NKV, HS] (shared by the
     batch, put in front of the keys/values, not rotated); vis: [B, 1, T, S] bool, S = P + T.
+    Scores are divided by sqrt(HS), or by `scale_denominator` (Gemma 3: sqrt(query_pre_attn_scalar)).
     Returns (P [B, NH, T, S], out [B, T, NH*HS]).
     """
     B, T, NH, HS = q.shape
@@ -241,7 +357,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, vis: torch.Tens
     k = k.repeat_interleave(n_rep, dim=2)                                # [B, S, NH, HS]
     v = v.repeat_interleave(n_rep, dim=2)
     qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))                 # [B, NH, *, HS]
-    scores = (qh @ kh.transpose(-1, -2)) / math.sqrt(HS)                # [B, NH, T, S]
+    denom = math.sqrt(HS) if scale_denominator is None else scale_denominator
+    scores = (qh @ kh.transpose(-1, -2)) / denom                         # [B, NH, T, S]
     scores = scores.masked_fill(~vis, torch.finfo(scores.dtype).min)
     # Softmax, then zero the masked entries. For a row with visible keys this changes nothing
     # (their weights are exp(min - max) = 0 already); a row with NO visible key gets all zeros
@@ -288,6 +405,8 @@ def methods_by_kind(cfg: LlamaConfig, methods) -> dict[str, dict]:
             assert list(layers) == sorted(set(layers)) and 0 <= layers[0] and layers[-1] < L, layers
             assert isinstance(m["prefix_projection"], bool) and m["encoder_hidden_size"] >= 1
             assert m["position_offset"] in ("prefix", "zero")
+            # Optional (Gemma 3 cases only): how sliding layers treat the prefix keys.
+            assert m.get("prefix_window", "past") in ("past", "always")
         elif kind == "llama_adapter":
             assert m["adapter_len"] >= 1 and 1 <= m["adapter_layers"] <= L
             assert m["gate"] in ("peft", "official")
@@ -362,6 +481,7 @@ class _Methods:
         self.adapter = adapter
         self.prefix_kv = {}          # layer -> (k_pre [P, NKV, HS], v_pre [P, NKV, HS])
         self.prefix_vis = None       # [B, 1, T, P + T]
+        self.prefix_vis_sliding = None   # Gemma 3 sliding layers: [B, 1, T, P + T] with the window
         self.adapt = {}              # layer -> (adaption prompt [P, C], gate [1, NH or 1, 1, 1])
         self.lora = None             # (scaling, {module paths})
 
@@ -386,6 +506,11 @@ class _Methods:
             T = vis.shape[-1]
             # every query sees the P prefix keys, then its usual causal/padding pattern
             self.prefix_vis = torch.cat((torch.ones(B, 1, T, P, dtype=torch.bool), vis), dim=-1)
+            if cfg.is_gemma:
+                # PEFT: the prefix is ordinary past (cache indices 0..P-1) for the window rule
+                # ("past"), or exempt from the window ("always")
+                self.prefix_vis_sliding = sliding_visibility(
+                    self.prefix_vis, cfg.sliding_window, P, pm.get("prefix_window", "past"))
             if acts is not None:
                 acts["act.prefix_table"] = table
 
@@ -445,6 +570,31 @@ def adapter_branch(cfg: LlamaConfig, params: dict, ext: _Methods, l: int,
     return pa, z
 
 
+def gemma_adapter_branch(cfg: LlamaConfig, params: dict, ext: _Methods, l: int,
+                         q_rope: torch.Tensor):
+    """Llama-Adapter on Gemma 3 (affix's rule; PEFT has none): -> (probabilities [B, NH, T, P],
+    z [B, T, NH*HS]) for layer l.
+
+    K_a = k_norm(A Wk^T) (the layer's k_norm per head, NO RoPE), V_a = A Wv^T; the queries are the
+    model's (q_norm, then RoPE); S_a = q K_a^T / sqrt(query_pre_attn_scalar); softmax over the P
+    adapter tokens (no mask, no window); z = gate * probabilities @ V_a, added to att_out.
+    """
+    A, g = ext.adapt[l]
+    B, T, NH, HS = q_rope.shape
+    NKV = cfg.num_key_value_heads
+    P = A.shape[0]
+    p = f"model.layers.{l}."
+    ka = proj(params, ext, l, "self_attn.k_proj", A).view(P, NKV, HS)
+    ka = gemma_rms_norm(ka, params[p + "self_attn.k_norm.weight"], cfg.rms_norm_eps)
+    va = proj(params, ext, l, "self_attn.v_proj", A).view(P, NKV, HS)
+    ka = ka.repeat_interleave(NH // NKV, dim=1).transpose(0, 1)           # [NH, P, HS]
+    va = va.repeat_interleave(NH // NKV, dim=1).transpose(0, 1)
+    scores = (q_rope.transpose(1, 2) @ ka.transpose(-1, -2)) / math.sqrt(cfg.query_pre_attn_scalar)
+    pa = torch.softmax(scores, dim=-1)                                    # [B, NH, T, P]
+    z = ((g * pa) @ va).transpose(1, 2).reshape(B, T, NH * HS)
+    return pa, z
+
+
 # ---------------------------------------------------------------------------------------------
 # The model
 # ---------------------------------------------------------------------------------------------
@@ -497,6 +647,65 @@ def decoder_layer(cfg, params, l, x, cos, sin, vis, acts, ext: _Methods | None =
     return out
 
 
+def gemma_decoder_layer(cfg, params, l, x, cos, sin, vis, acts, ext: _Methods | None = None):
+    """One Gemma 3 "sandwich" block. x: [B, T, C] -> [B, T, C]. Records act.layers.{l}.*.
+
+    cos/sin are this layer's RoPE table (sliding or full theta); `vis` is the visibility of this
+    layer type (the window already applied on sliding layers).
+    """
+    p = f"model.layers.{l}."
+    a = f"act.layers.{l}."
+    B, T, _ = x.shape
+    NH, NKV, HS = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    eps = cfg.rms_norm_eps
+
+    ln1 = gemma_rms_norm(x, params[p + "input_layernorm.weight"], eps)          # [B, T, C]
+    q = proj(params, ext, l, "self_attn.q_proj", ln1)                           # [B, T, NH*HS]
+    k = proj(params, ext, l, "self_attn.k_proj", ln1)                           # [B, T, NKV*HS]
+    v = proj(params, ext, l, "self_attn.v_proj", ln1)                           # [B, T, NKV*HS]
+    q_norm = gemma_rms_norm(q.view(B, T, NH, HS), params[p + "self_attn.q_norm.weight"], eps)
+    k_norm = gemma_rms_norm(k.view(B, T, NKV, HS), params[p + "self_attn.k_norm.weight"], eps)
+    q_rope = apply_rope(q_norm, cos, sin)                                        # [B, T, NH, HS]
+    k_rope = apply_rope(k_norm, cos, sin)                                        # [B, T, NKV, HS]
+    denom = math.sqrt(cfg.query_pre_attn_scalar)
+    if ext is not None and l in ext.prefix_kv:
+        k_pre, v_pre = ext.prefix_kv[l]                                          # raw: no k_norm, no RoPE
+        pvis = ext.prefix_vis_sliding if cfg.is_sliding(l) else ext.prefix_vis
+        att, att_out = attention(q_rope, k_rope, v.view(B, T, NKV, HS), pvis, k_pre, v_pre,
+                                 scale_denominator=denom)                        # att [B,NH,T,P+T]
+    else:
+        att, att_out = attention(q_rope, k_rope, v.view(B, T, NKV, HS), vis,
+                                 scale_denominator=denom)
+    if ext is not None and l in ext.adapt:
+        adapter_att, adapter_z = gemma_adapter_branch(cfg, params, ext, l, q_rope)
+        att_out = att_out + adapter_z
+        if acts is not None:
+            acts.update({a + "adapter_att": adapter_att, a + "adapter_z": adapter_z})
+    o = proj(params, ext, l, "self_attn.o_proj", att_out)                       # [B, T, C]
+    o_norm = gemma_rms_norm(o, params[p + "post_attention_layernorm.weight"], eps)
+    res1 = x + o_norm
+    ln2 = gemma_rms_norm(res1, params[p + "pre_feedforward_layernorm.weight"], eps)
+    gate = proj(params, ext, l, "mlp.gate_proj", ln2)                           # [B, T, FF]
+    up = proj(params, ext, l, "mlp.up_proj", ln2)                               # [B, T, FF]
+    swiglu = gelu_tanh(gate) * up                                               # (Llama's name)
+    mlp = proj(params, ext, l, "mlp.down_proj", swiglu)                         # [B, T, C]
+    mlp_norm = gemma_rms_norm(mlp, params[p + "post_feedforward_layernorm.weight"], eps)
+    out = res1 + mlp_norm
+
+    if acts is not None:
+        acts.update({
+            a + "ln1": ln1, a + "q": q, a + "k": k, a + "v": v,
+            a + "q_norm": q_norm.reshape(B, T, NH * HS),
+            a + "k_norm": k_norm.reshape(B, T, NKV * HS),
+            a + "q_rope": q_rope.reshape(B, T, NH * HS),
+            a + "k_rope": k_rope.reshape(B, T, NKV * HS),
+            a + "att": att, a + "att_out": att_out, a + "o": o, a + "o_norm": o_norm,
+            a + "res1": res1, a + "ln2": ln2, a + "gate": gate, a + "up": up,
+            a + "swiglu": swiglu, a + "mlp": mlp, a + "mlp_norm": mlp_norm, a + "out": out,
+        })
+    return out
+
+
 def forward(cfg: LlamaConfig, params: dict, input_ids: torch.Tensor,
             attention_mask: torch.Tensor | None = None, acts: dict | None = None,
             methods=(), adapter: dict | None = None) -> torch.Tensor:
@@ -515,6 +724,8 @@ def forward(cfg: LlamaConfig, params: dict, input_ids: torch.Tensor,
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
     x = params["model.embed_tokens.weight"][input_ids]                # [B, T, C]
+    if cfg.is_gemma:
+        x = x * math.sqrt(cfg.hidden_size)        # Gemma's normalizer sqrt(C) (float64 here)
     m = methods_by_kind(cfg, methods)
     if "prompt" in m:
         P = m["prompt"]["num_virtual_tokens"]
@@ -527,9 +738,24 @@ def forward(cfg: LlamaConfig, params: dict, input_ids: torch.Tensor,
 
     if acts is not None:
         acts.update({"act.rope_cos": cos, "act.rope_sin": sin, "act.embed": x})
-    for l in range(cfg.num_hidden_layers):
-        x = decoder_layer(cfg, params, l, x, cos, sin, vis, acts, ext)
-    h = rms_norm(x, params["model.norm.weight"], cfg.rms_norm_eps)   # [B, T, C]
+    if cfg.is_gemma:
+        # sliding layers: their own RoPE theta and the window (in sequence indices, so virtual
+        # prompt rows count; a prefix is handled by _Methods.prefix_vis_sliding)
+        cos_l, sin_l = rope_cos_sin(cfg, T, ext.position_offset() if ext else 0,
+                                    theta=cfg.rope_local_base_freq)
+        vis_l = sliding_visibility(vis, cfg.sliding_window)
+        if acts is not None:
+            acts.update({"act.rope_local_cos": cos_l, "act.rope_local_sin": sin_l})
+        for l in range(cfg.num_hidden_layers):
+            if cfg.is_sliding(l):
+                x = gemma_decoder_layer(cfg, params, l, x, cos_l, sin_l, vis_l, acts, ext)
+            else:
+                x = gemma_decoder_layer(cfg, params, l, x, cos, sin, vis, acts, ext)
+        h = gemma_rms_norm(x, params["model.norm.weight"], cfg.rms_norm_eps)
+    else:
+        for l in range(cfg.num_hidden_layers):
+            x = decoder_layer(cfg, params, l, x, cos, sin, vis, acts, ext)
+        h = rms_norm(x, params["model.norm.weight"], cfg.rms_norm_eps)   # [B, T, C]
     logits = linear(h, lm_head_weight(cfg, params))                   # [B, T, V]
     if acts is not None:
         acts.update({"act.norm": h, "act.logits": logits})

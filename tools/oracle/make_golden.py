@@ -1,11 +1,15 @@
 """Write the golden files of affix: golden/<config>.<case>.safetensors and golden/MANIFEST.
 
-Base cases: <config>.<right|left> (format_version "1", full fine-tuning gradients).
+Base cases: <config>.<right|left> (format_version "1", full fine-tuning gradients), for the
+Llama configs and the Gemma 3 config ("gemma3", model_type "gemma3_text").
 Method cases: <config>.<method-case>.<right|left> (format_version "2", adaptation methods;
 the base weights are frozen and the gradients cover the adapter tensors only).
 
 Run from the repository root:   /work/venv/bin/python tools/oracle/make_golden.py
 (any Python with torch + safetensors works; the versions go into golden/MANIFEST).
+`--only CONFIG [CONFIG ...]` rewrites only those configs' files (base and method cases) and keeps
+every other file and its MANIFEST line as they are (the file must match its sha256 there): use
+it to add cases on a machine whose CPU/BLAS rounds differently from the one that made the rest.
 
 The output is deterministic: fixed seeds, no timestamps, so a rerun gives identical bytes.
 The file format is the contract in golden/README.md.
@@ -48,7 +52,22 @@ def _cfg(**kw) -> lo.LlamaConfig:
     return lo.LlamaConfig(**base)
 
 
+def _gemma3_cfg(L=6, pattern=6, **kw) -> lo.LlamaConfig:
+    """A tiny Gemma 3 text decoder: layer i is full iff (i+1) % pattern == 0 (HF's default)."""
+    base = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=L,
+                num_attention_heads=4, num_key_value_heads=1, head_dim=12, rms_norm_eps=1e-6,
+                rope_theta=1000000.0, rope_scaling=None, tie_word_embeddings=True,
+                max_position_embeddings=4096, model_type="gemma3_text",
+                query_pre_attn_scalar=16, sliding_window=4,
+                layer_types=tuple("full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
+                                  for i in range(L)),
+                rope_local_base_freq=10000.0, hidden_activation="gelu_pytorch_tanh")
+    base.update(kw)
+    return lo.LlamaConfig(**base)
+
+
 # name -> config. The order fixes the seeds: seed = 1000 + 10*config_index + case_index.
+# New configs go at the end (the seeds, and so the bytes, of the existing files stay).
 CONFIGS = {
     "mha_untied": _cfg(),
     "gqa_tied": _cfg(num_key_value_heads=2, rms_norm_eps=1e-6, tie_word_embeddings=True),
@@ -56,8 +75,13 @@ CONFIGS = {
                     rope_theta=500000.0),
     "llama3rope": _cfg(num_attention_heads=2, num_key_value_heads=1, head_dim=16,
                        rope_scaling=_LLAMA3),
+    # Gemma 3: head_dim 12 != C/NH = 8, query_pre_attn_scalar 16 != head_dim, window 4 < T = 7
+    "gemma3": _gemma3_cfg(),
 }
 CASES = ("right", "left")
+# The MANIFEST (and the run) lists the files family by family: a family's base cases, then its
+# method cases (in METHOD_CASES order). Appending a family appends lines to the MANIFEST.
+FAMILIES = (("mha_untied", "gqa_tied", "headdim", "llama3rope"), ("gemma3",))
 
 
 def seed_of(config_index: int, case_index: int) -> int:
@@ -75,14 +99,19 @@ def m_prompt(cfg):
     return {"method": "prompt", "num_virtual_tokens": P_VIRTUAL}
 
 
-def m_prefix(layers=None, projection=False, E=None, offset="prefix"):
+def m_prefix(layers=None, projection=False, E=None, offset="prefix", window=None):
+    """window: None (no field: the Llama cases) or the Gemma 3 "prefix_window" ("past" = PEFT:
+    the prefix is past for the sliding window; "always" = visible to every query)."""
     def make(cfg):
         kv = cfg.num_key_value_heads * cfg.head_dim
-        return {"method": "prefix", "num_virtual_tokens": P_VIRTUAL,
-                "layers": list(range(cfg.num_hidden_layers)) if layers is None else list(layers),
-                "prefix_projection": projection,
-                "encoder_hidden_size": kv if E is None else E,     # PEFT's default: the KV width
-                "position_offset": offset}
+        m = {"method": "prefix", "num_virtual_tokens": P_VIRTUAL,
+             "layers": list(range(cfg.num_hidden_layers)) if layers is None else list(layers),
+             "prefix_projection": projection,
+             "encoder_hidden_size": kv if E is None else E,     # PEFT's default: the KV width
+             "position_offset": offset}
+        if window is not None:
+            m["prefix_window"] = window
+        return m
     return make
 
 
@@ -120,6 +149,12 @@ METHOD_CASES = [
     ("lora_init", "gqa_tied", "left", [m_lora(("q", "v"))], True),
     ("lora_all_rslora", "headdim", "right", [m_lora(ALL_TARGETS, r=2, alpha=3, rslora=True)], False),
     ("lora_prefix", "mha_untied", "left", [m_lora(("q", "v")), m_prefix()], False),
+    # Gemma 3 (appended: the files above keep their bytes)
+    ("prompt", "gemma3", "right", [m_prompt], False),
+    ("prefix", "gemma3", "left", [m_prefix(window="past")], False),
+    ("prefix_visible", "gemma3", "right", [m_prefix(window="always")], False),
+    ("lora_all", "gemma3", "right", [m_lora(ALL_TARGETS)], False),
+    ("llama_adapter", "gemma3", "left", [m_llama_adapter("peft", La=3)], False),
 ]
 
 
@@ -346,6 +381,13 @@ def check_config(name: str, cfg: lo.LlamaConfig):
     if cfg.rope_scaling is not None:
         bands = lo.llama3_bands(cfg)
         assert {"high", "blend", "low"} <= set(bands), (name, bands)
+    if cfg.is_gemma:
+        # what the Gemma config is meant to exercise
+        assert cfg.head_dim != cfg.hidden_size // cfg.num_attention_heads, name
+        assert cfg.query_pre_attn_scalar != cfg.head_dim, name
+        assert cfg.sliding_window < T, name                       # the sliding layers really cut
+        assert {"sliding_attention", "full_attention"} == set(cfg.layer_types), name
+        assert cfg.rope_local_base_freq != cfg.rope_theta, name
 
 
 def save_deterministic(tensors: dict, metadata: dict, path: str):
@@ -381,25 +423,54 @@ def versions() -> list[str]:
     return out
 
 
-def main():
+def existing_manifest_lines() -> dict[str, str]:
+    """file name -> its line in the current golden/MANIFEST (comments skipped)."""
+    path = os.path.join(GOLDEN, "MANIFEST")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {line.split(" ", 1)[0]: line.rstrip("\n") for line in f
+                if line.strip() and not line.startswith("#")}
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="+", metavar="CONFIG", choices=list(CONFIGS),
+                    help="rewrite only these configs' files; keep the others and their MANIFEST lines")
+    args = ap.parse_args(argv)
     torch.use_deterministic_algorithms(True)
     os.makedirs(GOLDEN, exist_ok=True)
+    old_lines = existing_manifest_lines() if args.only else {}
     # every case: (file name, config name, config, base case, seed, method case, makers, init)
     jobs = []
-    for ci, (name, cfg) in enumerate(CONFIGS.items()):
-        check_config(name, cfg)
-        for ki, case in enumerate(CASES):
-            jobs.append((f"{name}.{case}.safetensors", name, cfg, case, seed_of(ci, ki),
-                         None, (), False))
     config_index = {n: i for i, n in enumerate(CONFIGS)}
-    for method_case, name, case, makers, true_init in METHOD_CASES:
-        seed = seed_of(config_index[name], CASES.index(case))
-        jobs.append((f"{name}.{method_case}.{case}.safetensors", name, CONFIGS[name], case, seed,
-                     method_case, makers, true_init))
+    assert sorted(n for f in FAMILIES for n in f) == sorted(CONFIGS), "FAMILIES must cover CONFIGS"
+    for family in FAMILIES:
+        for name in family:
+            cfg = CONFIGS[name]
+            check_config(name, cfg)
+            for ki, case in enumerate(CASES):
+                jobs.append((f"{name}.{case}.safetensors", name, cfg, case,
+                             seed_of(config_index[name], ki), None, (), False))
+        for method_case, name, case, makers, true_init in METHOD_CASES:
+            if name not in family:
+                continue
+            seed = seed_of(config_index[name], CASES.index(case))
+            jobs.append((f"{name}.{method_case}.{case}.safetensors", name, CONFIGS[name], case,
+                         seed, method_case, makers, true_init))
     assert len({j[0] for j in jobs}) == len(jobs), "duplicate file names"
 
     lines = []
     for fname, name, cfg, case, seed, method_case, makers, true_init in jobs:
+        if args.only and name not in args.only:
+            line = old_lines.get(fname)
+            assert line is not None, f"--only: {fname} is not in golden/MANIFEST"
+            digest = sha256_of(os.path.join(GOLDEN, fname))
+            assert f" sha256={digest} " in line, f"--only: {fname} does not match its MANIFEST line"
+            lines.append(line)
+            print(f"{fname:52s} kept (sha256={digest[:16]})")
+            continue
         tensors, metadata = build_case(name, cfg, case, seed, method_case, makers, true_init)
         path = os.path.join(GOLDEN, fname)
         save_deterministic(tensors, metadata, path)
