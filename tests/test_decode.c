@@ -34,6 +34,16 @@ static void check(int ok, const char *what, const char *detail) {
 static const LlamaConfig CFG = {.V = 23, .C = 16, .FF = 20, .L = 3, .NH = 4, .NKV = 2, .HS = 6, .eps = 1e-5,
                                 .rope_theta = 10000, .rope_factor = 8, .rope_low_freq_factor = 1,
                                 .rope_high_freq_factor = 4, .rope_original_max_position = 16, .tied = 0, .max_pos = 64};
+/* Gemma 3 variant: multi-query, head_dim != C/NH, a window of 3 that cuts at T = 9 in the sliding
+ * layers (all but layer 5), the scale 1/sqrt(8) != 1/sqrt(HS), two RoPE bases */
+static LlamaConfig gemma_cfg(void) {
+    LlamaConfig g = {.V = 23, .C = 16, .FF = 20, .L = 6, .NH = 4, .NKV = 1, .HS = 6, .eps = 1e-6,
+                     .rope_theta = 1e6, .tied = 1, .max_pos = 64, .arch = AFX_ARCH_GEMMA3,
+                     .query_pre_attn_scalar = 8, .sliding_window = 3, .rope_local_theta = 1e4};
+    for (int l = 0; l < g.L; l++) g.sliding[l] = (l + 1) % 6 != 0;
+    return g;
+}
+static const LlamaConfig *CUR = &CFG; /* the config the paths are compared on */
 enum { B = 2, T = 9 };
 static const int IDS[B * T] = {1, 5, 7, 2, 9, 3, 14, 22, 6, 4, 8, 11, 6, 0, 17, 3, 3, 19};
 
@@ -48,15 +58,15 @@ static void fill(real *x, size_t n, unsigned long long s, double scale) {
 static double compare_paths(const LlamaParams *w, AdapterSet *s, int prefill, int chunk, afx_err *e) {
     LlamaActs a;
     LlamaCache c;
-    int V = CFG.V;
+    int V = CUR->V;
     if (s && adapter_set_bind_acts(s, B, T, e)) return -1;
-    if (llama_acts_alloc(&a, &CFG, s, B, T, e)) return -1;
+    if (llama_acts_alloc(&a, CUR, s, B, T, e)) return -1;
     if (llama_forward(w, s, &a, IDS, NULL, NULL, B, T, e)) { llama_acts_free(&a); return -1; }
     real *ref = malloc((size_t)B * T * V * sizeof(real));
     for (int b = 0; b < B; b++) // the real rows of the forward (a prompt puts P rows in front)
         memcpy(ref + (size_t)b * T * V, a.logits + ((size_t)b * a.Tx + a.P) * V, (size_t)T * V * sizeof(real));
     llama_acts_free(&a);
-    if (llama_cache_alloc(&c, &CFG, s, B, T, chunk, e)) { free(ref); return -1; }
+    if (llama_cache_alloc(&c, CUR, s, B, T, chunk, e)) { free(ref); return -1; }
     double worst = 0;
     int ids[B * T];
     for (int done = 0; done < T;) {
@@ -141,6 +151,56 @@ int main(void) {
     check_paths("lora + prefix", &w, p, 2);
     adapter_destroy(&ad[0]);
     adapter_destroy(&ad[1]);
+
+    // ---- the same paths on a Gemma 3 block (the window cuts, the prefix leaves it or stays) ----
+    {
+        LlamaConfig gc = gemma_cfg();
+        LlamaParams gw;
+        if (llama_params_alloc(&gw, &gc, &e)) {
+            check(0, "gemma3: allocate", e.msg);
+        } else {
+            CUR = &gc;
+            fill(gw.mem, gw.count, 19, 0.5);
+            check_paths("gemma3 base", &gw, NULL, 0);
+            PrefixOptions gx = {.num_virtual_tokens = 2};
+            prefix_create(&ad[0], &gc, &gx, &e);
+            check_paths("gemma3 prefix (PEFT: leaves the window)", &gw, p, 1);
+            adapter_destroy(&ad[0]);
+            gx.always_visible = 1;
+            prefix_create(&ad[0], &gc, &gx, &e);
+            check_paths("gemma3 prefix (always visible)", &gw, p, 1);
+            adapter_destroy(&ad[0]);
+            prompt_create(&ad[0], &gc, &po, &e);
+            check_paths("gemma3 prompt", &gw, p, 1);
+            adapter_destroy(&ad[0]);
+            LlamaAdapterOptions gl = {.adapter_len = 3, .adapter_layers = 2, .gate = GATE_PEFT};
+            llama_adapter_create(&ad[0], &gc, &gl, &e);
+            check_paths("gemma3 llama-adapter", &gw, p, 1);
+            adapter_destroy(&ad[0]);
+            lora_create(&ad[0], &gc, &ro, &e);
+            check_paths("gemma3 lora (all targets)", &gw, p, 1);
+            adapter_destroy(&ad[0]);
+            CUR = &CFG;
+            llama_params_free(&gw);
+        }
+        // a head_dim whose RoPE table would not fit is refused, not a stack overflow (decode.c had
+        // no guard): head_dim 2048 passes llama_config_check
+        LlamaConfig big = {.V = 5, .C = 4, .FF = 4, .L = 1, .NH = 1, .NKV = 1, .HS = 2048, .eps = 1e-5,
+                           .rope_theta = 1e4, .max_pos = 8};
+        LlamaParams bw;
+        LlamaCache c;
+        const real *last;
+        int id = 1;
+        if (llama_params_alloc(&bw, &big, &e) || llama_cache_alloc(&c, &big, NULL, 1, 2, 0, &e)) {
+            check(0, "head_dim 2048: allocate", e.msg);
+        } else {
+            check(llama_decode(&bw, NULL, &c, &id, NULL, 1, &last, NULL, &e) != 0 && strstr(e.msg, "head_dim"),
+                  "decode with head_dim 2048 is refused with a message", e.msg);
+            llama_cache_free(&c);
+            llama_params_free(&bw);
+        }
+        e.msg[0] = 0;
+    }
 
     // ---- errors ----
     {

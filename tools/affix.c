@@ -58,6 +58,7 @@ static int usage(FILE *out) {
             "  prefix         --num-virtual-tokens P (required)  --layers all|top:K|A-B|i,j,k (all)\n"
             "                 --prefix-projection  --encoder-hidden-size E (KV width)\n"
             "                 --position-offset prefix|zero (prefix: real tokens at P..)\n"
+            "                 --prefix-window past|always (Gemma 3 sliding layers; past = PEFT)\n"
             "  llama-adapter  --adapter-len P (10)  --adapter-layers N (30, the top N)\n"
             "                 --gate peft|official (peft: one raw scalar per layer; official:\n"
             "                 tanh, one per head)\n"

@@ -30,6 +30,15 @@ llama_adapter_key_bwd_sign|ref/adapters/llama_adapter.c|s/dkp\[e\] += ds \* q\[e
 lora_B_bwd_sign|ref/adapters/lora.c|s/dB\[(size_t)o \* R + r\] += s \* acc;/dB[(size_t)o * R + r] -= s * acc;/
 lora_A_bwd_sign|ref/adapters/lora.c|s/dA\[(size_t)r \* IC + i\] += acc;/dA[(size_t)r * IC + i] -= acc;/
 lora_dx_bwd_dropped|ref/adapters/lora.c|s/if (dx)$/if (0 \&\& dx)/
+gemma_embed_scale|ref/core/llama.c|s/? (real)sqrt((double)c->C) : (real)1;/? (real)1 : (real)1;/
+gemma_embed_scale_bwd|ref/core/llama.c|s/dxb\[i\] \*= es;/(void)dxb;/
+gemma_norm_one_plus_w|ref/core/block.c|s/i++) dst\[i\] = (real)1 + src\[i\];/i++) dst[i] = src[i];/
+gemma_qnorm_weight_grad|ref/core/llama.c|s/K->rmsnorm_backward(da->dq, gslot(g, LT_QNORM, l),/K->rmsnorm_backward(da->dq, NULL,/
+gemma_knorm_bwd_rstd|ref/core/llama.c|s/block_norm(\&run, LT_KNORM, l), ba.kn_rstd,/block_norm(\&run, LT_KNORM, l), ba.qn_rstd,/
+gemma_window_edge|ref/core/ops.h|s/t + off - s >= sp->window/t + off - s > sp->window/
+gemma_sandwich_attn_norm|ref/core/block.c|s/        branch = a->on;/        branch = a->o;/
+gemma_geglu_bwd_tanh_term|ref/core/ops.c|s/0.5 \* (1.0 + th) + 0.5 \* a \* (1.0 - th \* th)/0.5 * (1.0 + th) + 0.0 * a * (1.0 - th * th)/
+gemma_adapter_knorm_bwd|ref/adapters/llama_adapter.c|s/        dK = la->dKraw;/        dK = la->dKa;/
 gguf_q5_0_offset|ref/io/gguf.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
 gguf_q4_k_nibble_order|ref/io/gguf.c|s/>> 4 \* (j % 2)) & 15;/>> 4 * (j \/ 2 % 2)) \& 15;/
 '

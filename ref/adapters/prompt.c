@@ -58,7 +58,10 @@ static int prompt_init_params(Adapter *ad, const LlamaParams *base, AfxRng *rng,
             id = pt->init_ids[p % pt->o.n_init_ids];
         }
         if (id < 0 || id >= V) return afx_fail(e, "prompt: init token id %d outside the vocabulary", id);
-        memcpy(row, base->t[LT_EMBED] + (size_t)id * C, (size_t)C * sizeof(real));
+        // PEFT copies word_embeddings(id): for Gemma 3 the scaled row E[id] * sqrt(C); the virtual
+        // rows themselves are never scaled again in the forward
+        real es = llama_embed_scale(&ad->cfg);
+        for (int c = 0; c < C; c++) row[c] = base->t[LT_EMBED][(size_t)id * C + c] * es;
     }
     return 0;
 }

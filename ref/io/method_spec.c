@@ -20,7 +20,7 @@ const char *const METHOD_NAMES[METHOD_COUNT] = {"prompt", "prefix", "llama-adapt
 /* ---- the option table ----------------------------------------------------------------------- */
 
 typedef enum {
-    OPT_P, OPT_PROMPT_INIT, OPT_LAYERS, OPT_PROJECTION, OPT_E, OPT_OFFSET,
+    OPT_P, OPT_PROMPT_INIT, OPT_LAYERS, OPT_PROJECTION, OPT_E, OPT_OFFSET, OPT_WINDOW,
     OPT_ADAPTER_LEN, OPT_ADAPTER_LAYERS, OPT_GATE,
     OPT_R, OPT_ALPHA, OPT_RSLORA, OPT_TARGETS,
     OPT_COUNT
@@ -40,6 +40,7 @@ static const struct {
     [OPT_PROJECTION] = {"prefix-projection", NULL, M(METHOD_PREFIX), 1},
     [OPT_E] = {"encoder-hidden-size", NULL, M(METHOD_PREFIX), 0},
     [OPT_OFFSET] = {"position-offset", NULL, M(METHOD_PREFIX), 0},
+    [OPT_WINDOW] = {"prefix-window", NULL, M(METHOD_PREFIX), 0},
     [OPT_ADAPTER_LEN] = {"adapter-len", NULL, M(METHOD_LLAMA_ADAPTER), 0},
     [OPT_ADAPTER_LAYERS] = {"adapter-layers", NULL, M(METHOD_LLAMA_ADAPTER), 0},
     [OPT_GATE] = {"gate", NULL, M(METHOD_LLAMA_ADAPTER), 0},
@@ -245,6 +246,11 @@ int method_spec_set(MethodSpec *s, const char *name, const char *value, afx_err 
         else if (word_eq(value, "zero")) s->offset_zero = 1;
         else return afx_fail(e, "%s: --%s must be prefix or zero (got '%s')", mname(s), opt, value);
         break;
+    case OPT_WINDOW:
+        if (word_eq(value, "past")) s->always_visible = 0;
+        else if (word_eq(value, "always")) s->always_visible = 1;
+        else return afx_fail(e, "%s: --%s must be past or always (got '%s')", mname(s), opt, value);
+        break;
     case OPT_ADAPTER_LEN:
     case OPT_ADAPTER_LAYERS:
         if (parse_int(value, 1, INT_MAX, o == OPT_ADAPTER_LEN ? &s->adapter_len : &s->adapter_layers))
@@ -343,7 +349,8 @@ int method_spec_create(Adapter *ad, const MethodSpec *s, const LlamaConfig *c, a
         PrefixOptions o = {.num_virtual_tokens = s->num_virtual_tokens,
                            .projection = s->projection,
                            .encoder_hidden_size = s->projection ? s->encoder_hidden_size : 0,
-                           .offset_zero = s->offset_zero};
+                           .offset_zero = s->offset_zero,
+                           .always_visible = s->always_visible};
         int *layers = NULL;
         if (s->layers != LAYERS_ALL) {
             layers = malloc((size_t)c->L * sizeof *layers);
@@ -446,6 +453,8 @@ size_t method_spec_describe(const MethodSpec *s, const LlamaConfig *c, char *buf
         else if (s->given & M(OPT_E))
             put(&o, " encoder_hidden_size=%d (unused without prefix_projection)", s->encoder_hidden_size);
         put(&o, " position_offset=%s", s->offset_zero ? "zero" : "prefix");
+        if (c->arch == AFX_ARCH_GEMMA3 || s->always_visible)
+            put(&o, " prefix_window=%s", s->always_visible ? "always" : "past (PEFT: leaves the sliding window)");
         break;
     case METHOD_LLAMA_ADAPTER:
         put(&o, " adapter_len=%d adapter_layers=%d", s->adapter_len, s->adapter_layers);

@@ -17,6 +17,8 @@
  *                  --prefix-projection      flag, default off                    prefix_projection
  *                  --encoder-hidden-size E  default the KV width (only with a projection)
  *                  --position-offset prefix|zero   real tokens at P.. (HF) or 0..
+ *                  --prefix-window past|always      Gemma 3 sliding layers: the prefix leaves the
+ *                                                   window like any past token (PEFT) or stays visible
  *   llama-adapter  --adapter-len P          default 10                           adapter_len
  *   (llama_adapter)--adapter-layers N       default 30, the top N layers         adapter_layers
  *                  --gate peft|official     default peft (one raw scalar per layer)
@@ -59,6 +61,7 @@ typedef struct {
     int projection;
     int encoder_hidden_size;      /* 0 = the KV width (PEFT's default) */
     int offset_zero;
+    int always_visible;           /* --prefix-window always: sliding layers never cut the prefix */
     /* llama-adapter */
     int adapter_len;
     int adapter_layers;

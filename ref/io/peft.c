@@ -302,6 +302,14 @@ int peft_expressible(const MethodSpec *s, const LlamaConfig *c, char *why, size_
         snprintf(why, n, "PEFT prefix tuning puts the real tokens at positions P.. (no position_offset zero)");
         return 0;
     }
+    if (s->method == METHOD_PREFIX && s->always_visible) {
+        snprintf(why, n, "PEFT's prefix is ordinary past: it leaves a sliding window (no prefix_window always)");
+        return 0;
+    }
+    if (s->method == METHOD_LLAMA_ADAPTER && c->arch == AFX_ARCH_GEMMA3) {
+        snprintf(why, n, "PEFT AdaptionPrompt refuses Gemma 3 (affix's own rule is used)");
+        return 0;
+    }
     if (s->method == METHOD_LLAMA_ADAPTER && s->gate == GATE_OFFICIAL) {
         snprintf(why, n, "PEFT AdaptionPrompt has one raw gate per layer (no official per-head tanh gate)");
         return 0;
@@ -363,6 +371,7 @@ static char *adapter_config_json(const MethodSpec *s, const LlamaConfig *c, cons
             jlist(&o, "affix_layers", ptr, n);
         }
         if (s->offset_zero) jstr(&o, "affix_position_offset", "zero");
+        if (s->always_visible) jstr(&o, "affix_prefix_window", "always");
     } else if (m == METHOD_LLAMA_ADAPTER) {
         jint(&o, "adapter_layers", s->adapter_layers);
         jint(&o, "adapter_len", s->adapter_len);
@@ -761,6 +770,11 @@ static int parse_adapter_config(const cJSON *root, const LlamaConfig *c, PeftAda
             }
             if (!strcmp(k, "affix_position_offset")) {
                 SET("position-offset", cJSON_IsString(j) ? j->valuestring : "?");
+                pa->peft_loadable = 0;
+                continue;
+            }
+            if (!strcmp(k, "affix_prefix_window")) {
+                SET("prefix-window", cJSON_IsString(j) ? j->valuestring : "?");
                 pa->peft_loadable = 0;
                 continue;
             }

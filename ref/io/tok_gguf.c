@@ -11,6 +11,29 @@
  * Token types (llama.cpp): 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte;
  * unknown/control/user-defined tokens are matched literally in the text (as HF's added tokens);
  * unknown and control ones are the "special" tokens that decode(skip_special) drops.
+ * general.architecture gemma / gemma2 / gemma3 with tokenizer.ggml.model = "llama": what HF's GGUF
+ * loader builds for these (transformers integrations/gguf/gguf_tokenizer_mapping.py, gemma_tokenizer
+ * + GemmaTokenizer; only these three architectures, so only they get it here):
+ *   - a token holding a space and nothing but whitespace (Gemma's 30 runs of 2..31 spaces, ids
+ *     138..167, stored with real spaces, user-defined) is respelled "▁" x its length in characters
+ *     and is ordinary vocabulary, reached by merges ("▁▁" + "▁▁▁" -> "▁▁▁▁▁"), not an added token:
+ *     HF respells them in the vocabulary and adds a user-defined token as a literal only if its file
+ *     spelling is still a vocabulary key, which the real-space one no longer is (GemmaTokenizer turns
+ *     spaces into "▁" before BPE anyway). Text "▁ ▁" (a literal U+2581 beside spaces) thus becomes
+ *     one token, as in HF. Runs of newlines / tabs hold no space: they stay literal added tokens in
+ *     both. (A control token of spaces, which HF would add under its real-space spelling with a new
+ *     id, exists in no Gemma file; all 30 here are user-defined.)
+ *   - merges ranked by position in the file (lower id first), not by score: HF's choice for Gemma
+ *     ("Gemma's scores do not follow its merge order"). For Gemma 3's normal tokens the two agree
+ *     (score = -(id - 494) on every token of two or more characters); they differ on the respelled
+ *     runs (score -1000, as every control/user-defined token) and the byte tokens (score 0).
+ *   - no "▁" prefix whatever tokenizer.ggml.add_space_prefix says (GemmaTokenizer has no Prepend
+ *     normalizer; Gemma GGUFs say false anyway).
+ *   Not done: HF orders the splits of one merged token longest-left-part first, here they share one
+ *   priority and the leftmost pair merges first; this differs only for a window x y z with x+y and
+ *   y+z the same token, both the best merge at once (never seen: HF and affix agree on the 511
+ *   texts of tests/data/gemma3/tokenizer.json, 30,000 fuzzed mixes and every string of up to 9
+ *   characters over {a, b, space}, {e, r, U+2581}, {s, t, i}, {ー, ン, space}).
  * BOS/EOS: tokenizer.ggml.bos_token_id / eos_token_id, add_bos_token (default: llama yes, gpt2 no),
  * add_eos_token (default no).
  * What this is not: the other GGUF vocabularies (bert, t5, rwkv, ...) nor other pre-tokenizers:
@@ -36,6 +59,27 @@ static int kv_int(const gguf_file *f, const char *key, int64_t def, int64_t *out
 
 static int str_eq(gguf_str s, const char *lit) { return s.n == strlen(lit) && !memcmp(s.p, lit, s.n); }
 
+/* Python's str.isspace() characters: what HF's `not t.strip()` tests */
+static int py_space(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Gemma's respelling (HF: `"▁" * len(t) if " " in t and not t.strip() else t`): the number of
+ * characters of s if s holds a space and only whitespace, else 0. */
+static size_t gemma_space_run(gguf_str s) {
+    size_t i = 0, n = 0;
+    int space = 0;
+    while (i < s.n) {
+        uint32_t c;
+        int k = tok_utf8_next((const unsigned char *)s.p + i, s.n - i, &c);
+        if (k == 0 || !py_space(c)) return 0;
+        space |= c == ' ';
+        i += (size_t)k, n++;
+    }
+    return space ? n : 0;
+}
+
 int tokenizer_from_gguf(Tokenizer **out, const gguf_file *f, const char *label, afx_err *e) {
     *out = NULL;
     const gguf_kv *kmodel = gguf_find_kv(f, "tokenizer.ggml.model"), *ktok = gguf_find_kv(f, "tokenizer.ggml.tokens");
@@ -57,6 +101,10 @@ int tokenizer_from_gguf(Tokenizer **out, const gguf_file *f, const char *label, 
         return afx_fail(e, "%s: tokenizer.ggml.scores must be an array of %d numbers", label, n);
     if (bpe && (!kmerge || kmerge->type != GGUF_ARRAY || kmerge->elem != GGUF_STRING))
         return afx_fail(e, "%s: tokenizer.ggml.merges must be an array of strings", label);
+    gguf_str arch = {"", 0};
+    const gguf_kv *karch = gguf_find_kv(f, "general.architecture");
+    if (karch && gguf_kv_string(karch, &arch)) return afx_fail(e, "%s: general.architecture must be a string", label);
+    int gemma = spm && (str_eq(arch, "gemma") || str_eq(arch, "gemma2") || str_eq(arch, "gemma3"));
     int llama3 = 0;
     if (bpe) {
         if (str_eq(pre, "llama-bpe") || str_eq(pre, "llama3") || str_eq(pre, "llama-v3") || str_eq(pre, "smaug-bpe")) llama3 = 1;
@@ -70,6 +118,7 @@ int tokenizer_from_gguf(Tokenizer **out, const gguf_file *f, const char *label, 
         kv_int(f, "tokenizer.ggml.add_eos_token", 0, &add_eos, label, e) ||
         kv_int(f, "tokenizer.ggml.add_space_prefix", 1, &add_space, label, e))
         return -1;
+    if (gemma) add_space = 0;
     for (int k = 0; k < 3; k++) {
         int64_t v = k == 0 ? bos : k == 1 ? eos : unk;
         if (v < -1 || v >= n)
@@ -80,7 +129,7 @@ int tokenizer_from_gguf(Tokenizer **out, const gguf_file *f, const char *label, 
     double *prio = NULL;
     char *buf = NULL;
     if (!t) return -1;
-    /* the tokens; unknown/control/user-defined ones are also added tokens */
+    /* the tokens; unknown/control/user-defined ones are also added tokens (not Gemma's space runs) */
     for (int i = 0; i < n; i++) {
         gguf_str s = ktok->strs[i];
         int64_t ty = TT_NORMAL;
@@ -88,8 +137,16 @@ int tokenizer_from_gguf(Tokenizer **out, const gguf_file *f, const char *label, 
             afx_fail(e, "%s: tokenizer.ggml.token_type[%d] is not an integer", label, i);
             goto fail;
         }
+        size_t run = gemma ? gemma_space_run(s) : 0;
+        if (run) { /* "▁" x run */
+            char *b2 = realloc(buf, 3 * run);
+            if (!b2) goto oom;
+            buf = b2;
+            for (size_t k = 0; k < run; k++) memcpy(buf + 3 * k, "\xE2\x96\x81", 3);
+            s = (gguf_str){buf, 3 * run};
+        }
         if (tok_vocab_find(t, s.p, s.n) >= 0 ? tok_add_unmapped(t, i, s.p, s.n, e) : tok_add_vocab(t, i, s.p, s.n, e)) goto fail;
-        if ((ty == TT_UNKNOWN || ty == TT_CONTROL || ty == TT_USER) && s.n > 0 &&
+        if ((ty == TT_UNKNOWN || ty == TT_CONTROL || ty == TT_USER) && s.n > 0 && !run &&
             tok_add_added(t, i, s.p, s.n, ty != TT_USER, 0, 0, e))
             goto fail;
         if (ty == TT_UNKNOWN && unk < 0) unk = i;
@@ -103,7 +160,7 @@ int tokenizer_from_gguf(Tokenizer **out, const gguf_file *f, const char *label, 
                 afx_fail(e, "%s: tokenizer.ggml.scores[%d] is not a number", label, i);
                 goto fail;
             }
-            prio[i] = -sc; /* highest score first */
+            prio[i] = gemma ? (double)i : -sc; /* Gemma: file order (see the top); else highest score first */
         }
         t->unk = (int)unk, t->byte_fallback = 1, t->fuse_unk = 1;
         if (tok_merges_from_vocab(t, prio, NULL, e)) goto fail;
