@@ -183,7 +183,7 @@ define run_float_suite
 endef
 
 test: $(TESTS32) $(TESTS64) $(BUILD)/affix
-	@$(run_float_suite); AFFIX_BUILD=$(BUILD) sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh
+	@$(run_float_suite); AFFIX_BUILD=$(BUILD) CC="$(CC)" sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh tests/test_layers.sh
 
 .PHONY: test-float
 test-float: $(TESTS32) $(BUILD)/affix

@@ -168,7 +168,7 @@ static void check_generation(Ctx *x, const LlamaParams *w, AdapterSet *set) {
     for (int i = 0; i < ng && ok; i++) {
         int T = np + i;
         LlamaActs a;
-        if ((set && adapter_set_bind_acts(set, 1, T, x->e)) || llama_acts_alloc(&a, &w->cfg, set, 1, T, x->e)) {
+        if ((set && adapter_set_bind_acts(set, 1, T, x->e)) || llama_acts_alloc(&a, &w->cfg, adapter_hooks(set), 1, T, x->e)) {
             x->broken = 1;
             ok = 0;
             break;
@@ -180,7 +180,7 @@ static void check_generation(Ctx *x, const LlamaParams *w, AdapterSet *set) {
             ok = 0;
             break;
         }
-        if (llama_forward(w, set, &a, ids, NULL, NULL, 1, T, x->e)) {
+        if (llama_forward(w, adapter_hooks(set), &a, ids, NULL, NULL, 1, T, x->e)) {
             x->broken = 1;
             ok = 0;
         } else {
@@ -445,8 +445,8 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
     AdapterSet *S = has_set ? &set : NULL;
 
     // ---- forward: every activation ----
-    if (llama_acts_alloc(&a, &cfg, S, B, T, e) || !(a.kern = golden_kernels(e)) ||
-        llama_forward(&w, S, &a, ids, mask, NULL, B, T, e))
+    if (llama_acts_alloc(&a, &cfg, adapter_hooks(S), B, T, e) || !(a.kern = golden_kernels(e)) ||
+        llama_forward(&w, adapter_hooks(S), &a, ids, mask, NULL, B, T, e))
         goto done;
     int Tx = a.Tx;
     size_t N = (size_t)B * Tx;
@@ -512,11 +512,11 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
     }
 
     // ---- backward: the gradient of every trainable tensor ----
-    if (llama_actgrads_alloc(&da, &cfg, S, B, T, e)) goto done;
+    if (llama_actgrads_alloc(&da, &cfg, adapter_hooks(S), B, T, e)) goto done;
     if (S) {
         adapter_set_zero_grad(S);
         LlamaParams *gb = S->trains_base ? &S->base_g : NULL; // the base is frozen unless full FT
-        if (llama_backward(&w, gb, S, &a, &da, labels, 1.0 / (double)count, B, T, e)) goto done;
+        if (llama_backward(&w, gb, adapter_hooks(S), &a, &da, labels, 1.0 / (double)count, B, T, e)) goto done;
         if (S->trains_base) compare_params(&x, FAM_GRAD, "grad.", &S->base_g);
         else compare_adapter_values(&x, FAM_GRAD, S, "grad.adapter.", S->g);
     } else {

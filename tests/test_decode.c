@@ -60,13 +60,13 @@ static double compare_paths(const LlamaParams *w, AdapterSet *s, int prefill, in
     LlamaCache c;
     int V = CUR->V;
     if (s && adapter_set_bind_acts(s, B, T, e)) return -1;
-    if (llama_acts_alloc(&a, CUR, s, B, T, e)) return -1;
-    if (llama_forward(w, s, &a, IDS, NULL, NULL, B, T, e)) { llama_acts_free(&a); return -1; }
+    if (llama_acts_alloc(&a, CUR, adapter_hooks(s), B, T, e)) return -1;
+    if (llama_forward(w, adapter_hooks(s), &a, IDS, NULL, NULL, B, T, e)) { llama_acts_free(&a); return -1; }
     real *ref = malloc((size_t)B * T * V * sizeof(real));
     for (int b = 0; b < B; b++) // the real rows of the forward (a prompt puts P rows in front)
         memcpy(ref + (size_t)b * T * V, a.logits + ((size_t)b * a.Tx + a.P) * V, (size_t)T * V * sizeof(real));
     llama_acts_free(&a);
-    if (llama_cache_alloc(&c, CUR, s, B, T, chunk, e)) { free(ref); return -1; }
+    if (llama_cache_alloc(&c, CUR, adapter_hooks(s), B, T, chunk, e)) { free(ref); return -1; }
     double worst = 0;
     int ids[B * T];
     for (int done = 0; done < T;) {
@@ -74,7 +74,7 @@ static double compare_paths(const LlamaParams *w, AdapterSet *s, int prefill, in
         for (int b = 0; b < B; b++) memcpy(ids + b * n, IDS + b * T + done, (size_t)n * sizeof(int));
         const real *last;
         int Tc;
-        if (llama_decode(w, s, &c, ids, NULL, n, &last, &Tc, e)) { worst = -1; break; }
+        if (llama_decode(w, adapter_hooks(s), &c, ids, NULL, n, &last, &Tc, e)) { worst = -1; break; }
         // the last min(n, Tc) real rows of this call's final chunk
         int real_rows = n < Tc ? n : Tc;
         for (int b = 0; b < B; b++)

@@ -294,7 +294,7 @@ static double adapter_loss(void *p) {
     afx_err e;
     double sum;
     long cnt;
-    if (llama_forward(c->w, c->s, c->a, c->ids, c->mask, NULL, c->B, c->T, &e) ||
+    if (llama_forward(c->w, adapter_hooks(c->s), c->a, c->ids, c->mask, NULL, c->B, c->T, &e) ||
         llama_loss(c->a, c->labels, c->B, c->T, &sum, &cnt, &e)) {
         printf("  FAIL  %s\n", e.msg);
         return NAN;
@@ -310,7 +310,7 @@ static void check_adapters(const char *name, LlamaParams *w, Adapter **ads, int 
     LlamaActGrads da;
     afx_err e;
     if (adapter_set_init(&s, ads, n, w, &e) || adapter_set_bind_acts(&s, B, T, &e) ||
-        llama_acts_alloc(&a, &w->cfg, &s, B, T, &e) || llama_actgrads_alloc(&da, &w->cfg, &s, B, T, &e)) {
+        llama_acts_alloc(&a, &w->cfg, adapter_hooks(&s), B, T, &e) || llama_actgrads_alloc(&da, &w->cfg, adapter_hooks(&s), B, T, &e)) {
         printf("  FAIL  %s: %s\n", name, e.msg);
         fail++;
         return;
@@ -322,7 +322,7 @@ static void check_adapters(const char *name, LlamaParams *w, Adapter **ads, int 
     long cnt;
     llama_loss(&a, labels, B, T, &sum, &cnt, &e);
     adapter_set_zero_grad(&s);
-    if (llama_backward(w, NULL, &s, &a, &da, labels, 1.0 / (double)cnt, B, T, &e)) {
+    if (llama_backward(w, NULL, adapter_hooks(&s), &a, &da, labels, 1.0 / (double)cnt, B, T, &e)) {
         printf("  FAIL  %s: %s\n", name, e.msg);
         fail++;
     }

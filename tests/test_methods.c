@@ -5,7 +5,11 @@
  *   - LoRA merge gives the same logits as the unmerged adapter; unmerge restores the weights;
  *   - full fine-tuning through the adapter set equals the plain model backward, bit for bit;
  *   - inits follow PEFT (N(0,1) prompts, U(+-1/sqrt(in)) lora_A, B = 0, zero gates, vocab rows);
- *   - combinations that make no sense are refused; shapes are checked.
+ *   - combinations that make no sense are refused; shapes are checked;
+ *   - the library training step (train.h): equal to the hand-written zero_grad/forward/loss/backward/
+ *     AdamW sequence bit for bit; two micro-batches of one row = one batch of two rows; more than 64
+ *     micro-batches are used (no cap); a non-finite step changes nothing and says so; on Gemma 3 a
+ *     prompt's vocabulary init copies the scaled embedding rows.
  * Ends with "N passed, M failed".
  */
 #include <math.h>
@@ -15,6 +19,7 @@
 
 #include "adapter.h"
 #include "llama.h"
+#include "train.h"
 
 static int pass, fail;
 static void check(int ok, const char *what, const char *detail) {
@@ -50,11 +55,11 @@ static int run(LlamaParams *w, AdapterSet *s, LlamaParams *g, real *logits, afx_
     long cnt;
     int rc = -1;
     if (s && adapter_set_bind_acts(s, B, T, e)) return -1;
-    if (llama_acts_alloc(&a, &w->cfg, s, B, T, e)) return -1;
-    if (llama_actgrads_alloc(&da, &w->cfg, s, B, T, e)) { llama_acts_free(&a); return -1; }
+    if (llama_acts_alloc(&a, &w->cfg, adapter_hooks(s), B, T, e)) return -1;
+    if (llama_actgrads_alloc(&da, &w->cfg, adapter_hooks(s), B, T, e)) { llama_acts_free(&a); return -1; }
     if (s) adapter_set_zero_grad(s);
-    if (!llama_forward(w, s, &a, IDS, MASK, NULL, B, T, e) && !llama_loss(&a, LABELS, B, T, &sum, &cnt, e) &&
-        !llama_backward(w, g, s, &a, &da, LABELS, 1.0 / (double)cnt, B, T, e)) {
+    if (!llama_forward(w, adapter_hooks(s), &a, IDS, MASK, NULL, B, T, e) && !llama_loss(&a, LABELS, B, T, &sum, &cnt, e) &&
+        !llama_backward(w, g, adapter_hooks(s), &a, &da, LABELS, 1.0 / (double)cnt, B, T, e)) {
         if (logits)
             for (int b = 0; b < B; b++) // the real rows only (a prompt adds P rows in front)
                 memcpy(logits + (size_t)b * T * w->cfg.V, a.logits + ((size_t)b * a.Tx + a.P) * w->cfg.V,
@@ -254,8 +259,8 @@ int main(void) {
         Adapter *q = &a1;
         adapter_set_init(&s, &q, 1, &w, &e);
         adapter_set_bind_acts(&s, 1, T, &e);
-        llama_acts_alloc(&a, &CFG, &s, B, T, &e);
-        int rc = llama_forward(&w, &s, &a, IDS, MASK, NULL, B, T, &e);
+        llama_acts_alloc(&a, &CFG, adapter_hooks(&s), B, T, &e);
+        int rc = llama_forward(&w, adapter_hooks(&s), &a, IDS, MASK, NULL, B, T, &e);
         check(rc != 0 && strstr(e.msg, "B=2, T=6") && strstr(e.msg, "B=1, T=6"), "forward with adapter activations of another shape names both", e.msg);
         llama_acts_free(&a);
         adapter_set_free(&s);
@@ -264,6 +269,100 @@ int main(void) {
 
     free(base_logits);
     free(logits);
+    // ---- the library training step ----
+    {
+        e.msg[0] = 0;
+        Adapter ad[2];
+        Adapter *p = &ad[0], *q = &ad[1];
+        AdapterSet s1, s2;
+        LoraOptions lo = {.r = 2, .alpha = 4, .targets = {1, 0, 1, 0, 0, 0, 0}};
+        AdamWConfig ac = {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1};
+        TrainWorkspace ws = {0};
+        TrainStepResult r;
+        if (lora_create(&ad[0], &CFG, &lo, &e) || lora_create(&ad[1], &CFG, &lo, &e) ||
+            adapter_set_init(&s1, &p, 1, &w, &e) || adapter_set_init(&s2, &q, 1, &w, &e)) {
+            check(0, "train step: setup", e.msg);
+        } else {
+            fill(s1.w, s1.count, 11, 0.3);
+            memcpy(s2.w, s1.w, s1.count * sizeof(real));
+            // by hand: zero_grad, forward, loss, backward (mean), AdamW
+            int ok = run(&w, &s1, NULL, NULL, &e) == 0;
+            adamw_step(s1.w, s1.g, s1.m, s1.v, s1.count, &ac, 1);
+            TrainBatch bt = {IDS, MASK, LABELS, B, T};
+            ok = ok && train_step(&w, &s2, &ws, &KERNELS_REF, &bt, 1, &ac, 0, 1, &r, &e) == 0 && r.finite;
+            check(ok && maxdiff(s1.w, s2.w, s1.count) == 0, "train_step = zero_grad/forward/loss/backward/AdamW, bitwise",
+                  e.msg);
+            // accumulation: rows as two micro-batches of one row = the batch of two rows
+            memcpy(s1.w, s2.w, s1.count * sizeof(real));
+            memcpy(s1.m, s2.m, s1.count * sizeof(real));
+            memcpy(s1.v, s2.v, s1.count * sizeof(real));
+            TrainBatch rows[2] = {{IDS, MASK, LABELS, 1, T}, {IDS + T, MASK + T, LABELS + T, 1, T}};
+            TrainStepResult r1, r2;
+            ok = train_step(&w, &s1, &ws, &KERNELS_REF, rows, 2, &ac, 0.5, 2, &r1, &e) == 0 &&
+                 train_step(&w, &s2, &ws, &KERNELS_REF, &bt, 1, &ac, 0.5, 2, &r2, &e) == 0;
+            snprintf(msg, sizeof msg, "params %.2e, loss %.2e (targets %ld/%ld)", maxdiff(s1.w, s2.w, s1.count),
+                     fabs(r1.loss - r2.loss), r1.targets, r2.targets);
+            check(ok && r1.targets == r2.targets && maxdiff(s1.w, s2.w, s1.count) <= CLOSE &&
+                      fabs(r1.loss - r2.loss) <= CLOSE,
+                  "two micro-batches of 1 row = one batch of 2 rows (clipped step)", msg);
+            // 65 micro-batches: the 65th counts (the CLI once capped accumulation at 64 silently)
+            TrainBatch many[65];
+            for (int i = 0; i < 65; i++) many[i] = rows[0];
+            memcpy(s2.w, s1.w, s1.count * sizeof(real));
+            memcpy(s2.m, s1.m, s1.count * sizeof(real));
+            memcpy(s2.v, s1.v, s1.count * sizeof(real));
+            ok = train_step(&w, &s1, &ws, &KERNELS_REF, many, 64, &ac, 0, 3, &r1, &e) == 0 &&
+                 train_step(&w, &s2, &ws, &KERNELS_REF, many, 65, &ac, 0, 3, &r2, &e) == 0;
+            snprintf(msg, sizeof msg, "targets %ld vs %ld", r1.targets, r2.targets);
+            check(ok && r2.targets == r1.targets / 64 * 65, "65 micro-batches count 65 times the targets of one", msg);
+            // a non-finite step: nothing changes
+            real keep = s1.w[0];
+            s1.w[0] = (real)NAN;
+            memcpy(s2.w, s1.w, s1.count * sizeof(real));
+            ok = train_step(&w, &s1, &ws, &KERNELS_REF, &bt, 1, &ac, 0, 4, &r, &e) == 0;
+            int same = 1;
+            for (size_t i = 1; i < s1.count; i++) same &= s1.w[i] == s2.w[i];
+            check(ok && !r.finite && same, "a non-finite step is reported and updates nothing", e.msg);
+            s1.w[0] = keep;
+            adapter_set_free(&s1);
+            adapter_set_free(&s2);
+        }
+        adapter_destroy(&ad[0]);
+        adapter_destroy(&ad[1]);
+        train_workspace_free(&ws);
+    }
+
+    // ---- Gemma 3: a prompt's vocabulary init copies word_embeddings(id) = E[id] * sqrt(C) ----
+    {
+        LlamaConfig gc = CFG;
+        gc.arch = AFX_ARCH_GEMMA3;
+        gc.tied = 1;
+        gc.NKV = 1;
+        gc.query_pre_attn_scalar = 6;
+        gc.rope_local_theta = 1e4;
+        gc.sliding_window = 4;
+        LlamaParams gw;
+        Adapter ad;
+        Adapter *p = &ad;
+        AdapterSet s;
+        PromptOptions po = {.num_virtual_tokens = 3, .init = PROMPT_INIT_TEXT, .init_ids = (int[]){4, 7}, .n_init_ids = 2};
+        if (llama_params_alloc(&gw, &gc, &e) || prompt_create(&ad, &gc, &po, &e) || adapter_set_init(&s, &p, 1, &gw, &e) ||
+            adapter_set_init_params(&s, 1, &e)) {
+            check(0, "gemma3 prompt init: setup", e.msg);
+        } else {
+            fill(gw.mem, gw.count, 5, 0.5);
+            adapter_set_init_params(&s, 1, &e);
+            real es = llama_embed_scale(&gc);
+            int ok = es != 1;
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < gc.C; c++) ok &= s.w[(size_t)r * gc.C + c] == gw.t[LT_EMBED][(size_t)(r % 2 ? 7 : 4) * gc.C + c] * es;
+            check(ok, "gemma3: text init of a prompt = the scaled embedding rows E[id] * sqrt(C)", "");
+            adapter_set_free(&s);
+            adapter_destroy(&ad);
+            llama_params_free(&gw);
+        }
+    }
+
     llama_params_free(&w);
     printf("%d passed, %d failed\n", pass, fail);
     return fail ? 1 : 0;

@@ -156,9 +156,9 @@ static void edit_file(const char *path, const char *from, const char *to) {
 static real *forward(const LlamaParams *w, AdapterSet *s, int *Tx, afx_err *e) {
     LlamaActs a;
     if (s && adapter_set_bind_acts(s, B, T, e)) return NULL;
-    if (llama_acts_alloc(&a, &w->cfg, s, B, T, e)) return NULL;
+    if (llama_acts_alloc(&a, &w->cfg, adapter_hooks(s), B, T, e)) return NULL;
     real *out = NULL;
-    if (!llama_forward(w, s, &a, IDS, NULL, NULL, B, T, e)) {
+    if (!llama_forward(w, adapter_hooks(s), &a, IDS, NULL, NULL, B, T, e)) {
         size_t n = (size_t)B * a.Tx * w->cfg.V;
         out = malloc(n * sizeof(real));
         memcpy(out, a.logits, n * sizeof(real));
@@ -288,14 +288,14 @@ static int train_step(const LlamaParams *w, AdapterSet *s, long t, afx_err *e) {
     double sum;
     long cnt;
     int rc = -1;
-    if (adapter_set_bind_acts(s, B, T, e) || llama_acts_alloc(&a, &w->cfg, s, B, T, e)) return -1;
-    if (llama_actgrads_alloc(&d, &w->cfg, s, B, T, e)) {
+    if (adapter_set_bind_acts(s, B, T, e) || llama_acts_alloc(&a, &w->cfg, adapter_hooks(s), B, T, e)) return -1;
+    if (llama_actgrads_alloc(&d, &w->cfg, adapter_hooks(s), B, T, e)) {
         llama_acts_free(&a);
         return -1;
     }
     adapter_set_zero_grad(s);
-    if (!llama_forward(w, s, &a, IDS, NULL, NULL, B, T, e) && !llama_loss(&a, IDS, B, T, &sum, &cnt, e) &&
-        !llama_backward(w, s->trains_base ? &s->base_g : NULL, s, &a, &d, IDS, 1.0 / (double)cnt, B, T, e)) {
+    if (!llama_forward(w, adapter_hooks(s), &a, IDS, NULL, NULL, B, T, e) && !llama_loss(&a, IDS, B, T, &sum, &cnt, e) &&
+        !llama_backward(w, s->trains_base ? &s->base_g : NULL, adapter_hooks(s), &a, &d, IDS, 1.0 / (double)cnt, B, T, e)) {
         AdamWConfig ac = {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
         if (s->trains_base) adamw_step(s->base->mem, s->base_g.mem, s->base_m.mem, s->base_v.mem, s->base->count, &ac, t);
         else adamw_step(s->w, s->g, s->m, s->v, s->count, &ac, t);

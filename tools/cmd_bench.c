@@ -235,9 +235,9 @@ static void bench_train(const BenchCfg *bc, LlamaParams *w, const Kernels *kern,
     if (adapter_set_init(&set, &ptr, 1, w, &e)) goto fail;
     have_set = 1;
     if (adapter_set_init_params(&set, 42, &e) || adapter_set_bind_acts(&set, B, T, &e)) goto fail;
-    if (llama_acts_alloc(&a, c, &set, B, T, &e)) goto fail;
+    if (llama_acts_alloc(&a, c, adapter_hooks(&set), B, T, &e)) goto fail;
     have_a = 1;
-    if (llama_actgrads_alloc(&da, c, &set, B, T, &e)) goto fail;
+    if (llama_actgrads_alloc(&da, c, adapter_hooks(&set), B, T, &e)) goto fail;
     have_da = 1;
     a.kern = kern;
     real *tw = set.trains_base ? set.base->mem : set.w, *tg = set.trains_base ? set.base_g.mem : set.g;
@@ -249,8 +249,8 @@ static void bench_train(const BenchCfg *bc, LlamaParams *w, const Kernels *kern,
         double t0 = now(), loss;
         long count;
         adapter_set_zero_grad(&set);
-        if (llama_forward(w, &set, &a, ids, NULL, NULL, B, T, &e) || llama_loss(&a, ids, B, T, &loss, &count, &e) ||
-            llama_backward(w, set.trains_base ? &set.base_g : NULL, &set, &a, &da, ids, 1.0 / (double)count, B, T, &e))
+        if (llama_forward(w, adapter_hooks(&set), &a, ids, NULL, NULL, B, T, &e) || llama_loss(&a, ids, B, T, &loss, &count, &e) ||
+            llama_backward(w, set.trains_base ? &set.base_g : NULL, adapter_hooks(&set), &a, &da, ids, 1.0 / (double)count, B, T, &e))
             goto fail;
         grad_clip(tg, tn, 1.0, grad_norm(tg, tn));
         adamw_step(tw, tg, tm, tv, tn, &ac, s + 1);

@@ -168,7 +168,7 @@ static int generate(Gen *g, const char *prompt, const char *stop, int max_new, c
     n = fit_prompt(ids, n, max_new, g->o->seq_len, tokenizer_bos(g->tok));
     llama_cache_reset(&g->cache);
     const real *last;
-    int rc = llama_decode(&g->m->w, g->set, &g->cache, ids, NULL, n, &last, NULL, e);
+    int rc = llama_decode(&g->m->w, adapter_hooks(g->set), &g->cache, ids, NULL, n, &last, NULL, e);
     free(ids);
     if (rc) return -1;
     int eos = tokenizer_eos(g->tok), k = 0;
@@ -183,7 +183,7 @@ static int generate(Gen *g, const char *prompt, const char *stop, int max_new, c
         if (tokenizer_decode(g->tok, g->buf, k + 1, 1, &text, &len, e)) return -1;
         char *hit = stop ? strstr(text, stop) : NULL;
         if (hit) { *hit = 0; break; }
-        if (k + 1 < max_new && llama_decode(&g->m->w, g->set, &g->cache, &next, NULL, 1, &last, NULL, e)) {
+        if (k + 1 < max_new && llama_decode(&g->m->w, adapter_hooks(g->set), &g->cache, &next, NULL, 1, &last, NULL, e)) {
             free(text);
             return -1;
         }
@@ -230,9 +230,9 @@ static int loglik_choice(Gen *g, const TaskExample *x, int *choice, afx_err *e) 
             mask[k] = t < np || in_c;
             labels[k] = in_c ? ids[k] : -100;
         }
-    if (!(g->set && adapter_set_bind_acts(g->set, n_opt, T, e)) && !llama_acts_alloc(&a, &g->m->cfg, g->set, n_opt, T, e)) {
+    if (!(g->set && adapter_set_bind_acts(g->set, n_opt, T, e)) && !llama_acts_alloc(&a, &g->m->cfg, adapter_hooks(g->set), n_opt, T, e)) {
         a.kern = g->kern;
-        if (!llama_forward(&g->m->w, g->set, &a, ids, mask, NULL, n_opt, T, e)) {
+        if (!llama_forward(&g->m->w, adapter_hooks(g->set), &a, ids, mask, NULL, n_opt, T, e)) {
             double score[16];
             int V = g->m->cfg.V;
             for (int i = 0; i < n_opt; i++) { // sum of log p(token | before) over the option's tokens
@@ -337,7 +337,7 @@ int cmd_eval(int argc, char **argv) {
     g.set = have_set && !set.trains_base ? &set : NULL;
     g.o = &o;
     g.buf = malloc(sizeof(int) * (size_t)(o.max_new + 1));
-    if (!g.buf || llama_cache_alloc(&g.cache, &m.cfg, g.set, 1, o.seq_len, 256, &e)) {
+    if (!g.buf || llama_cache_alloc(&g.cache, &m.cfg, adapter_hooks(g.set), 1, o.seq_len, 256, &e)) {
         fprintf(stderr, "affix: error: %s\n", g.buf ? e.msg : "out of memory");
         goto done;
     }

@@ -322,17 +322,17 @@ static int run_batch(Model *m, AdapterSet *s, Workspace *ws, const Kernels *kern
     LlamaActs a;
     LlamaActGrads da;
     if (adapter_set_bind_acts(s, b->B, b->T, e)) return -1;
-    size_t ab = llama_acts_bytes(&m->cfg, s, b->B, b->T);
-    size_t gb = backward ? llama_actgrads_count(&m->cfg, s, b->B, b->T) * sizeof(real) : 0;
+    size_t ab = llama_acts_bytes(&m->cfg, adapter_hooks(s), b->B, b->T);
+    size_t gb = backward ? llama_actgrads_count(&m->cfg, adapter_hooks(s), b->B, b->T) * sizeof(real) : 0;
     if (workspace_fit(ws, ab, gb, e)) return -1;
-    llama_acts_bind(&a, &m->cfg, s, b->B, b->T, ws->acts);
+    llama_acts_bind(&a, &m->cfg, adapter_hooks(s), b->B, b->T, ws->acts);
     a.kern = kern;
-    if (llama_forward(&m->w, s, &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
+    if (llama_forward(&m->w, adapter_hooks(s), &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
         llama_loss(&a, b->labels, b->B, b->T, loss_sum, count, e))
         return -1;
     if (!backward) return 0;
-    llama_actgrads_bind(&da, &m->cfg, s, b->B, b->T, ws->grads);
-    return llama_backward(&m->w, s->trains_base ? &s->base_g : NULL, s, &a, &da, b->labels, scale, b->B, b->T, e);
+    llama_actgrads_bind(&da, &m->cfg, adapter_hooks(s), b->B, b->T, ws->grads);
+    return llama_backward(&m->w, s->trains_base ? &s->base_g : NULL, adapter_hooks(s), &a, &da, b->labels, scale, b->B, b->T, e);
 }
 
 static double eval_loss(Model *m, AdapterSet *s, Workspace *ws, const Kernels *kern, const Example *ex, int n, int B,

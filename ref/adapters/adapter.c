@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const LIN_SITE_NAMES[LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
 
 /* ---- RNG: splitmix64, Box-Muller ------------------------------------------------------------- */
 
@@ -52,8 +51,11 @@ static int has_hook(const AdapterSet *s, size_t offset) {
     return n;
 }
 
+extern const ModelHookOps ADAPTER_SET_HOOKS;
+
 int adapter_set_init(AdapterSet *s, Adapter **ads, int n, LlamaParams *base, afx_err *e) {
     memset(s, 0, sizeof *s);
+    s->hooks.ops = &ADAPTER_SET_HOOKS;
     if (n < 0 || n > AFX_MAX_ADAPTERS) return afx_fail(e, "adapters: at most %d methods at once", AFX_MAX_ADAPTERS);
     s->n = n;
     s->base = base;
@@ -115,10 +117,14 @@ int adapter_set_init_params(AdapterSet *s, unsigned long long seed, afx_err *e) 
 
 int adapter_set_bind_acts(AdapterSet *s, int B, int T, afx_err *e) {
     int Tx = adapter_set_tokens(s, T);
+    // every adapter's views, declared once: sized here, bound below from the same table
+    ArenaView views[AFX_MAX_ADAPTERS][ADAPTER_MAX_VIEWS];
+    int nv[AFX_MAX_ADAPTERS];
     size_t bytes = 0, offs[AFX_MAX_ADAPTERS];
     for (int i = 0; i < s->n; i++) {
+        nv[i] = s->ad[i]->ops->acts_views ? s->ad[i]->ops->acts_views(s->ad[i], B, T, Tx, views[i]) : 0;
         offs[i] = bytes;
-        if (s->ad[i]->ops->acts_bytes) bytes += (s->ad[i]->ops->acts_bytes(s->ad[i], B, T, Tx) + 63) / 64 * 64;
+        bytes += (arena_layout(views[i], nv[i], NULL) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     }
     free(s->acts);
     s->acts = NULL;
@@ -128,10 +134,12 @@ int adapter_set_bind_acts(AdapterSet *s, int B, int T, afx_err *e) {
         memset(s->acts, 0, bytes);
     }
     s->acts_bytes = bytes;
-    for (int i = 0; i < s->n; i++)
-        if (s->ad[i]->ops->acts_bind) s->ad[i]->ops->acts_bind(s->ad[i], B, T, Tx, (char *)s->acts + offs[i]);
-    s->B = B;
-    s->T = T;
+    for (int i = 0; i < s->n; i++) {
+        arena_layout(views[i], nv[i], s->acts ? (char *)s->acts + offs[i] : NULL);
+        if (s->ad[i]->ops->acts_bound) s->ad[i]->ops->acts_bound(s->ad[i], B, T, Tx);
+    }
+    s->B = s->hooks.B = B;
+    s->T = s->hooks.T = T;
     return 0;
 }
 
@@ -190,40 +198,77 @@ const AdapterTensor *adapter_set_find_param(const AdapterSet *s, const char *nam
     return NULL;
 }
 
-/* ---- hook dispatch ------------------------------------------------------------------------------ */
+/* ---- the core's hooks (hooks.h): every adapter's hook at one place, in the order given ---------- */
+
+/* hooks is the set's first member, so the set is found from its hooks */
+static AdapterSet *set_of(ModelHooks *h) { return (AdapterSet *)h; }
+static const AdapterSet *cset_of(const ModelHooks *h) { return (const AdapterSet *)h; }
 
 #define EACH(s, hook) for (int i = 0; (s) && i < (s)->n; i++) if ((s)->ad[i]->ops->hook)
 
 void adapters_begin_forward(AdapterSet *s, const LlamaParams *w) {
     EACH(s, begin_forward) s->ad[i]->ops->begin_forward(s->ad[i], w);
 }
-void adapters_embed_forward(AdapterSet *s, real *x, int B, int Tx) {
+static int h_tokens(const ModelHooks *h, int T) { return adapter_set_tokens(cset_of(h), T); }
+static int h_position_offset(const ModelHooks *h) { return adapter_set_position_offset(cset_of(h)); }
+static int h_prefix_len(const ModelHooks *h, int layer) { return adapter_set_prefix_len(cset_of(h), layer); }
+static int h_prefix_exempt(const ModelHooks *h, int layer) { return adapter_set_prefix_exempt(cset_of(h), layer); }
+static int h_bind(ModelHooks *h, int B, int T, afx_err *e) { return adapter_set_bind_acts(set_of(h), B, T, e); }
+static void h_begin_forward(ModelHooks *h, const LlamaParams *w) { adapters_begin_forward(set_of(h), w); }
+static void h_embed_forward(ModelHooks *h, real *x, int B, int Tx) {
+    AdapterSet *s = set_of(h);
     EACH(s, embed_forward) s->ad[i]->ops->embed_forward(s->ad[i], x, B, Tx);
 }
-void adapters_embed_backward(AdapterSet *s, const real *dx, int B, int Tx) {
+static void h_embed_backward(ModelHooks *h, const real *dx, int B, int Tx) {
+    AdapterSet *s = set_of(h);
     EACH(s, embed_backward) s->ad[i]->ops->embed_backward(s->ad[i], dx, B, Tx);
 }
-void adapters_kv_forward(AdapterSet *s, int layer, real *kcat, real *vcat, int B, int S) {
+static void h_kv_forward(ModelHooks *h, int layer, real *kcat, real *vcat, int B, int S) {
+    AdapterSet *s = set_of(h);
     EACH(s, kv_forward) s->ad[i]->ops->kv_forward(s->ad[i], layer, kcat, vcat, B, S);
 }
-void adapters_kv_backward(AdapterSet *s, int layer, const real *dkcat, const real *dvcat, int B, int S) {
+static void h_kv_backward(ModelHooks *h, int layer, const real *dkcat, const real *dvcat, int B, int S) {
+    AdapterSet *s = set_of(h);
     EACH(s, kv_backward) s->ad[i]->ops->kv_backward(s->ad[i], layer, dkcat, dvcat, B, S);
 }
-void adapters_attn_forward(AdapterSet *s, const LlamaParams *w, int layer, real *att_out, const real *q_rope,
-                           int B, int Tx) {
+static void h_attn_forward(ModelHooks *h, const LlamaParams *w, int layer, real *att_out, const real *q_rope, int B,
+                           int Tx) {
+    AdapterSet *s = set_of(h);
     EACH(s, attn_forward) s->ad[i]->ops->attn_forward(s->ad[i], w, layer, att_out, q_rope, B, Tx);
 }
-void adapters_attn_backward(AdapterSet *s, const LlamaParams *w, int layer, real *dq_rope, const real *datt_out,
+static void h_attn_backward(ModelHooks *h, const LlamaParams *w, int layer, real *dq_rope, const real *datt_out,
                             const real *q_rope, int B, int Tx) {
+    AdapterSet *s = set_of(h);
     EACH(s, attn_backward) s->ad[i]->ops->attn_backward(s->ad[i], w, layer, dq_rope, datt_out, q_rope, B, Tx);
 }
-void adapters_linear_forward(AdapterSet *s, int layer, lin_site site, real *y, const real *x, int N) {
+static void h_linear_forward(ModelHooks *h, int layer, lin_site site, real *y, const real *x, int N) {
+    AdapterSet *s = set_of(h);
     EACH(s, linear_forward) s->ad[i]->ops->linear_forward(s->ad[i], layer, site, y, x, N);
 }
-void adapters_linear_backward(AdapterSet *s, int layer, lin_site site, real *dx, const real *dy, const real *x,
+static void h_linear_backward(ModelHooks *h, int layer, lin_site site, real *dx, const real *dy, const real *x,
                               int N) {
+    AdapterSet *s = set_of(h);
     EACH(s, linear_backward) s->ad[i]->ops->linear_backward(s->ad[i], layer, site, dx, dy, x, N);
 }
-void adapters_end_backward(AdapterSet *s, const LlamaParams *w) {
+static void h_end_backward(ModelHooks *h, const LlamaParams *w) {
+    AdapterSet *s = set_of(h);
     EACH(s, end_backward) s->ad[i]->ops->end_backward(s->ad[i], w);
 }
+
+const ModelHookOps ADAPTER_SET_HOOKS = {
+    .tokens = h_tokens,
+    .position_offset = h_position_offset,
+    .prefix_len = h_prefix_len,
+    .prefix_exempt = h_prefix_exempt,
+    .bind = h_bind,
+    .begin_forward = h_begin_forward,
+    .embed_forward = h_embed_forward,
+    .embed_backward = h_embed_backward,
+    .kv_forward = h_kv_forward,
+    .kv_backward = h_kv_backward,
+    .attn_forward = h_attn_forward,
+    .attn_backward = h_attn_backward,
+    .linear_forward = h_linear_forward,
+    .linear_backward = h_linear_backward,
+    .end_backward = h_end_backward,
+};

@@ -19,13 +19,11 @@
 
 #include <stddef.h>
 
+#include "arena.h"
 #include "err.h"
+#include "hooks.h" /* the core's extension points, which an AdapterSet implements; lin_site */
 #include "llama.h"
 #include "real.h"
-
-/* the linear layers of a block, where LoRA may act */
-typedef enum { LIN_Q, LIN_K, LIN_V, LIN_O, LIN_GATE, LIN_UP, LIN_DOWN, LIN_COUNT } lin_site;
-extern const char *const LIN_SITE_NAMES[LIN_COUNT]; /* "q" "k" "v" "o" "gate" "up" "down" */
 
 /* a named tensor of an adapter: a trainable parameter or a kept activation */
 typedef struct {
@@ -55,8 +53,11 @@ typedef struct {
     /* initialization of the parameters (PEFT's defaults unless the options say otherwise) */
     int (*init)(Adapter *ad, const LlamaParams *base, AfxRng *rng, afx_err *e);
     /* activations kept for the backward of one (B,T) batch, T = real tokens, Tx = model tokens */
-    size_t (*acts_bytes)(const Adapter *ad, int B, int T, int Tx);
-    void (*acts_bind)(Adapter *ad, int B, int T, int Tx, void *mem);
+    /* declares them once (arena.h): writes at most ADAPTER_MAX_VIEWS views, returns how many; the
+     * set sizes its arena and binds the views from that one table, then calls acts_bound (which
+     * may point the named activation tensors at the bound views) */
+    int (*acts_views)(Adapter *ad, int B, int T, int Tx, ArenaView *v);
+    void (*acts_bound)(Adapter *ad, int B, int T, int Tx);
 
     /* ---- hooks (any may be NULL) ---- */
     int (*virtual_tokens)(const Adapter *ad);                /* prompt: P tokens before the input */
@@ -89,7 +90,7 @@ struct Adapter {
     LlamaConfig cfg;
     AdapterTensor *params; /* parameter table */
     int n_params;
-    AdapterTensor *acts;   /* activation table (views valid after acts_bind) */
+    AdapterTensor *acts;   /* activation table (views valid after the set bound the activations) */
     int n_acts;
     void *priv;            /* the method's options and working views */
 };
@@ -145,8 +146,11 @@ size_t adapter_param_count(const Adapter *ad);
 /* ---- a set of composed adapters and their arenas ----------------------------------------------- */
 
 #define AFX_MAX_ADAPTERS 8
+#define ADAPTER_MAX_VIEWS 16
 
 typedef struct AdapterSet {
+    ModelHooks hooks; /* the core's hook interface (hooks.h), implemented by this set: pass &s->hooks
+                         (or adapter_hooks(s)) to llama_forward / llama_backward / llama_decode */
     Adapter *ad[AFX_MAX_ADAPTERS];
     int n;
     /* trainable arena of the adapters (contiguous) + gradients + AdamW moments, same layout */
@@ -183,20 +187,10 @@ size_t adapter_set_param_count(const AdapterSet *s);
 /* a parameter or activation by name ("prompt_embeddings", "layers.1.adapter_z", ...) */
 const AdapterTensor *adapter_set_find_param(const AdapterSet *s, const char *name);
 
-/* ---- hook dispatch: every adapter's hook at one place, in the order the adapters were given.
- * s may be NULL (no adapters: nothing happens). The model (llama.c, decode.c) calls these. */
+/* the hooks of a set, or NULL for no set (the plain model) */
+static inline ModelHooks *adapter_hooks(AdapterSet *s) { return s ? &s->hooks : NULL; }
+
+/* Every adapter's begin_forward hook (e.g. the prefix MLP), outside a model forward. */
 void adapters_begin_forward(AdapterSet *s, const LlamaParams *w);
-void adapters_embed_forward(AdapterSet *s, real *x, int B, int Tx);
-void adapters_embed_backward(AdapterSet *s, const real *dx, int B, int Tx);
-void adapters_kv_forward(AdapterSet *s, int layer, real *kcat, real *vcat, int B, int S);
-void adapters_kv_backward(AdapterSet *s, int layer, const real *dkcat, const real *dvcat, int B, int S);
-void adapters_attn_forward(AdapterSet *s, const LlamaParams *w, int layer, real *att_out, const real *q_rope,
-                           int B, int Tx);
-void adapters_attn_backward(AdapterSet *s, const LlamaParams *w, int layer, real *dq_rope, const real *datt_out,
-                            const real *q_rope, int B, int Tx);
-void adapters_linear_forward(AdapterSet *s, int layer, lin_site site, real *y, const real *x, int N);
-void adapters_linear_backward(AdapterSet *s, int layer, lin_site site, real *dx, const real *dy, const real *x,
-                              int N);
-void adapters_end_backward(AdapterSet *s, const LlamaParams *w);
 
 #endif

@@ -58,36 +58,32 @@ static double gate_value(const LAdapter *la, const real *gate, int h) {
     return la->o.gate == GATE_PEFT ? (double)gate[0] : tanh((double)gate[h]);
 }
 
-static size_t la_acts_bytes(const Adapter *ad, int B, int T, int Tx) {
-    const LAdapter *la = ad->priv;
-    (void)T;
-    size_t n = 2 * (size_t)la->La * la->P * la->KV + (size_t)la->La * B * ad->cfg.NH * Tx * la->P +
-               2 * (size_t)la->La * B * Tx * la->QD + 2 * (size_t)la->P * la->KV;
-    if (is_gemma(ad))
-        n += (size_t)la->La * la->P * la->KV + (size_t)la->La * la->P * ad->cfg.NKV + (size_t)ad->cfg.HS +
-             (size_t)la->P * la->KV;
-    return n * sizeof(real);
-}
-
-static void la_acts_bind(Adapter *ad, int B, int T, int Tx, void *mem) {
+static int la_acts_views(Adapter *ad, int B, int T, int Tx, ArenaView *v) {
     LAdapter *la = ad->priv;
     (void)T;
     size_t pk = (size_t)la->P * la->KV, at = (size_t)B * ad->cfg.NH * Tx * la->P, bq = (size_t)B * Tx * la->QD;
+    size_t g = is_gemma(ad), La = (size_t)la->La;
     la->B = B;
     la->Tx = Tx;
-    la->Ka = mem;
-    la->Va = la->Ka + la->La * pk;
-    la->att = la->Va + la->La * pk;
-    la->u = la->att + la->La * at;
-    la->z = la->u + la->La * bq;
-    la->dKa = la->z + la->La * bq;
-    la->dVa = la->dKa + pk;
-    if (is_gemma(ad)) {
-        la->Kraw = la->dVa + pk;
-        la->krstd = la->Kraw + la->La * pk;
-        la->kg = la->krstd + (size_t)la->La * la->P * ad->cfg.NKV;
-        la->dKraw = la->kg + ad->cfg.HS;
-    }
+    int n = 0;
+    v[n++] = (ArenaView){(void **)&la->Ka, La * pk, sizeof(real)};
+    v[n++] = (ArenaView){(void **)&la->Va, La * pk, sizeof(real)};
+    v[n++] = (ArenaView){(void **)&la->att, La * at, sizeof(real)};
+    v[n++] = (ArenaView){(void **)&la->u, La * bq, sizeof(real)};
+    v[n++] = (ArenaView){(void **)&la->z, La * bq, sizeof(real)};
+    v[n++] = (ArenaView){(void **)&la->dKa, pk, sizeof(real)};
+    v[n++] = (ArenaView){(void **)&la->dVa, pk, sizeof(real)};
+    v[n++] = (ArenaView){(void **)&la->Kraw, g * La * pk, sizeof(real)};                       /* Gemma */
+    v[n++] = (ArenaView){(void **)&la->krstd, g * La * la->P * ad->cfg.NKV, sizeof(real)};      /* Gemma */
+    v[n++] = (ArenaView){(void **)&la->kg, g * ad->cfg.HS, sizeof(real)};                       /* Gemma */
+    v[n++] = (ArenaView){(void **)&la->dKraw, g * pk, sizeof(real)};                            /* Gemma */
+    return n;
+}
+
+static void la_acts_bound(Adapter *ad, int B, int T, int Tx) {
+    LAdapter *la = ad->priv;
+    (void)T;
+    size_t at = (size_t)B * ad->cfg.NH * Tx * la->P, bq = (size_t)B * Tx * la->QD;
     for (int i = 0; i < la->La; i++) { // named views: adapter_att (B,NH,Tx,P), adapter_z (B,Tx,NH*HS)
         AdapterTensor *ta = &ad->acts[2 * i], *tz = &ad->acts[2 * i + 1];
         ta->w = la->att + i * at;
@@ -230,8 +226,8 @@ static int la_init(Adapter *ad, const LlamaParams *base, AfxRng *rng, afx_err *e
 static const AdapterOps LLAMA_ADAPTER_OPS = {
     .method = "llama_adapter",
     .init = la_init,
-    .acts_bytes = la_acts_bytes,
-    .acts_bind = la_acts_bind,
+    .acts_views = la_acts_views,
+    .acts_bound = la_acts_bound,
     .attn_forward = la_attn_forward,
     .attn_backward = la_attn_backward,
 };

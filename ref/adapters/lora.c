@@ -31,19 +31,14 @@ static void site_dims(const LlamaConfig *c, lin_site site, int *IC, int *OC) {
     *OC = site == LIN_Q ? QD : (site == LIN_K || site == LIN_V) ? KD : (site == LIN_O || site == LIN_DOWN) ? C : FF;
 }
 
-static size_t lora_acts_bytes(const Adapter *ad, int B, int T, int Tx) {
-    const Lora *lo = ad->priv;
-    (void)T;
-    size_t N = (size_t)B * Tx, R = (size_t)lo->o.r;
-    return ((size_t)ad->cfg.L * LIN_COUNT * N * R + N * R) * sizeof(real);
-}
-
-static void lora_acts_bind(Adapter *ad, int B, int T, int Tx, void *mem) {
+static int lora_acts_views(Adapter *ad, int B, int T, int Tx, ArenaView *v) {
     Lora *lo = ad->priv;
     (void)T;
     lo->N = B * Tx;
-    lo->xa = mem;
-    lo->dxa = lo->xa + (size_t)ad->cfg.L * LIN_COUNT * lo->N * lo->o.r;
+    size_t N = (size_t)lo->N, R = (size_t)lo->o.r;
+    v[0] = (ArenaView){(void **)&lo->xa, (size_t)ad->cfg.L * LIN_COUNT * N * R, sizeof(real)}; /* x A^T per site */
+    v[1] = (ArenaView){(void **)&lo->dxa, N * R, sizeof(real)};                               /* scratch */
+    return 2;
 }
 
 static real *xa_of(const Adapter *ad, int layer, lin_site site) {
@@ -149,8 +144,7 @@ static void lora_destroy(Adapter *ad) { free(((Lora *)ad->priv)->idx); }
 static const AdapterOps LORA_OPS = {
     .method = "lora",
     .init = lora_init,
-    .acts_bytes = lora_acts_bytes,
-    .acts_bind = lora_acts_bind,
+    .acts_views = lora_acts_views,
     .linear_forward = lora_linear_forward,
     .linear_backward = lora_linear_backward,
     .destroy = lora_destroy,

@@ -45,22 +45,21 @@ static int prefix_position_offset(const Adapter *ad) {
     return px->o.offset_zero ? 0 : px->P;
 }
 
-static size_t prefix_acts_bytes(const Adapter *ad, int B, int T, int Tx) {
-    const Prefix *px = ad->priv;
-    (void)B, (void)T, (void)Tx;
-    size_t wide = (size_t)px->P * px->n * 2 * px->KV;
-    return (3 * wide + 2 * (size_t)px->P * px->E) * sizeof(real);
-}
-
-static void prefix_acts_bind(Adapter *ad, int B, int T, int Tx, void *mem) {
+static int prefix_acts_views(Adapter *ad, int B, int T, int Tx, ArenaView *v) {
     Prefix *px = ad->priv;
     (void)B, (void)T, (void)Tx;
     size_t wide = (size_t)px->P * px->n * 2 * px->KV;
-    px->table = mem;
-    px->kv = px->table + wide;
-    px->dtable = px->kv + wide;
-    px->hidden = px->dtable + wide;
-    px->dhidden = px->hidden + (size_t)px->P * px->E;
+    v[0] = (ArenaView){(void **)&px->table, wide, sizeof(real)};
+    v[1] = (ArenaView){(void **)&px->kv, wide, sizeof(real)};
+    v[2] = (ArenaView){(void **)&px->dtable, wide, sizeof(real)};
+    v[3] = (ArenaView){(void **)&px->hidden, (size_t)px->P * px->E, sizeof(real)};
+    v[4] = (ArenaView){(void **)&px->dhidden, (size_t)px->P * px->E, sizeof(real)};
+    return 5;
+}
+
+static void prefix_acts_bound(Adapter *ad, int B, int T, int Tx) {
+    Prefix *px = ad->priv;
+    (void)B, (void)T, (void)Tx;
     // named views for the golden tests: the table, and each prefix layer's keys and values
     ad->acts[0].w = px->table;
     for (int i = 0; i < px->n; i++) {
@@ -159,8 +158,8 @@ static void prefix_destroy(Adapter *ad) { free(((Prefix *)ad->priv)->slot); }
 static const AdapterOps PREFIX_OPS = {
     .method = "prefix",
     .init = prefix_init,
-    .acts_bytes = prefix_acts_bytes,
-    .acts_bind = prefix_acts_bind,
+    .acts_views = prefix_acts_views,
+    .acts_bound = prefix_acts_bound,
     .prefix_len = prefix_len,
     .prefix_exempt = prefix_exempt,
     .position_offset = prefix_position_offset,

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "adapter.h"
+#include "hooks.h"
 
 /* ---- norm multipliers --------------------------------------------------------------------------- */
 
@@ -82,7 +82,7 @@ int llama_rope_tables(const LlamaConfig *c, const int *pos, int N, real *cos, re
 static void linear(const BlockRun *r, int l, lin_site site, int kind, real *y, const real *x, size_t N, size_t IC,
                    size_t OC) {
     r->K->matmul_forward(y, x, llama_tensor_ptr(r->w, kind, l), (int)N, (int)IC, (int)OC);
-    adapters_linear_forward(r->s, l, site, y, x, (int)N);
+    hooks_linear_forward(r->s, l, site, y, x, (int)N);
 }
 
 void block_forward(const BlockRun *r, int l, const BlockActs *a, const real *x, const KeyStore *ks) {
@@ -119,7 +119,7 @@ void block_forward(const BlockRun *r, int l, const BlockActs *a, const real *x, 
                              ks->k + (size_t)b * ks->stride * KD, ks->v + (size_t)b * ks->stride * KD,
                              ks->mask + (size_t)b * ks->stride, &sp, 1, Tx, S, c->NH, c->NKV, c->HS);
     }
-    adapters_attn_forward(r->s, r->w, l, a->att_out, a->qr, B, Tx);
+    hooks_attn_forward(r->s, r->w, l, a->att_out, a->qr, B, Tx);
     linear(r, l, LIN_O, LT_WO, a->o, a->att_out, N, QD, C);
     const real *branch = a->o;
     if (gemma) { // sandwich: the attention output is normalized before the residual add

@@ -12,7 +12,7 @@
 #include "llama.h"
 #include "ops.h"
 
-struct AdapterSet;
+struct ModelHooks;
 
 /* One layer's activations for N = B*Tx rows: views into LlamaActs (training) or decode scratch.
  * Gemma-only views are NULL for Llama. */
@@ -53,7 +53,7 @@ typedef struct {
     const real *normg;            /* Gemma: the 1 + w multipliers (llama_norm_fill); NULL for Llama */
     const real *cos, *sin;        /* (N,HS/2) RoPE of the full-attention (Llama: every) layer */
     const real *lcos, *lsin;      /* (N,HS/2) Gemma: RoPE of the sliding layers */
-    struct AdapterSet *s;         /* the adapters' hooks (NULL: none) */
+    struct ModelHooks *s;         /* the adapters' hooks (NULL: none) */
     int B, Tx;
 } BlockRun;
 

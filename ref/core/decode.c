@@ -10,33 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter.h"
+#include "hooks.h"
+#include "arena.h"
 #include "block.h"
 #include "ops.h"
 
-/* one table drives sizes and carving, as in llama.c */
-typedef struct {
-    void **slot;
-    size_t count, elem;
-} Part;
-
-static size_t carve(Part *p, int n, void *mem) {
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        off = (off + 63) / 64 * 64;
-        if (mem) *p[i].slot = p[i].count ? (char *)mem + off : NULL;
-        off += p[i].count * p[i].elem;
-    }
-    return off;
-}
-
-static int cache_parts(LlamaCache *c, Part *p) {
+static int cache_parts(LlamaCache *c, ArenaView *p) {
     const LlamaConfig *g = &c->cfg;
     size_t B = c->B, R = (size_t)c->cap + c->P_prefix, Tc = (size_t)c->chunk + c->P_prompt;
     size_t C = g->C, QD = (size_t)g->NH * g->HS, KD = (size_t)g->NKV * g->HS, FF = g->FF;
     size_t G = g->arch == AFX_ARCH_GEMMA3, H2 = (size_t)g->HS / 2;
     int n = 0;
-#define ADD(f, cnt, type) p[n++] = (Part){(void **)&c->f, (cnt), sizeof(type)}
+#define ADD(f, cnt, type) p[n++] = (ArenaView){(void **)&c->f, (cnt), sizeof(type)}
     ADD(k, (size_t)g->L * B * R * KD, real);
     ADD(v, (size_t)g->L * B * R * KD, real);
     ADD(keymask, B * R, int);
@@ -74,7 +59,7 @@ static int cache_parts(LlamaCache *c, Part *p) {
     return n;
 }
 
-int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, AdapterSet *s, int B, int cap, int chunk, afx_err *e) {
+int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, ModelHooks *s, int B, int cap, int chunk, afx_err *e) {
     memset(c, 0, sizeof *c);
     if (B <= 0 || cap <= 0) return afx_fail(e, "cache: bad shape (B=%d, cap=%d)", B, cap);
     c->cfg = *cfg;
@@ -83,19 +68,19 @@ int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, AdapterSet *s, int 
     c->cap = cap;
     c->chunk = chunk > 0 && chunk < cap ? chunk : cap;
     for (int l = 0; s && l < cfg->L; l++) {
-        int p = adapter_set_prefix_len(s, l);
+        int p = hooks_prefix_len(s, l);
         if (p > c->P_prefix) c->P_prefix = p;
     }
-    c->P_prompt = s ? adapter_set_tokens(s, 0) : 0;
+    c->P_prompt = s ? hooks_tokens(s, 0) : 0;
     c->cap = cap + c->P_prompt; // virtual tokens take cache rows too
-    Part parts[48];
+    ArenaView parts[48];
     int n = cache_parts(c, parts);
-    size_t bytes = carve(parts, n, NULL);
+    size_t bytes = arena_layout(parts, n, NULL);
     c->mem = calloc(1, bytes);
     if (!c->mem) return afx_fail(e, "cache: out of memory for %zu bytes", bytes);
-    carve(parts, n, c->mem);
+    arena_layout(parts, n, c->mem);
     // adapters keep per-call activations (LoRA, Llama-Adapter): bind them for the largest chunk
-    if (s && adapter_set_bind_acts(s, B, c->chunk, e)) {
+    if (s && hooks_bind(s, B, c->chunk, e)) {
         llama_cache_free(c);
         return -1;
     }
@@ -120,7 +105,7 @@ static real *krow(const LlamaCache *c, real *base, int l, int b) {
 }
 
 /* one chunk of Tx rows (virtual tokens first when this is the first call) */
-static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, const int *ids, const int *mask,
+static int decode_chunk(const LlamaParams *w, ModelHooks *s, LlamaCache *c, const int *ids, const int *mask,
                         int T, int Pv, afx_err *e) {
     const LlamaConfig *g = &c->cfg;
     int B = c->B, Tx = Pv + T, L = g->L, R = c->cap + c->P_prefix;
@@ -149,7 +134,7 @@ static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, cons
         if (es != 1)
             for (size_t i = 0; i < (size_t)T * C; i++) xb[i] *= es;
     }
-    if (Pv) adapters_embed_forward(s, c->x, B, Tx);
+    if (Pv) hooks_embed_forward(s, c->x, B, Tx);
 
     // the block's views: one scratch set for every layer; the residual stream is updated in place
     BlockRun run = {c->kern, w, c->normg, c->rope_cos, c->rope_sin, c->rope_lcos, c->rope_lsin, s, B, Tx};
@@ -161,9 +146,9 @@ static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, cons
     size_t KD = (size_t)g->NKV * g->HS;
     for (int l = 0; l < L; l++) {
         // a layer with a prefix attends to its prefix slots 0..P_prefix-1; one without starts after them
-        int Pl = s ? adapter_set_prefix_len(s, l) : 0, skip = Pl > 0 ? 0 : c->P_prefix;
+        int Pl = s ? hooks_prefix_len(s, l) : 0, skip = Pl > 0 ? 0 : c->P_prefix;
         KeyStore ks = {krow(c, c->k, l, 0) + (size_t)skip * KD, krow(c, c->v, l, 0) + (size_t)skip * KD,
-                       c->keymask + skip, R, row0 - skip, Pl > 0 && adapter_set_prefix_exempt(s, l) ? Pl : 0};
+                       c->keymask + skip, R, row0 - skip, Pl > 0 && hooks_prefix_exempt(s, l) ? Pl : 0};
         block_forward(&run, l, &ba, c->x, &ks);
     }
     c->kern->rmsnorm_forward(c->ln, c->rstd, c->x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, g->eps);
@@ -173,7 +158,7 @@ static int decode_chunk(const LlamaParams *w, AdapterSet *s, LlamaCache *c, cons
     return 0;
 }
 
-int llama_decode(const LlamaParams *w, AdapterSet *s, LlamaCache *c, const int *ids, const int *mask, int T,
+int llama_decode(const LlamaParams *w, ModelHooks *s, LlamaCache *c, const int *ids, const int *mask, int T,
                  const real **last, int *Tc, afx_err *e) {
     if (T <= 0) return afx_fail(e, "decode: no tokens");
     int first = c->used == 0;
@@ -182,17 +167,17 @@ int llama_decode(const LlamaParams *w, AdapterSet *s, LlamaCache *c, const int *
         int Pp = c->P_prefix, B = c->B;
         size_t R = (size_t)c->cap + Pp;
         if (Pp) {
-            adapters_begin_forward(s, w);
+            hooks_begin_forward(s, w);
             for (int l = 0; l < c->cfg.L; l++)
                 for (int b = 0; b < B; b++)
-                    if (adapter_set_prefix_len(s, l)) adapters_kv_forward(s, l, krow(c, c->k, l, b), krow(c, c->v, l, b), 1, (int)R);
+                    if (hooks_prefix_len(s, l)) hooks_kv_forward(s, l, krow(c, c->k, l, b), krow(c, c->v, l, b), 1, (int)R);
             for (int b = 0; b < B; b++)
                 for (int r = 0; r < Pp; r++) c->keymask[(size_t)b * R + r] = 1;
         } else if (s) {
-            adapters_begin_forward(s, w);
+            hooks_begin_forward(s, w);
         }
         c->used = Pp;
-        c->next_pos = s ? adapter_set_position_offset(s) : 0;
+        c->next_pos = s ? hooks_position_offset(s) : 0;
     }
     // split T into chunks; the virtual tokens of a prompt ride with the first one
     int done = 0, Pv = first ? c->P_prompt : 0, n = 0;

@@ -13,7 +13,7 @@
 #include "err.h"
 #include "llama.h"
 
-struct AdapterSet;
+struct ModelHooks;
 
 typedef struct {
     LlamaConfig cfg;
@@ -41,7 +41,7 @@ typedef struct {
 
 /* cap: total tokens per row the cache can hold (prompt + generated, not counting adapter rows);
  * chunk: at most this many tokens per llama_decode call are computed at once (0 = cap). */
-int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, struct AdapterSet *s, int B, int cap, int chunk,
+int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, struct ModelHooks *s, int B, int cap, int chunk,
                       afx_err *e);
 void llama_cache_free(LlamaCache *c);
 /* forget every token (keeps the allocation); the next call starts a new sequence */
@@ -50,7 +50,7 @@ void llama_cache_reset(LlamaCache *c);
 /* Feeds T new tokens per row: ids (B,T); mask (B,T) 1 = real (NULL: all real). Positions continue
  * from the previous call. On return c->logits holds (B, Tc, V) for the last chunk processed;
  * *last points to the logits of the last token of row 0 (row b: *last + b*Tc*V). */
-int llama_decode(const LlamaParams *w, struct AdapterSet *s, LlamaCache *c, const int *ids, const int *mask,
+int llama_decode(const LlamaParams *w, struct ModelHooks *s, LlamaCache *c, const int *ids, const int *mask,
                  int T, const real **last, int *Tc, afx_err *e);
 
 #endif

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter.h"
+#include "hooks.h"
+#include "arena.h"
 #include "block.h"
 #include "ops.h"
 
@@ -198,37 +199,21 @@ void llama_params_free(LlamaParams *p) {
 /* -------------------------------------------------------------------------------------------- */
 /* activation arenas                                                                             */
 
-/* One table drives both the size computation and the carving, so they cannot disagree. */
-typedef struct {
-    void **slot;
-    size_t count;
-    size_t elem;
-} Carve;
-
-#define ALIGN 64
-static size_t carve_all(Carve *list, int n, void *mem) {
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        off = (off + ALIGN - 1) / ALIGN * ALIGN;
-        if (mem) *list[i].slot = list[i].count ? (char *)mem + off : NULL;
-        off += list[i].count * list[i].elem;
-    }
-    return off;
-}
+#define ALIGN ARENA_ALIGN
 
 /* model tokens Tx and max keys S for T real tokens under the adapters s */
-static void shape_with(const LlamaConfig *c, const AdapterSet *s, int T, int *Tx, int *S, int *any_prefix) {
-    *Tx = s ? adapter_set_tokens(s, T) : T;
+static void shape_with(const LlamaConfig *c, const ModelHooks *s, int T, int *Tx, int *S, int *any_prefix) {
+    *Tx = s ? hooks_tokens(s, T) : T;
     int pmax = 0;
     for (int l = 0; s && l < c->L; l++) {
-        int p = adapter_set_prefix_len(s, l);
+        int p = hooks_prefix_len(s, l);
         if (p > pmax) pmax = p;
     }
     *S = *Tx + pmax;
     *any_prefix = pmax > 0;
 }
 
-static int acts_table(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, int B, int T, Carve *list) {
+static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, ArenaView *list) {
     int Tx, S, pre;
     shape_with(c, s, T, &Tx, &S, &pre);
     a->B = B;
@@ -239,7 +224,7 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, i
     size_t N = (size_t)B * Tx, L = c->L, C = c->C, FF = c->FF;
     size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS, H2 = (size_t)c->HS / 2;
     int n = 0;
-#define ADD(field, cnt, type) list[n++] = (Carve){(void **)&a->field, (cnt), sizeof(type)}
+#define ADD(field, cnt, type) list[n++] = (ArenaView){(void **)&a->field, (cnt), sizeof(type)}
     ADD(ids, (size_t)B * T, int);
     ADD(mask, N, int);
     ADD(pos, N, int);
@@ -287,24 +272,24 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, i
     return n;
 }
 
-size_t llama_acts_bytes(const LlamaConfig *c, const AdapterSet *s, int B, int T) {
+size_t llama_acts_bytes(const LlamaConfig *c, const ModelHooks *s, int B, int T) {
     LlamaActs a;
-    Carve list[64];
+    ArenaView list[64];
     int n = acts_table(&a, c, s, B, T, list);
-    return carve_all(list, n, NULL);
+    return arena_layout(list, n, NULL);
 }
 
-void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, int B, int T, void *mem) {
-    Carve list[64];
+void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, void *mem) {
+    ArenaView list[64];
     memset(a, 0, sizeof *a);
     int n = acts_table(a, c, s, B, T, list);
-    a->bytes = carve_all(list, n, mem);
+    a->bytes = arena_layout(list, n, mem);
     a->mem = mem;
     a->cfg = *c;
     a->kern = &KERNELS_REF;
 }
 
-int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const AdapterSet *s, int B, int T, afx_err *e) {
+int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, afx_err *e) {
     if (B <= 0 || T <= 0) return afx_fail(e, "activations: bad shape (B=%d, T=%d)", B, T);
     size_t bytes = llama_acts_bytes(c, s, B, T);
     void *mem = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
@@ -320,8 +305,8 @@ void llama_acts_free(LlamaActs *a) {
     memset(a, 0, sizeof *a);
 }
 
-static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const AdapterSet *s, int B, int T,
-                          Carve *list) {
+static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T,
+                          ArenaView *list) {
     int Tx, S, pre;
     shape_with(c, s, T, &Tx, &S, &pre);
     d->B = B;
@@ -331,7 +316,7 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const AdapterS
     size_t N = (size_t)B * Tx, C = c->C, FF = c->FF;
     size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
     int n = 0;
-#define ADD(field, cnt) list[n++] = (Carve){(void **)&d->field, (cnt), sizeof(real)}
+#define ADD(field, cnt) list[n++] = (ArenaView){(void **)&d->field, (cnt), sizeof(real)}
     ADD(dres, N * C);
     ADD(dres1, N * C);
     ADD(dln, N * C);
@@ -356,24 +341,24 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const AdapterS
     return n;
 }
 
-size_t llama_actgrads_count(const LlamaConfig *c, const AdapterSet *s, int B, int T) {
+size_t llama_actgrads_count(const LlamaConfig *c, const ModelHooks *s, int B, int T) {
     LlamaActGrads d;
-    Carve list[64];
+    ArenaView list[64];
     int n = actgrads_table(&d, c, s, B, T, list);
-    return (carve_all(list, n, NULL) + sizeof(real) - 1) / sizeof(real);
+    return (arena_layout(list, n, NULL) + sizeof(real) - 1) / sizeof(real);
 }
 
-void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const AdapterSet *s, int B, int T,
+void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T,
                          real *mem) {
-    Carve list[64];
+    ArenaView list[64];
     memset(d, 0, sizeof *d);
     int n = actgrads_table(d, c, s, B, T, list);
-    d->count = (carve_all(list, n, mem) + sizeof(real) - 1) / sizeof(real);
+    d->count = (arena_layout(list, n, mem) + sizeof(real) - 1) / sizeof(real);
     d->mem = mem;
     d->cfg = *c;
 }
 
-int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const AdapterSet *s, int B, int T,
+int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T,
                          afx_err *e) {
     if (B <= 0 || T <= 0) return afx_fail(e, "activation gradients: bad shape (B=%d, T=%d)", B, T);
     size_t bytes = llama_actgrads_count(c, s, B, T) * sizeof(real);
@@ -393,10 +378,10 @@ void llama_actgrads_free(LlamaActGrads *d) {
 /* -------------------------------------------------------------------------------------------- */
 /* linear layers with their adapters (LoRA)                                                      */
 
-static void linear_bwd(const Kernels *k, AdapterSet *s, int l, lin_site site, real *dx, real *dW,
+static void linear_bwd(const Kernels *k, ModelHooks *s, int l, lin_site site, real *dx, real *dW,
                        const real *dy, const real *x, const real *W, size_t N, size_t IC, size_t OC) {
     k->matmul_backward(dx, dW, dy, x, W, (int)N, (int)IC, (int)OC);
-    adapters_linear_backward(s, l, site, dx, dy, x, (int)N);
+    hooks_linear_backward(s, l, site, dx, dy, x, (int)N);
 }
 
 /* -------------------------------------------------------------------------------------------- */
@@ -424,7 +409,7 @@ static void block_views(const LlamaActs *a, int l, BlockActs *v) {
 /* -------------------------------------------------------------------------------------------- */
 /* forward                                                                                       */
 
-int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *ids, const int *mask,
+int llama_forward(const LlamaParams *w, ModelHooks *s, LlamaActs *a, const int *ids, const int *mask,
                   const int *pos, int B, int T, afx_err *e) {
     const LlamaConfig *c = &w->cfg;
     const Kernels *K = a->kern;
@@ -435,7 +420,7 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
         return afx_fail(e, "forward: input shape (B=%d, T=%d) does not match the adapters' activations "
                            "(B=%d, T=%d)", B, T, s->B, s->T);
     int Tx = a->Tx, P = a->P, S = a->S;
-    int off = s ? adapter_set_position_offset(s) : 0; // first position of the real tokens
+    int off = s ? hooks_position_offset(s) : 0; // first position of the real tokens
     size_t N = (size_t)B * Tx, C = c->C, L = c->L, V = c->V, KD = (size_t)c->NKV * c->HS;
     // inputs of the model: P virtual tokens (always visible, positions 0..P-1), then the real ones
     for (int b = 0; b < B; b++)
@@ -463,7 +448,7 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
         return afx_fail(e, "forward: head_dim %d above the supported 1024", c->HS);
     if (a->normg) llama_norm_fill(a->normg, w);
 
-    adapters_begin_forward(s, w);
+    hooks_begin_forward(s, w);
 
     // embeddings: real tokens at rows P.. (Gemma: times sqrt(C)), virtual tokens (prompt tuning) at
     // rows 0..P-1, unscaled (PEFT passes them as inputs_embeds)
@@ -474,7 +459,7 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
         if (es != 1)
             for (size_t i = 0; i < (size_t)T * C; i++) xb[i] *= es;
     }
-    adapters_embed_forward(s, a->embed, B, Tx);
+    hooks_embed_forward(s, a->embed, B, Tx);
 
     BlockRun run = {K, w, a->normg, a->rope_cos, a->rope_sin, a->rope_lcos, a->rope_lsin, s, B, Tx};
     const real *x = a->embed; // (B,Tx,C) residual stream entering the layer
@@ -482,17 +467,17 @@ int llama_forward(const LlamaParams *w, AdapterSet *s, LlamaActs *a, const int *
         int li = (int)l;
         BlockActs ba;
         block_views(a, li, &ba);
-        int Pl = s ? adapter_set_prefix_len(s, li) : 0;
+        int Pl = s ? hooks_prefix_len(s, li) : 0;
         KeyStore ks = {ba.kr, ba.v, a->mask, Tx, 0, 0}; // the layer's own keys, in place
         if (Pl > 0) {
             // prefix layer: keys [K_pre ; RoPE(k)], values [V_pre ; v], S_l = P_l + Tx slots per row
             int Sl = Pl + Tx;
             real *kc = a->kcat + l * (size_t)B * S * KD, *vc = a->vcat + l * (size_t)B * S * KD;
-            adapters_kv_forward(s, li, kc, vc, B, Sl);
+            hooks_kv_forward(s, li, kc, vc, B, Sl);
             for (int b = 0; b < B; b++)
                 for (int j = 0; j < Sl; j++)
                     a->keymask[(size_t)b * Sl + j] = j < Pl ? 1 : a->mask[(size_t)b * Tx + j - Pl];
-            ks = (KeyStore){kc, vc, a->keymask, Sl, Pl, adapter_set_prefix_exempt(s, li) ? Pl : 0};
+            ks = (KeyStore){kc, vc, a->keymask, Sl, Pl, hooks_prefix_exempt(s, li) ? Pl : 0};
         }
         block_forward(&run, li, &ba, x, &ks);
         x = ba.out;
@@ -541,7 +526,7 @@ static real *gslot(LlamaParams *g, int kind, int layer) {
     return g ? llama_tensor_ptr(g, kind, layer) : NULL;
 }
 
-int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaActs *a, LlamaActGrads *da,
+int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaActs *a, LlamaActGrads *da,
                    const int *labels, double scale, int B, int T, afx_err *e) {
     const LlamaConfig *c = &w->cfg;
     const Kernels *K = a->kern;
@@ -607,9 +592,9 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
         memset(da->dk_rope, 0, N * KD * sizeof(real));
         memset(da->dv, 0, N * KD * sizeof(real));
         // adapter terms added to att_out (Llama-Adapter) send gradient to q_rope and their params
-        adapters_attn_backward(s, w, l, da->dq_rope, da->datt_out, ba.qr, B, Tx);
-        int Pl = s ? adapter_set_prefix_len(s, l) : 0;
-        AttnSpec sp = block_attn_spec(c, l, Pl > 0 && adapter_set_prefix_exempt(s, l) ? Pl : 0);
+        hooks_attn_backward(s, w, l, da->dq_rope, da->datt_out, ba.qr, B, Tx);
+        int Pl = s ? hooks_prefix_len(s, l) : 0;
+        AttnSpec sp = block_attn_spec(c, l, Pl > 0 && hooks_prefix_exempt(s, l) ? Pl : 0);
         if (Pl == 0) {
             K->attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, ba.qr, ba.kr, ba.v, ba.att,
                                   &sp, B, Tx, Tx, c->NH, c->NKV, c->HS);
@@ -621,7 +606,7 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
             memset(da->dvcat, 0, (size_t)B * Sl * KD * sizeof(real));
             K->attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, ba.qr, kc, vc, ba.att, &sp,
                                   B, Tx, Sl, c->NH, c->NKV, c->HS);
-            adapters_kv_backward(s, l, da->dkcat, da->dvcat, B, Sl);
+            hooks_kv_backward(s, l, da->dkcat, da->dvcat, B, Sl);
             for (int b = 0; b < B; b++)
                 for (size_t j = 0; j < (size_t)Tx * KD; j++) {
                     da->dk_rope[(size_t)b * Tx * KD + j] += da->dkcat[((size_t)b * Sl + Pl) * KD + j];
@@ -652,7 +637,7 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
     }
     // embeddings: the virtual rows belong to the prompt adapter, the real rows to the table
     // (Gemma: x = E[id] * s, so dE[id] += s * dx)
-    adapters_embed_backward(s, da->dres, B, Tx);
+    hooks_embed_backward(s, da->dres, B, Tx);
     real es = llama_embed_scale(c);
     for (int b = 0; b < B; b++) {
         real *dxb = da->dres + ((size_t)b * Tx + P) * C;
@@ -660,6 +645,6 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, AdapterSet *s, LlamaAct
             for (size_t i = 0; i < (size_t)T * C; i++) dxb[i] *= es;
         embedding_backward(gslot(g, LT_EMBED, 0), dxb, a->ids + (size_t)b * T, T, (int)C);
     }
-    adapters_end_backward(s, w);
+    hooks_end_backward(s, w);
     return 0;
 }

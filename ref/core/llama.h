@@ -18,7 +18,7 @@
 #include "kernels.h"
 #include "real.h"
 
-struct AdapterSet; /* ref/adapters/adapter.h: the adaptation methods hooked into the model */
+struct ModelHooks; /* hooks.h: the extension points the adaptation methods implement */
 
 /* The block variant (design.md §2: a model family is a variant of the one block, chosen here).
  *   LLAMA:  x += o_proj(attn(rms(x) w));                x += down(silu(gate) * up)(rms(x) w)
@@ -143,10 +143,10 @@ typedef struct {
 } LlamaActs;
 
 /* s = the adapters (NULL: the plain model); they change Tx and S */
-size_t llama_acts_bytes(const LlamaConfig *c, const struct AdapterSet *s, int B, int T);
-void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const struct AdapterSet *s, int B, int T,
+size_t llama_acts_bytes(const LlamaConfig *c, const struct ModelHooks *s, int B, int T);
+void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
                      void *mem);
-int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const struct AdapterSet *s, int B, int T,
+int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
                      afx_err *e);
 void llama_acts_free(LlamaActs *a);
 
@@ -171,10 +171,10 @@ typedef struct {
     int owns;
 } LlamaActGrads;
 
-size_t llama_actgrads_count(const LlamaConfig *c, const struct AdapterSet *s, int B, int T);
-void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const struct AdapterSet *s, int B,
+size_t llama_actgrads_count(const LlamaConfig *c, const struct ModelHooks *s, int B, int T);
+void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B,
                          int T, real *mem);
-int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const struct AdapterSet *s, int B,
+int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B,
                          int T, afx_err *e);
 void llama_actgrads_free(LlamaActGrads *d);
 
@@ -185,7 +185,7 @@ void llama_actgrads_free(LlamaActGrads *d);
  * s = the adapters (NULL: the plain model); their activations must be bound for the same (B,T).
  * Fails (with both shapes in the message) when (B,T) differs from the shape `a` was made for, and
  * when an id or a position is out of range. */
-int llama_forward(const LlamaParams *w, struct AdapterSet *s, LlamaActs *a, const int *ids,
+int llama_forward(const LlamaParams *w, struct ModelHooks *s, LlamaActs *a, const int *ids,
                   const int *mask, const int *pos, int B, int T, afx_err *e);
 
 /* Causal-LM loss over a->logits for labels (B,T) of the real tokens (extended with -100 over
@@ -197,7 +197,7 @@ int llama_loss(LlamaActs *a, const int *labels, int B, int T, double *loss_sum, 
 /* Backward of scale * loss_sum (scale = 1/count for the mean). Accumulates into g (same layout as
  * w; for a tied model the embedding receives both its uses) and into the adapters' gradients;
  * g may be NULL when the base is frozen. da is scratch. */
-int llama_backward(const LlamaParams *w, LlamaParams *g, struct AdapterSet *s, LlamaActs *a,
+int llama_backward(const LlamaParams *w, LlamaParams *g, struct ModelHooks *s, LlamaActs *a,
                    LlamaActGrads *da, const int *labels, double scale, int B, int T, afx_err *e);
 
 /* Number of labels != -100 on the UNshifted labels (HF Trainer's num_items_in_batch). */

@@ -1,0 +1,84 @@
+/* train.c — the library training step (see train.h). */
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+TrainSet train_trainable(AdapterSet *s) {
+    if (s->trains_base) return (TrainSet){s->base->mem, s->base_g.mem, s->base_m.mem, s->base_v.mem, s->base->count};
+    return (TrainSet){s->w, s->g, s->m, s->v, s->count};
+}
+
+void train_workspace_free(TrainWorkspace *ws) {
+    free(ws->acts);
+    free(ws->grads);
+    *ws = (TrainWorkspace){0};
+}
+
+static int workspace_fit(TrainWorkspace *ws, size_t acts_bytes, size_t grads_bytes, afx_err *e) {
+    if (acts_bytes > ws->acts_cap) {
+        free(ws->acts);
+        ws->acts = aligned_alloc(ARENA_ALIGN, (acts_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+        ws->acts_cap = ws->acts ? acts_bytes : 0;
+    }
+    if (grads_bytes > ws->grads_cap) {
+        free(ws->grads);
+        ws->grads = aligned_alloc(ARENA_ALIGN, (grads_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+        ws->grads_cap = ws->grads ? grads_bytes : 0;
+    }
+    if (!ws->acts || (grads_bytes && !ws->grads))
+        return afx_fail(e, "out of memory for %zu bytes of activations", acts_bytes + grads_bytes);
+    return 0;
+}
+
+int train_batch(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Kernels *k, const TrainBatch *b,
+                int backward, double scale, double *loss_sum, long *count, afx_err *e) {
+    const LlamaConfig *c = &w->cfg;
+    ModelHooks *h = adapter_hooks(s);
+    LlamaActs a;
+    LlamaActGrads da;
+    if (s && adapter_set_bind_acts(s, b->B, b->T, e)) return -1;
+    size_t ab = llama_acts_bytes(c, h, b->B, b->T);
+    size_t gb = backward ? llama_actgrads_count(c, h, b->B, b->T) * sizeof(real) : 0;
+    if (workspace_fit(ws, ab, gb, e)) return -1;
+    llama_acts_bind(&a, c, h, b->B, b->T, ws->acts);
+    a.kern = k;
+    if (llama_forward(w, h, &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
+        llama_loss(&a, b->labels, b->B, b->T, loss_sum, count, e))
+        return -1;
+    if (!backward) return 0;
+    llama_actgrads_bind(&da, c, h, b->B, b->T, ws->grads);
+    return llama_backward(w, s && s->trains_base ? &s->base_g : NULL, h, &a, &da, b->labels, scale, b->B, b->T, e);
+}
+
+/* kept targets of a batch: labels[t+1] != -100 (the shifted count llama_loss uses) */
+static long batch_targets(const TrainBatch *b) {
+    long n = 0;
+    for (int r = 0; r < b->B; r++)
+        for (int t = 0; t + 1 < b->T; t++) n += b->labels[(size_t)r * b->T + t + 1] != -100;
+    return n;
+}
+
+int train_step(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Kernels *k, const TrainBatch *mb,
+               int n_mb, const AdamWConfig *ac, double clip, long t, TrainStepResult *r, afx_err *e) {
+    if (n_mb < 1) return afx_fail(e, "train step: no micro-batch");
+    TrainSet tr = train_trainable(s);
+    long targets = 0;
+    for (int i = 0; i < n_mb; i++) targets += batch_targets(&mb[i]);
+    double scale = targets ? 1.0 / (double)targets : 0, loss_sum = 0;
+    adapter_set_zero_grad(s);
+    for (int i = 0; i < n_mb; i++) {
+        double ls;
+        long cnt;
+        if (train_batch(w, s, ws, k, &mb[i], 1, scale, &ls, &cnt, e)) return -1;
+        loss_sum += ls;
+    }
+    r->targets = targets;
+    r->loss = targets ? loss_sum / (double)targets : 0;
+    r->grad_norm = grad_norm(tr.g, tr.n);
+    r->finite = isfinite(r->loss) && isfinite(r->grad_norm);
+    if (!r->finite) return 0; // the caller decides what a non-finite step means; nothing changed
+    if (clip > 0) grad_clip(tr.g, tr.n, clip, r->grad_norm);
+    adamw_step(tr.w, tr.g, tr.m, tr.v, tr.n, ac, t);
+    return 0;
+}
