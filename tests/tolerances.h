@@ -21,13 +21,13 @@ typedef struct {
     double f32_gemma3; /* float build, Gemma 3 cases: its sandwich norms re-normalize every branch
                           output, so the rounding of a small attention/MLP output is scaled up before
                           it joins the residual stream (measured 1.1e-5 on the SIMD tables for the
-                          activations of gemma3.lora_all, 3.5e-6 with ref) */
+                          activations of gemma3.lora_all, 7.4e-6 with ref; logits stay below 3.6e-6) */
 } tol_row;
 
 static const tol_row TOLERANCES[FAM_COUNT] = {
     /* family        metric   f32      f64     f32 Gemma 3 */
     {"activations", "ELEM",  1e-5,   1e-12,  5e-5},
-    {"logits",      "ELEM",  1e-5,   1e-12,  5e-5},
+    {"logits",      "ELEM",  1e-5,   1e-12,  1e-5},
     {"loss",        "SCAL",  1e-6,   1e-12,  1e-6},
     {"gradients",   "GRAD",  2e-5,   1e-12,  2e-5},
     {"adamw",       "ELEM",  1e-6,   1e-12,  1e-6},

@@ -142,3 +142,14 @@ void block_forward(const BlockRun *r, int l, const BlockActs *a, const real *x, 
     }
     residual_forward(a->out, a->res1, branch, N * C);
 }
+
+const real *blocks_forward(const BlockRun *r, const real *x, BlockPlace place, void *ctx) {
+    for (int l = 0; l < r->w->cfg.L; l++) {
+        BlockActs a;
+        KeyStore ks;
+        place(ctx, l, &a, &ks);
+        block_forward(r, l, &a, x, &ks);
+        x = a.out;
+    }
+    return x;
+}

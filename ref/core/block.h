@@ -64,6 +64,12 @@ AttnSpec block_attn_spec(const LlamaConfig *c, int l, int exempt);
 /* one layer: a->out from x (N,C) */
 void block_forward(const BlockRun *r, int l, const BlockActs *a, const real *x, const KeyStore *ks);
 
+/* Where layer l's activations and keys live: the caller's answer (training: the layer's slices of
+ * LlamaActs and its prefix concatenation; decoding: shared scratch and the cache). */
+typedef void (*BlockPlace)(void *ctx, int l, BlockActs *a, KeyStore *ks);
+/* THE layer loop: every layer in order from the residual stream x; returns the last layer's output */
+const real *blocks_forward(const BlockRun *r, const real *x, BlockPlace place, void *ctx);
+
 /* Gemma's multipliers 1 + w of every norm (count reals, layout of llama_norm_fill) */
 size_t llama_norm_count(const LlamaConfig *c);
 void llama_norm_fill(real *normg, const LlamaParams *w);

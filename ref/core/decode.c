@@ -104,11 +104,33 @@ static real *krow(const LlamaCache *c, real *base, int l, int b) {
     return base + (((size_t)l * c->B + b) * R) * KD;
 }
 
+/* layer l in decoding: the shared scratch, and the layer's cache rows from slot row0 on; a layer with a
+ * prefix attends to its prefix slots 0..P_prefix-1, one without starts after them */
+typedef struct {
+    LlamaCache *c;
+    ModelHooks *s;
+    int row0;
+} DecodePlace;
+
+static void decode_place(void *ctx, int l, BlockActs *ba, KeyStore *ks) {
+    DecodePlace *dp = ctx;
+    LlamaCache *c = dp->c;
+    *ba = (BlockActs){.ln1 = c->ln, .ln1_rstd = c->rstd, .q = c->q, .k = c->kp, .v = c->vp,
+                      .qn = c->qn, .qn_rstd = c->qn_rstd, .kn = c->kn, .kn_rstd = c->kn_rstd, .qr = c->qr, .kr = c->kr,
+                      .att = c->att, .att_shared = 1, .att_out = c->att_out, .o = c->o, .on = c->on, .on_rstd = c->on_rstd,
+                      .res1 = c->x, .ln2 = c->ln, .ln2_rstd = c->rstd, .gate = c->gate, .up = c->up, .act = c->sw,
+                      .mlp = c->mlp, .mn = c->mn, .mn_rstd = c->mn_rstd, .out = c->x};
+    int Pl = hooks_prefix_len(dp->s, l), skip = Pl > 0 ? 0 : c->P_prefix, R = c->cap + c->P_prefix;
+    size_t KD = (size_t)c->cfg.NKV * c->cfg.HS;
+    *ks = (KeyStore){krow(c, c->k, l, 0) + (size_t)skip * KD, krow(c, c->v, l, 0) + (size_t)skip * KD,
+                     c->keymask + skip, R, dp->row0 - skip, Pl > 0 && hooks_prefix_exempt(dp->s, l) ? Pl : 0};
+}
+
 /* one chunk of Tx rows (virtual tokens first when this is the first call) */
 static int decode_chunk(const LlamaParams *w, ModelHooks *s, LlamaCache *c, const int *ids, const int *mask,
                         int T, int Pv, afx_err *e) {
     const LlamaConfig *g = &c->cfg;
-    int B = c->B, Tx = Pv + T, L = g->L, R = c->cap + c->P_prefix;
+    int B = c->B, Tx = Pv + T, R = c->cap + c->P_prefix;
     size_t C = g->C, N = (size_t)B * Tx;
     if (c->used + Tx > R) return afx_fail(e, "decode: the cache holds %d tokens, %d more do not fit", c->cap, Tx);
     int row0 = c->used; // first cache slot of this chunk
@@ -136,21 +158,10 @@ static int decode_chunk(const LlamaParams *w, ModelHooks *s, LlamaCache *c, cons
     }
     if (Pv) hooks_embed_forward(s, c->x, B, Tx);
 
-    // the block's views: one scratch set for every layer; the residual stream is updated in place
+    // the block over every layer: one scratch set, the residual stream updated in place, keys in the cache
     BlockRun run = {c->kern, w, c->normg, c->rope_cos, c->rope_sin, c->rope_lcos, c->rope_lsin, s, B, Tx};
-    BlockActs ba = {.ln1 = c->ln, .ln1_rstd = c->rstd, .q = c->q, .k = c->kp, .v = c->vp,
-                    .qn = c->qn, .qn_rstd = c->qn_rstd, .kn = c->kn, .kn_rstd = c->kn_rstd, .qr = c->qr, .kr = c->kr,
-                    .att = c->att, .att_shared = 1, .att_out = c->att_out, .o = c->o, .on = c->on, .on_rstd = c->on_rstd,
-                    .res1 = c->x, .ln2 = c->ln, .ln2_rstd = c->rstd, .gate = c->gate, .up = c->up, .act = c->sw,
-                    .mlp = c->mlp, .mn = c->mn, .mn_rstd = c->mn_rstd, .out = c->x};
-    size_t KD = (size_t)g->NKV * g->HS;
-    for (int l = 0; l < L; l++) {
-        // a layer with a prefix attends to its prefix slots 0..P_prefix-1; one without starts after them
-        int Pl = s ? hooks_prefix_len(s, l) : 0, skip = Pl > 0 ? 0 : c->P_prefix;
-        KeyStore ks = {krow(c, c->k, l, 0) + (size_t)skip * KD, krow(c, c->v, l, 0) + (size_t)skip * KD,
-                       c->keymask + skip, R, row0 - skip, Pl > 0 && hooks_prefix_exempt(s, l) ? Pl : 0};
-        block_forward(&run, l, &ba, c->x, &ks);
-    }
+    DecodePlace dp = {c, s, row0};
+    blocks_forward(&run, c->x, decode_place, &dp);
     c->kern->rmsnorm_forward(c->ln, c->rstd, c->x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, g->eps);
     c->kern->matmul_forward(c->logits, c->ln, w->t[LT_LM_HEAD], (int)N, (int)C, g->V);
     c->used += Tx;

@@ -406,6 +406,31 @@ static void block_views(const LlamaActs *a, int l, BlockActs *v) {
 #undef AT
 }
 
+/* layer l in training: its slices of the activations; its keys in place, or for a prefix layer the
+ * [K_pre ; RoPE(k)] concatenation, S_l = P_l + Tx slots per row */
+typedef struct {
+    LlamaActs *a;
+    ModelHooks *s;
+} TrainPlace;
+
+static void train_place(void *ctx, int l, BlockActs *ba, KeyStore *ks) {
+    TrainPlace *tp = ctx;
+    LlamaActs *a = tp->a;
+    int B = a->B, Tx = a->Tx, Pl = hooks_prefix_len(tp->s, l);
+    size_t KD = (size_t)a->cfg.NKV * a->cfg.HS;
+    block_views(a, l, ba);
+    *ks = (KeyStore){ba->kr, ba->v, a->mask, Tx, 0, 0}; // the layer's own keys, in place
+    if (Pl > 0) {
+        int Sl = Pl + Tx;
+        real *kc = a->kcat + (size_t)l * B * a->S * KD, *vc = a->vcat + (size_t)l * B * a->S * KD;
+        hooks_kv_forward(tp->s, l, kc, vc, B, Sl);
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < Sl; j++)
+                a->keymask[(size_t)b * Sl + j] = j < Pl ? 1 : a->mask[(size_t)b * Tx + j - Pl];
+        *ks = (KeyStore){kc, vc, a->keymask, Sl, Pl, hooks_prefix_exempt(tp->s, l) ? Pl : 0};
+    }
+}
+
 /* -------------------------------------------------------------------------------------------- */
 /* forward                                                                                       */
 
@@ -419,9 +444,9 @@ int llama_forward(const LlamaParams *w, ModelHooks *s, LlamaActs *a, const int *
     if (s && (s->B != B || s->T != T))
         return afx_fail(e, "forward: input shape (B=%d, T=%d) does not match the adapters' activations "
                            "(B=%d, T=%d)", B, T, s->B, s->T);
-    int Tx = a->Tx, P = a->P, S = a->S;
+    int Tx = a->Tx, P = a->P;
     int off = s ? hooks_position_offset(s) : 0; // first position of the real tokens
-    size_t N = (size_t)B * Tx, C = c->C, L = c->L, V = c->V, KD = (size_t)c->NKV * c->HS;
+    size_t N = (size_t)B * Tx, C = c->C, V = c->V;
     // inputs of the model: P virtual tokens (always visible, positions 0..P-1), then the real ones
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tx; t++) {
@@ -462,26 +487,8 @@ int llama_forward(const LlamaParams *w, ModelHooks *s, LlamaActs *a, const int *
     hooks_embed_forward(s, a->embed, B, Tx);
 
     BlockRun run = {K, w, a->normg, a->rope_cos, a->rope_sin, a->rope_lcos, a->rope_lsin, s, B, Tx};
-    const real *x = a->embed; // (B,Tx,C) residual stream entering the layer
-    for (size_t l = 0; l < L; l++) {
-        int li = (int)l;
-        BlockActs ba;
-        block_views(a, li, &ba);
-        int Pl = s ? hooks_prefix_len(s, li) : 0;
-        KeyStore ks = {ba.kr, ba.v, a->mask, Tx, 0, 0}; // the layer's own keys, in place
-        if (Pl > 0) {
-            // prefix layer: keys [K_pre ; RoPE(k)], values [V_pre ; v], S_l = P_l + Tx slots per row
-            int Sl = Pl + Tx;
-            real *kc = a->kcat + l * (size_t)B * S * KD, *vc = a->vcat + l * (size_t)B * S * KD;
-            hooks_kv_forward(s, li, kc, vc, B, Sl);
-            for (int b = 0; b < B; b++)
-                for (int j = 0; j < Sl; j++)
-                    a->keymask[(size_t)b * Sl + j] = j < Pl ? 1 : a->mask[(size_t)b * Tx + j - Pl];
-            ks = (KeyStore){kc, vc, a->keymask, Sl, Pl, hooks_prefix_exempt(s, li) ? Pl : 0};
-        }
-        block_forward(&run, li, &ba, x, &ks);
-        x = ba.out;
-    }
+    TrainPlace tp = {a, s};
+    const real *x = blocks_forward(&run, a->embed, train_place, &tp); // (B,Tx,C) after the last layer
     K->rmsnorm_forward(a->lnf, a->lnf_rstd, x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, c->eps);
     K->matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
     return 0;
