@@ -129,9 +129,8 @@ int adapter_set_bind_acts(AdapterSet *s, int B, int T, afx_err *e) {
     free(s->acts);
     s->acts = NULL;
     if (bytes) {
-        s->acts = aligned_alloc(64, bytes);
+        s->acts = arena_alloc(bytes);
         if (!s->acts) return afx_fail(e, "adapters: out of memory for %zu bytes of activations", bytes);
-        memset(s->acts, 0, bytes);
     }
     s->acts_bytes = bytes;
     for (int i = 0; i < s->n; i++) {

@@ -18,12 +18,12 @@ void train_workspace_free(TrainWorkspace *ws) {
 static int workspace_fit(TrainWorkspace *ws, size_t acts_bytes, size_t grads_bytes, afx_err *e) {
     if (acts_bytes > ws->acts_cap) {
         free(ws->acts);
-        ws->acts = aligned_alloc(ARENA_ALIGN, (acts_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+        ws->acts = arena_alloc(acts_bytes);
         ws->acts_cap = ws->acts ? acts_bytes : 0;
     }
     if (grads_bytes > ws->grads_cap) {
         free(ws->grads);
-        ws->grads = aligned_alloc(ARENA_ALIGN, (grads_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+        ws->grads = arena_alloc(grads_bytes);
         ws->grads_cap = ws->grads ? grads_bytes : 0;
     }
     if (!ws->acts || (grads_bytes && !ws->grads))

@@ -1,6 +1,9 @@
 /* arena.c — see arena.h */
 #include "arena.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 size_t arena_layout(const ArenaView *v, int n, void *mem) {
     size_t off = 0;
     for (int i = 0; i < n; i++) {
@@ -9,4 +12,11 @@ size_t arena_layout(const ArenaView *v, int n, void *mem) {
         off += v[i].count * v[i].elem;
     }
     return off;
+}
+
+void *arena_alloc(size_t bytes) {
+    size_t n = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    void *p = aligned_alloc(ARENA_ALIGN, n ? n : ARENA_ALIGN);
+    if (p) memset(p, 0, n);
+    return p;
 }

@@ -21,5 +21,7 @@ typedef struct {
 } ArenaView;
 
 size_t arena_layout(const ArenaView *v, int n, void *mem);
+/* bytes of zeroed memory aligned to ARENA_ALIGN (NULL when out of memory); release with free() */
+void *arena_alloc(size_t bytes);
 
 #endif

@@ -76,7 +76,7 @@ int llama_cache_alloc(LlamaCache *c, const LlamaConfig *cfg, ModelHooks *s, int 
     ArenaView parts[48];
     int n = cache_parts(c, parts);
     size_t bytes = arena_layout(parts, n, NULL);
-    c->mem = calloc(1, bytes);
+    c->mem = arena_alloc(bytes);
     if (!c->mem) return afx_fail(e, "cache: out of memory for %zu bytes", bytes);
     arena_layout(parts, n, c->mem);
     // adapters keep per-call activations (LoRA, Llama-Adapter): bind them for the largest chunk

@@ -55,7 +55,10 @@ int llama_config_check(const LlamaConfig *c, afx_err *e) {
             return afx_fail(e, "config: sliding layers need sliding_window > 0 (got %d)", c->sliding_window);
     }
     /* sizes must fit comfortably in size_t arithmetic and int loop counters */
-    double big = (double)c->V * c->C + (double)c->L * c->FF * c->C + (double)c->L * c->NH * c->HS * c->C;
+    // every weight: embedding (+ an untied lm_head), per layer q and o (NH*HS*C each), k and v
+    // (NKV*HS*C each), gate, up and down (FF*C each); the three MLP matrices once counted only once
+    double per_layer = 2.0 * c->NH * c->HS * c->C + 2.0 * c->NKV * c->HS * c->C + 3.0 * c->FF * c->C;
+    double big = (double)c->V * c->C * (c->tied ? 1 : 2) + (double)c->L * per_layer;
     if (big > 1e12) return afx_fail(e, "config: model too large (%.3g parameters)", big);
     return 0;
 }
@@ -199,8 +202,6 @@ void llama_params_free(LlamaParams *p) {
 /* -------------------------------------------------------------------------------------------- */
 /* activation arenas                                                                             */
 
-#define ALIGN ARENA_ALIGN
-
 /* model tokens Tx and max keys S for T real tokens under the adapters s */
 static void shape_with(const LlamaConfig *c, const ModelHooks *s, int T, int *Tx, int *S, int *any_prefix) {
     *Tx = s ? hooks_tokens(s, T) : T;
@@ -292,9 +293,8 @@ void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, in
 int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, afx_err *e) {
     if (B <= 0 || T <= 0) return afx_fail(e, "activations: bad shape (B=%d, T=%d)", B, T);
     size_t bytes = llama_acts_bytes(c, s, B, T);
-    void *mem = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+    void *mem = arena_alloc(bytes);
     if (!mem) return afx_fail(e, "out of memory allocating %zu bytes of activations", bytes);
-    memset(mem, 0, bytes);
     llama_acts_bind(a, c, s, B, T, mem);
     a->owns = 1;
     return 0;
@@ -362,9 +362,8 @@ int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const ModelHook
                          afx_err *e) {
     if (B <= 0 || T <= 0) return afx_fail(e, "activation gradients: bad shape (B=%d, T=%d)", B, T);
     size_t bytes = llama_actgrads_count(c, s, B, T) * sizeof(real);
-    real *mem = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
+    real *mem = arena_alloc(bytes);
     if (!mem) return afx_fail(e, "out of memory allocating %zu bytes of activation gradients", bytes);
-    memset(mem, 0, bytes);
     llama_actgrads_bind(d, c, s, B, T, mem);
     d->owns = 1;
     return 0;
