@@ -199,7 +199,7 @@ demo: $(BUILD)/affix
 .PHONY: gemma3 test-gemma3
 gemma3:
 	sh tools/fetch_gemma3.sh
-test-gemma3: $(BUILD)/affix $(BUILD)/test_gemma3_tok
+test-gemma3: $(BUILD)/affix $(BUILD)/test_gemma3_tok $(BUILD)/test_gemma3_logits
 	@gguf=$$(sh tools/fetch_gemma3.sh) || exit 1; \
 	AFFIX=$(BUILD)/affix TOK_TEST=$(BUILD)/test_gemma3_tok sh tests/test_gemma3.sh "$$gguf"
 
@@ -248,6 +248,50 @@ bench: $(BUILD)/affix $(BENCH_DIR)/probe
 	echo "bench: affix ($(BUILD)/affix bench)"; \
 	$(BUILD)/affix bench --probe $$d/probe.json $$torch --configs $(BENCH_CONFIGS) --methods $(BENCH_METHODS) \
 	  --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) > $$d/table.md || exit 1; cat $$d/table.md
+
+# ---- make fuzz (the libFuzzer harnesses tests/fuzz_*.c, never part of make test) ---------------
+# With a $(FUZZ_CC) that has libFuzzer: -fsanitize=fuzzer,address,undefined, the library compiled
+# with coverage (fuzzer-no-link) into $(BUILD)/fuzz/libfuzzer/. Otherwise (no clang, or one without
+# libFuzzer) the same harnesses with $(CC), ASan/UBSan where it has them, and tests/fuzz_main.c as
+# main() (it feeds the files and directories named), so they always compile. Either way:
+#   $(BUILD)/fuzz/fuzz_gguf -max_total_time=60 -max_len=65536 CORPUS_DIR tests/data/tiny-gguf
+# The probe runs only here (make test never calls $(FUZZ_CC)).
+FUZZ_CC   ?= clang
+FUZZ_SRC  := $(filter-out tests/fuzz_main.c,$(wildcard tests/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRC:tests/%.c=$(BUILD)/fuzz/%)
+.PHONY: fuzz fuzz-build
+fuzz:
+	@if printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\nint LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n){return d && n > 9;}' | \
+	  $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined - -o /dev/null >/dev/null 2>&1; then mode=libfuzzer; \
+	  else mode=standalone; fi; echo "affix fuzz: $$mode build (libFuzzer in $(FUZZ_CC): $$([ $$mode = libfuzzer ] && echo yes || echo no))"; \
+	  $(MAKE) --no-print-directory fuzz-build FUZZ_MODE=$$mode
+ifneq ($(FUZZ_MODE),)
+FUZZ_OUT   := $(BUILD)/fuzz/$(FUZZ_MODE)
+FUZZ_SANF  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ifeq ($(FUZZ_MODE),libfuzzer)
+  FUZZ_BCC   := $(FUZZ_CC)
+  FUZZ_CFL   := -fsanitize=fuzzer-no-link $(FUZZ_SANF)
+  FUZZ_LDF   := -fsanitize=fuzzer $(FUZZ_SANF)
+  FUZZ_MAIN  :=
+else
+  FUZZ_BCC   := $(CC)
+  FUZZ_SAN_OK := $(shell printf 'int main(void){return 0;}' | $(CC) -x c $(FUZZ_SANF) - -o /dev/null 2>/dev/null && echo yes)
+  FUZZ_CFL   := $(if $(FUZZ_SAN_OK),$(FUZZ_SANF))
+  FUZZ_LDF   := $(FUZZ_CFL)
+  FUZZ_MAIN  := $(FUZZ_OUT)/obj/tests/fuzz_main.o
+endif
+FUZZ_FLAGS := -std=c11 -O1 -g $(WARN) $(if $(filter 1,$(WERROR)),-Werror) -Iref/core -Iref/adapters -Iref/io -Iref/tasks $(FUZZ_CFL)
+$(FUZZ_OUT)/obj/%.o: %.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_BCC) $(FUZZ_FLAGS) -c $< -o $@
+$(FUZZ_OUT)/libaffix.a: $(LIB_SRC:%.c=$(FUZZ_OUT)/obj/%.o)
+	rm -f $@ && $(AR) rcs $@ $^
+$(BUILD)/fuzz/fuzz_%: $(FUZZ_OUT)/obj/tests/fuzz_%.o $(FUZZ_MAIN) $(FUZZ_OUT)/libaffix.a fuzz-relink
+	$(FUZZ_BCC) $(FUZZ_LDF) $(filter %.o %.a,$^) $(LDLIBS) -o $@
+fuzz-build: $(FUZZ_BINS)
+endif
+.PHONY: fuzz-relink
+fuzz-relink: # the binaries of $(BUILD)/fuzz/ are relinked every time: the mode may have changed
 
 clean:
 	rm -rf $(BUILD)

@@ -1,32 +1,58 @@
 /* cmd_generate.c — affix generate: load a model (HF directory or GGUF), tokenize a prompt, decode
- * with the KV cache, sample (greedy by default), print the text as it comes or the ids.
+ * with the KV cache, sample (greedy by default), print the text as it comes or the ids. Optionally
+ * with an adapter (a PEFT-format directory, read as affix eval --adapter reads it), and the logits of
+ * the last prompt position (the distribution of the first generated token) written to a file.
  *
- *   affix generate -m MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--ids] [--no-bos]
+ *   affix generate -m MODEL [--adapter DIR] [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--ids]
+ *                  [--no-bos] [--logits FILE]
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "adapter.h"
 #include "cli.h"
 #include "decode.h"
 #include "kernels_simd.h"
 #include "model.h"
+#include "peft.h"
 #include "sampler.h"
+#include "st_write.h"
 #include "tokenizer.h"
 
 static int usage(void) {
     fprintf(stderr,
-            "usage: affix generate -m MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--ids] [--no-bos]\n"
-            "  -m MODEL     a Hugging Face model directory or a .gguf file\n"
-            "  -p PROMPT    text to continue (default: nothing, i.e. start from BOS)\n"
-            "  -n N         tokens to generate (default 64; stops early at EOS)\n"
-            "  --temp T     temperature, 0 = greedy (default 0)\n"
-            "  --top-p P    nucleus sampling mass in (0,1] (default 1 = off)\n"
-            "  --seed S     random seed for sampling (default 0)\n"
-            "  --ids        print the generated token ids (one line, without the prompt's) instead of text\n"
-            "  --no-bos     do not put BOS before the prompt\n");
+            "usage: affix generate -m MODEL [--adapter DIR] [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--ids]\n"
+            "                      [--no-bos] [--logits FILE]\n"
+            "  -m MODEL       a Hugging Face model directory or a .gguf file\n"
+            "  --adapter DIR  a PEFT-format adapter directory (affix train's OUT/adapter, PEFT's save_pretrained)\n"
+            "  -p PROMPT      text to continue (default: nothing, i.e. start from BOS)\n"
+            "  -n N           tokens to generate (default 64; stops early at EOS)\n"
+            "  --temp T       temperature, 0 = greedy (default 0)\n"
+            "  --top-p P      nucleus sampling mass in (0,1] (default 1 = off)\n"
+            "  --seed S       random seed for sampling (default 0)\n"
+            "  --ids          print the generated token ids (one line, without the prompt's) instead of text\n"
+            "  --no-bos       do not put BOS before the prompt\n"
+            "  --logits FILE  write the logits of the last prompt position (the first generated token's\n"
+            "                 distribution, before temperature): V raw little-endian float32, atomically\n");
     return 2;
+}
+
+/* the V logits as little-endian float32, written atomically (st_write.h) */
+static int write_logits(const char *file, const real *x, int V, afx_err *e) {
+    unsigned char *b = malloc((size_t)V * 4);
+    if (!b) return afx_fail(e, "%s: out of memory", file);
+    for (int i = 0; i < V; i++) {
+        float f = (float)x[i];
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        for (int k = 0; k < 4; k++) b[4 * (size_t)i + k] = (unsigned char)(u >> (8 * k));
+    }
+    int r = afx_text_write(file, (const char *)b, (size_t)V * 4, e);
+    free(b);
+    return r;
 }
 
 static double now(void) {
@@ -36,7 +62,7 @@ static double now(void) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *path = NULL, *prompt = NULL;
+    const char *path = NULL, *prompt = NULL, *adapter = NULL, *logits_path = NULL;
     int n_gen = 64, print_ids = 0, no_bos = 0;
     double temp = 0, top_p = 1;
     unsigned long long seed = 0;
@@ -49,6 +75,8 @@ int cmd_generate(int argc, char **argv) {
         else if (!v) { fprintf(stderr, "affix: error: %s needs a value\n", a); return 2; }
         else if (!strcmp(a, "-m")) path = argv[++i];
         else if (!strcmp(a, "-p")) prompt = argv[++i];
+        else if (!strcmp(a, "--adapter")) adapter = argv[++i];
+        else if (!strcmp(a, "--logits")) logits_path = argv[++i];
         else if (!strcmp(a, "-n")) { n_gen = (int)strtol(v, &end, 10); i++; if (*end || n_gen < 0) { fprintf(stderr, "affix: error: -n '%s' is not a count\n", v); return 2; } }
         else if (!strcmp(a, "--temp")) { temp = strtod(v, &end); i++; if (*end) { fprintf(stderr, "affix: error: --temp '%s' is not a number\n", v); return 2; } }
         else if (!strcmp(a, "--top-p")) { top_p = strtod(v, &end); i++; if (*end) { fprintf(stderr, "affix: error: --top-p '%s' is not a number\n", v); return 2; } }
@@ -62,9 +90,27 @@ int cmd_generate(int argc, char **argv) {
     Tokenizer *tok = NULL;
     LlamaCache cache;
     Sampler smp;
-    int *ids = NULL, n_ids = 0, rc = 1, have_cache = 0, have_sampler = 0;
+    PeftAdapter pa;
+    AdapterSet set;
+    AdapterSet *use_set = NULL; // the set the decoder runs with (NULL: none, or full fine-tuning)
+    int *ids = NULL, n_ids = 0, rc = 1, have_cache = 0, have_sampler = 0, have_pa = 0, have_set = 0;
     char *text = NULL;
+    memset(&pa, 0, sizeof pa);
+    memset(&set, 0, sizeof set);
     if (model_load(&m, path, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+    if (adapter) { // as affix eval --adapter: PEFT directory -> adapter bound to the model, values applied
+        Adapter *p;
+        if (peft_load(adapter, &m.cfg, &pa, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        have_pa = 1;
+        p = &pa.ad;
+        if (adapter_set_init(&set, &p, 1, &m.w, &e) || peft_adapter_apply(&pa, &e)) {
+            fprintf(stderr, "affix: error: %s: %s\n", adapter, e.msg);
+            goto done;
+        }
+        have_set = 1;
+        if (pa.note[0]) fprintf(stderr, "affix: note: %s\n", pa.note);
+        use_set = set.trains_base ? NULL : &set; // full fine-tuning: the values are the base weights
+    }
     // the tokenizer is needed for a prompt and for printing text; --ids from BOS works without one
     if (tokenizer_load(&tok, path, &e)) {
         if (prompt || !print_ids) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
@@ -85,7 +131,7 @@ int cmd_generate(int argc, char **argv) {
         n_ids = 1;
     }
     int eos = tok ? tokenizer_eos(tok) : m.eos_id;
-    if (llama_cache_alloc(&cache, &m.cfg, NULL, 1, n_ids + n_gen, 256, &e) ||
+    if (llama_cache_alloc(&cache, &m.cfg, adapter_hooks(use_set), 1, n_ids + n_gen, 256, &e) ||
         sampler_init(&smp, m.cfg.V, temp, top_p, seed, &e)) {
         fprintf(stderr, "affix: error: %s\n", e.msg);
         goto done;
@@ -100,8 +146,9 @@ int cmd_generate(int argc, char **argv) {
 
     double t0 = now();
     const real *last;
-    if (llama_decode(&m.w, NULL, &cache, ids, NULL, n_ids, &last, NULL, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (llama_decode(&m.w, adapter_hooks(use_set), &cache, ids, NULL, n_ids, &last, NULL, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     double t_prefill = now() - t0;
+    if (logits_path && write_logits(logits_path, last, m.cfg.V, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     size_t printed = 0;
     if (!print_ids && tok) { // the prompt as the tokenizer reads it back
         if (tokenizer_decode(tok, ids, n_ids, 1, &text, &printed, &e) == 0) fputs(text, stdout);
@@ -126,7 +173,7 @@ int cmd_generate(int argc, char **argv) {
             free(text);
             text = NULL;
         }
-        if (n + 1 < n_gen && llama_decode(&m.w, NULL, &cache, &next, NULL, 1, &last, NULL, &e)) {
+        if (n + 1 < n_gen && llama_decode(&m.w, adapter_hooks(use_set), &cache, &next, NULL, 1, &last, NULL, &e)) {
             fprintf(stderr, "\naffix: error: %s\n", e.msg);
             goto done;
         }
@@ -140,6 +187,8 @@ int cmd_generate(int argc, char **argv) {
 done:
     if (have_sampler) sampler_free(&smp);
     if (have_cache) llama_cache_free(&cache);
+    if (have_set) adapter_set_free(&set);
+    if (have_pa) peft_adapter_free(&pa);
     free(ids);
     tokenizer_free(tok);
     model_free(&m);
