@@ -27,6 +27,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include "adapter.h"
 #include "cli.h"
 #include "decode.h"
+#include "files.h"
 #include "kernels_simd.h"
 #include "llama.h"
 #include "method_spec.h"
@@ -404,23 +406,8 @@ static int gemm_shapes(const BenchCfg *bc, Gemm *g) {
 /* ---- the PyTorch results and the probe ------------------------------------------------------- */
 
 static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 65536;
-            char *b2 = realloc(buf, cap);
-            if (!b2) { free(buf); fclose(f); return NULL; }
-            buf = b2;
-        }
-        size_t got = fread(buf + n, 1, 4096, f);
-        n += got;
-        if (got < 4096) break;
-    }
-    fclose(f);
-    buf[n] = 0;
+    char *buf;
+    if (afx_read_file(path, SIZE_MAX, &buf, NULL, NULL)) return NULL;
     cJSON *j = cJSON_Parse(buf);
     free(buf);
     return j;

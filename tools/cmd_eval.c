@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "adapter.h"
+#include "buf.h"
 #include "files.h"
 #include "st_write.h"
 #include "cli.h"
@@ -282,21 +283,6 @@ static void fill_report(Report *r, TaskKind kind, const char *task) {
 
 static const char *TINY_NOTE = "stories260K is a tiny English-only story model: these numbers show the pipeline, not the method";
 
-/* append s to a growing buffer */
-static int append(char **buf, size_t *len, size_t *cap, const char *s) {
-    size_t n = strlen(s);
-    if (*len + n + 1 > *cap) {
-        size_t c = (*cap + n + 1) * 2;
-        char *b = realloc(*buf, c);
-        if (!b) return -1;
-        *buf = b;
-        *cap = c;
-    }
-    memcpy(*buf + *len, s, n + 1);
-    *len += n;
-    return 0;
-}
-
 int cmd_eval(int argc, char **argv) {
     EvalOpts o;
     int prc = parse(&o, argc, argv, 0);
@@ -315,8 +301,7 @@ int cmd_eval(int argc, char **argv) {
     AdapterSet set;
     int have_pa = 0, have_set = 0, have_cache = 0, have_smp = 0, rc = 1;
     LangScore rows[MAX_FILES];
-    char *preds = NULL;
-    size_t plen = 0, pcap = 0;
+    afx_buf preds = {0}; /* predictions.jsonl */
     memset(&pa, 0, sizeof pa);
     memset(&set, 0, sizeof set);
     if (model_load(&m, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
@@ -396,7 +381,7 @@ int cmd_eval(int argc, char **argv) {
             }
             char *line = cJSON_PrintUnformatted(j);
             cJSON_Delete(j);
-            if (!line || append(&preds, &plen, &pcap, line) || append(&preds, &plen, &pcap, "\n")) {
+            if (!line || afx_buf_puts(&preds, line) || afx_buf_puts(&preds, "\n")) {
                 free(line);
                 fprintf(stderr, "affix: error: out of memory\n");
                 task_set_free(&ts);
@@ -422,7 +407,7 @@ int cmd_eval(int argc, char **argv) {
     if (o.out) {
         char path[4096];
         snprintf(path, sizeof path, "%s/predictions.jsonl", o.out);
-        if (afx_text_write(path, preds ? preds : "", plen, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        if (afx_text_write(path, preds.p ? preds.p : "", preds.n, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         snprintf(path, sizeof path, "%s/results.json", o.out);
         if (report_write_json(path, &rep, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         snprintf(path, sizeof path, "%s/results.svg", o.out);
@@ -431,7 +416,7 @@ int cmd_eval(int argc, char **argv) {
     }
     rc = 0;
 done:
-    free(preds);
+    afx_buf_free(&preds);
     free(g.buf);
     if (have_smp) sampler_free(&g.smp);
     if (have_cache) llama_cache_free(&g.cache);

@@ -2,10 +2,10 @@
 #include "report.h"
 
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "files.h"
 #include "st_write.h"
 
@@ -107,32 +107,6 @@ int report_write_json(const char *path, const Report *r, afx_err *e) {
 
 /* ---- SVG ------------------------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} Sb;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void sb_printf(Sb *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) { b->oom = 1; return; }
-        if (b->len + (size_t)n < b->cap) { b->len += (size_t)n; return; }
-        size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *p = realloc(b->buf, cap);
-        if (!p) { b->oom = 1; return; }
-        b->buf = p;
-        b->cap = cap;
-    }
-}
-
 /* XML-escape a short string into out */
 static const char *esc(const char *s, char *out, size_t n) {
     size_t k = 0;
@@ -167,20 +141,20 @@ int report_write_svg(const char *path, const Report *r, afx_err *e) {
     int total_h = top + height + 90 + (r->note ? 40 : 0);
     static const char *const colors[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
                                          "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-    Sb b = {0};
+    afx_buf b = {0};
     char t1[256], t2[256];
-    sb_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+    afx_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    afx_buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                   "font-family=\"sans-serif\" font-size=\"12\">\n", width, total_h, width, total_h);
-    sb_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    sb_printf(&b, "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\">%s — %s by language</text>\n", left,
+    afx_buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    afx_buf_printf(&b, "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\">%s — %s by language</text>\n", left,
               esc(r->task, t1, sizeof t1), esc(r->metric[r->primary], t2, sizeof t2));
-    sb_printf(&b, "<text x=\"%d\" y=\"42\" fill=\"#555\">%s%s%s</text>\n", left, esc(r->model, t1, sizeof t1),
+    afx_buf_printf(&b, "<text x=\"%d\" y=\"42\" fill=\"#555\">%s%s%s</text>\n", left, esc(r->model, t1, sizeof t1),
               r->adapter ? " + " : "", r->adapter ? esc(r->adapter, t2, sizeof t2) : "");
     for (int g = 0; g <= 100; g += 20) { // y axis, 0..100 %
         int y = top + height - g * height / 100;
-        sb_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>\n", left, y, width - 20, y);
-        sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#555\">%d</text>\n", left - 6, y + 4, g);
+        afx_buf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>\n", left, y, width - 20, y);
+        afx_buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#555\">%d</text>\n", left - 6, y + 4, g);
     }
     int x = left + 10, color = -1;
     const char *prev = NULL;
@@ -188,7 +162,7 @@ int report_write_svg(const char *path, const Report *r, afx_err *e) {
     for (int j = 0; j <= r->n; j++) {
         const char *script = j < r->n ? lang_script(r->rows[order[j]].lang) : NULL;
         if (prev && (!script || strcmp(script, prev))) { // close the previous group with its label
-            sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#333\">%s</text>\n",
+            afx_buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#333\">%s</text>\n",
                       (group_start + x - gap) / 2, top + height + 40, esc(prev, t1, sizeof t1));
             if (script) x += group_gap;
         }
@@ -199,26 +173,26 @@ int report_write_svg(const char *path, const Report *r, afx_err *e) {
         if (v < 0) v = 0;
         if (v > 100) v = 100;
         int h = (int)(v * height / 100 + 0.5);
-        sb_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%s: %.2f (n=%d)</title></rect>\n",
+        afx_buf_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%s: %.2f (n=%d)</title></rect>\n",
                   x, top + height - h, bar, h, colors[color], esc(s->lang, t1, sizeof t1), s->score[r->primary], s->n);
-        sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.1f</text>\n", x + bar / 2,
+        afx_buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.1f</text>\n", x + bar / 2,
                   top + height - h - 4, s->score[r->primary]);
-        sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", x + bar / 2, top + height + 16,
+        afx_buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", x + bar / 2, top + height + 16,
                   esc(s->lang, t1, sizeof t1));
         x += bar + gap;
         prev = script;
     }
-    sb_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", left, top + height, width - 20,
+    afx_buf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", left, top + height, width - 20,
               top + height);
     if (r->note) {
         char note[1024];
-        sb_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#a33\">%s</text>\n", left, top + height + 70,
+        afx_buf_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#a33\">%s</text>\n", left, top + height + 70,
                   esc(r->note, note, sizeof note));
     }
-    sb_printf(&b, "</svg>\n");
+    afx_buf_printf(&b, "</svg>\n");
     free(order);
-    if (b.oom) { free(b.buf); return afx_fail(e, "%s: out of memory", path); }
-    int rc = afx_text_write(path, b.buf, b.len, e);
-    free(b.buf);
+    if (b.oom) { afx_buf_free(&b); return afx_fail(e, "%s: out of memory", path); }
+    int rc = afx_text_write(path, b.p, b.n, e);
+    afx_buf_free(&b);
     return rc;
 }

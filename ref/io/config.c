@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +13,9 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#include "errmsg.h"
+#include "files.h"
 
 static const char *json_type(const cJSON *j) {
     if (cJSON_IsNull(j)) return "null";
@@ -228,11 +230,7 @@ static int read_config(LlamaConfig *c, const cJSON *root, const char *label, afx
     if (bias) return afx_fail(e, "%s: field 'mlp_bias' is true; biases are not supported", label);
 
 check:
-    if (llama_config_check(c, e)) {
-        char why[AFX_ERR_LEN];
-        snprintf(why, sizeof why, "%s", e ? e->msg : "");
-        return afx_fail(e, "%s: %s", label, why);
-    }
+    if (llama_config_check(c, e)) return afx_relabel(e, label);
     return 0;
 }
 
@@ -260,37 +258,9 @@ int llama_config_from_json(LlamaConfig *c, const char *json, size_t len, const c
 
 int llama_config_load(LlamaConfig *c, const char *path, afx_err *e) {
     memset(c, 0, sizeof *c);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
-    /* read at most LLAMA_CONFIG_MAX_BYTES + 1 bytes: one more than allowed means too large */
-    size_t cap = (size_t)1 << 16, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        if (len == cap) {
-            if (cap > LLAMA_CONFIG_MAX_BYTES) break;
-            size_t ncap = cap * 2 > LLAMA_CONFIG_MAX_BYTES ? LLAMA_CONFIG_MAX_BYTES + 1 : cap * 2;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (!buf) return afx_fail(e, "%s: out of memory", path);
-    if (bad || len > LLAMA_CONFIG_MAX_BYTES) {
-        free(buf);
-        return bad ? afx_fail(e, "%s: read error", path)
-                   : afx_fail(e, "%s: larger than the limit of %zu bytes", path, LLAMA_CONFIG_MAX_BYTES);
-    }
+    char *buf;
+    size_t len;
+    if (afx_read_file(path, LLAMA_CONFIG_MAX_BYTES, &buf, &len, e)) return -1;
     int rc = llama_config_from_json(c, buf, len, path, e);
     free(buf);
     return rc;

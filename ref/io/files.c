@@ -1,4 +1,4 @@
-/* files.c — map a file, create directories (see files.h). */
+/* files.c — read or map a file, test and join paths, create directories (see files.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "files.h"
 
@@ -6,10 +6,53 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+int afx_read_file(const char *path, size_t max, char **buf, size_t *len, afx_err *e) {
+    *buf = NULL;
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    char *p = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (cap - n < 2) { /* room for one more byte and the NUL */
+            size_t nc = cap ? 2 * cap : (size_t)1 << 16;
+            char *q = nc > cap ? realloc(p, nc) : NULL;
+            if (!q) {
+                rc = afx_fail(e, "%s: out of memory", path);
+                break;
+            }
+            p = q, cap = nc;
+        }
+        size_t room = cap - n - 1, left = max - n; /* n <= max here: read at most one byte past max */
+        if (left < SIZE_MAX && room > left + 1) room = left + 1;
+        size_t got = fread(p + n, 1, room, f);
+        n += got;
+        if (n > max) {
+            rc = afx_fail(e, "%s: larger than the limit of %zu bytes", path, max);
+            break;
+        }
+        if (got < room) {
+            if (ferror(f)) rc = afx_fail(e, "%s: read error", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        free(p);
+        return -1;
+    }
+    p[n] = 0;
+    *buf = p;
+    if (len) *len = n;
+    return 0;
+}
 
 int afx_map_file(const char *path, const unsigned char **data, size_t *size, afx_err *e) {
     *data = NULL;
@@ -40,6 +83,17 @@ int afx_map_file(const char *path, const unsigned char **data, size_t *size, afx
 
 void afx_unmap_file(const unsigned char *data, size_t size) {
     if (data) munmap((void *)data, size);
+}
+
+int afx_is_file(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+int afx_path_join(char *out, size_t n, const char *dir, const char *name, afx_err *e) {
+    int k = snprintf(out, n, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= n) return afx_fail(e, "%s: path too long", dir);
+    return 0;
 }
 
 int afx_mkdirs(const char *dir, afx_err *e) {

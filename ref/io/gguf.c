@@ -14,19 +14,15 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "gguf.h"
-#include "files.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "errmsg.h"
+#include "files.h"
 #include "safetensors.h" /* st_f16_to_f64, st_bf16_to_f64 */
 
 _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24 && FLT_MAX_EXP == 128, "IEEE binary32 float");
@@ -220,11 +216,7 @@ static int parse_kv(Cur *c, gguf_kv *kv, size_t index) {
     if (!kv->strs) return afx_fail(c->e, "%s: out of memory for %" PRIu64 " strings", c->label, n);
     for (uint64_t i = 0; i < n; i++) {
         snprintf(what, sizeof what, "string %" PRIu64 " of the array", i);
-        if (rdstr(c, &kv->strs[i], what)) {
-            char why[AFX_ERR_LEN];
-            snprintf(why, sizeof why, "%s", c->e ? c->e->msg : "");
-            return afx_fail(c->e, "%s (key '%.200s')", why, key);
-        }
+        if (rdstr(c, &kv->strs[i], what)) return afx_annotate(c->e, " (key '%.200s')", key);
     }
     return 0;
 }

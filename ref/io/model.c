@@ -2,8 +2,10 @@
  *
  * What this is: the mapping from the two on-disk layouts onto the named tensors of llama.h
  * (llama_tensor_info gives every HF name and shape), with one loop per format over those tensors:
- * find, check the shape, convert to real, and for GGUF undo the interleaved RoPE row order of
- * q/k. The readers underneath (safetensors.h, gguf.h, config.h) validate the bytes.
+ * find, check the shape, convert to real. For a Hugging Face directory that loop is weights.h's
+ * (the golden tests' loader too), with the index naming the shard of each tensor; for GGUF it is
+ * here, and undoes the interleaved RoPE row order of q/k. The readers underneath (safetensors.h,
+ * gguf.h, config.h) validate the bytes.
  * What this is not: a tokenizer loader, a writer, or a keeper of 16-bit weights (everything is
  * converted to `real`).
  */
@@ -22,77 +24,13 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "errmsg.h"
+#include "files.h"
 #include "gguf.h"
 #include "safetensors.h"
+#include "weights.h"
 
 #define INDEX_MAX_BYTES ((size_t)64 << 20)
-
-/* ---- small helpers ---------------------------------------------------------------------------- */
-
-static int join(char *out, size_t n, const char *dir, const char *name, afx_err *e) {
-    int k = snprintf(out, n, "%s/%s", dir, name);
-    if (k < 0 || (size_t)k >= n) return afx_fail(e, "%s: path too long", dir);
-    return 0;
-}
-
-static int is_file(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-/* the whole of a small file, NUL-terminated */
-static int read_text(const char *path, size_t max, char **out, afx_err *e) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (len + 1 >= cap) {
-            if (cap > max) break;
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - 1 - len, fp);
-        len += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (!buf) return afx_fail(e, "%s: out of memory", path);
-    if (bad || len > max) {
-        free(buf);
-        return bad ? afx_fail(e, "%s: read error", path) : afx_fail(e, "%s: larger than %zu bytes", path, max);
-    }
-    buf[len] = 0;
-    *out = buf;
-    return 0;
-}
-
-static void fmt_shape(char *buf, size_t n, int ndim, const long long *shape) {
-    size_t k = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? "," : "", shape[i]);
-    if (k < n) snprintf(buf + k, n - k, "]");
-}
-
-/* Re-label a message of a lower layer: "PATH: <old message>". */
-static int relabel(afx_err *e, const char *path) {
-    char why[AFX_ERR_LEN];
-    snprintf(why, sizeof why, "%s", e ? e->msg : "");
-    return afx_fail(e, "%s: %s", path, why);
-}
-
-/* source_dtype: the dtype of the matrices, or "mixed" */
-static void note_dtype(Model *m, const char *dtype, int is_matrix) {
-    if (!is_matrix) return;
-    if (!m->source_dtype[0]) snprintf(m->source_dtype, sizeof m->source_dtype, "%s", dtype);
-    else if (strcmp(m->source_dtype, dtype)) snprintf(m->source_dtype, sizeof m->source_dtype, "mixed");
-}
 
 /* ---- Hugging Face directory ------------------------------------------------------------------- */
 
@@ -114,7 +52,7 @@ static int token_id(const cJSON *root, const char *key, int *out, const char *pa
 
 static int hf_special_ids(Model *m, const char *cfg_path, afx_err *e) {
     char *txt;
-    if (read_text(cfg_path, LLAMA_CONFIG_MAX_BYTES, &txt, e)) return -1;
+    if (afx_read_file(cfg_path, LLAMA_CONFIG_MAX_BYTES, &txt, NULL, e)) return -1;
     cJSON *root = cJSON_Parse(txt);
     free(txt);
     if (!root) return afx_fail(e, "%s: not valid JSON", cfg_path); /* llama_config_load said so first */
@@ -126,14 +64,14 @@ static int hf_special_ids(Model *m, const char *cfg_path, afx_err *e) {
 
 typedef struct {
     st_file *files; /* n_files opened safetensors files */
-    char (*paths)[1024];
+    char **paths;   /* their paths */
     size_t n_files;
     cJSON *index;   /* the parsed index (sharded), or NULL (one file) */
     char index_path[1024];
 } HfFiles;
 
 static void hf_close(HfFiles *h) {
-    for (size_t i = 0; i < h->n_files; i++) st_close(&h->files[i]);
+    for (size_t i = 0; i < h->n_files; i++) st_close(&h->files[i]), free(h->paths[i]);
     free(h->files);
     free(h->paths);
     cJSON_Delete(h->index);
@@ -143,12 +81,15 @@ static void hf_close(HfFiles *h) {
 static int hf_add_file(HfFiles *h, const char *path, afx_err *e) {
     st_file *nf = realloc(h->files, (h->n_files + 1) * sizeof *nf);
     if (nf) h->files = nf;
-    char(*np)[1024] = realloc(h->paths, (h->n_files + 1) * sizeof *np);
+    char **np = realloc(h->paths, (h->n_files + 1) * sizeof *np);
     if (np) h->paths = np;
-    if (!nf || !np) return afx_fail(e, "%s: out of memory", path);
-    snprintf(h->paths[h->n_files], sizeof h->paths[0], "%s", path);
-    if (st_open(&h->files[h->n_files], path, e)) return -1;
-    h->n_files++;
+    char *copy = nf && np ? strdup(path) : NULL;
+    if (!copy) return afx_fail(e, "%s: out of memory", path);
+    if (st_open(&h->files[h->n_files], path, e)) {
+        free(copy);
+        return -1;
+    }
+    h->paths[h->n_files++] = copy;
     return 0;
 }
 
@@ -163,14 +104,14 @@ static int shard_name_ok(const char *s) {
 static int hf_open(HfFiles *h, const char *dir, afx_err *e) {
     char path[1024];
     memset(h, 0, sizeof *h);
-    if (join(path, sizeof path, dir, "model.safetensors", e)) return -1;
-    if (is_file(path)) return hf_add_file(h, path, e);
-    if (join(h->index_path, sizeof h->index_path, dir, "model.safetensors.index.json", e)) return -1;
-    if (!is_file(h->index_path))
+    if (afx_path_join(path, sizeof path, dir, "model.safetensors", e)) return -1;
+    if (afx_is_file(path)) return hf_add_file(h, path, e);
+    if (afx_path_join(h->index_path, sizeof h->index_path, dir, "model.safetensors.index.json", e)) return -1;
+    if (!afx_is_file(h->index_path))
         return afx_fail(e, "%s: no model.safetensors or model.safetensors.index.json in this directory", dir);
 
     char *txt;
-    if (read_text(h->index_path, INDEX_MAX_BYTES, &txt, e)) return -1;
+    if (afx_read_file(h->index_path, INDEX_MAX_BYTES, &txt, NULL, e)) return -1;
     h->index = cJSON_Parse(txt);
     free(txt);
     if (!h->index) return afx_fail(e, "%s: not valid JSON", h->index_path);
@@ -191,7 +132,7 @@ static int hf_open(HfFiles *h, const char *dir, afx_err *e) {
     int rc = 0;
     for (size_t i = 0; i < ns && !rc; i++) {
         if (i && !strcmp(names[i], names[i - 1])) continue;
-        if ((rc = join(path, sizeof path, dir, names[i], e))) break;
+        if ((rc = afx_path_join(path, sizeof path, dir, names[i], e))) break;
         if ((rc = hf_add_file(h, path, e))) {
             const char *tensor = "?";
             for (const cJSON *c = wm->child; c; c = c->next)
@@ -199,21 +140,16 @@ static int hf_open(HfFiles *h, const char *dir, afx_err *e) {
                     tensor = c->string;
                     break;
                 }
-            char why[AFX_ERR_LEN];
-            snprintf(why, sizeof why, "%s", e ? e->msg : "");
-            afx_fail(e, "%s (the shard of tensor '%.200s' in %s)", why, tensor, h->index_path);
+            afx_annotate(e, " (the shard of tensor '%.200s' in %s)", tensor, h->index_path);
         }
     }
     free(names);
     return rc;
 }
 
-/* the file that holds `name` (one file: that file; sharded: the one the index names) */
-static int hf_locate(const HfFiles *h, const char *name, size_t *fi, afx_err *e) {
-    if (!h->index) {
-        *fi = 0;
-        return 0;
-    }
+/* st_source.locate of a sharded directory: the file the index names for `name` */
+static int hf_locate(const void *ctx, const char *name, size_t *fi, afx_err *e) {
+    const HfFiles *h = ctx;
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(h->index, "weight_map");
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(wm, name);
     if (!j) return afx_fail(e, "%s: tensor '%s' is not in the weight_map", h->index_path, name);
@@ -231,53 +167,17 @@ static int hf_locate(const HfFiles *h, const char *name, size_t *fi, afx_err *e)
 
 static int load_hf(Model *m, const char *dir, afx_err *e) {
     char cfg_path[1024];
-    if (join(cfg_path, sizeof cfg_path, dir, "config.json", e)) return -1;
-    if (llama_config_load(&m->cfg, cfg_path, e) || hf_special_ids(m, cfg_path, e)) return -1;
-    HfFiles h;
-    if (hf_open(&h, dir, e)) {
-        hf_close(&h);
-        return -1;
-    }
-    int rc = llama_params_alloc(&m->w, &m->cfg, e);
-    for (int kind = 0; kind < LT_COUNT && !rc; kind++) {
-        if (!llama_tensor_exists(&m->cfg, kind)) continue; /* a tied lm_head is the embedding (a stored one is ignored) */
-        int layers = llama_tensor_is_per_layer(kind) ? m->cfg.L : 1;
-        for (int l = 0; l < layers && !rc; l++) {
-            char name[256];
-            size_t shape[2], fi = 0;
-            int ndim;
-            if (llama_tensor_info(&m->cfg, kind, l, name, sizeof name, shape, &ndim)) {
-                rc = afx_fail(e, "%s: no tensor of kind %d, layer %d", dir, kind, l);
-                break;
-            }
-            if (hf_locate(&h, name, &fi, e)) {
-                rc = -1;
-                break;
-            }
-            const char *path = h.paths[fi];
-            const st_tensor *t = st_find(&h.files[fi], name);
-            if (!t) {
-                rc = afx_fail(e, "%s: tensor '%s' is missing", path, name);
-                break;
-            }
-            int same = t->ndim == ndim;
-            for (int i = 0; same && i < ndim; i++) same = (uint64_t)t->shape[i] == (uint64_t)shape[i];
-            if (!same) {
-                char got[160], want[64];
-                long long sg[ST_MAX_DIMS], sw[2] = {(long long)shape[0], (long long)shape[1]};
-                for (int i = 0; i < t->ndim; i++) sg[i] = (long long)t->shape[i];
-                fmt_shape(got, sizeof got, t->ndim, sg);
-                fmt_shape(want, sizeof want, ndim, sw);
-                rc = afx_fail(e, "%s: tensor '%s' has shape %s, expected %s", path, name, got, want);
-                break;
-            }
-            if (st_to_real(t, llama_tensor_ptr(&m->w, kind, l), e)) {
-                rc = relabel(e, path);
-                break;
-            }
-            note_dtype(m, st_dtype_name(t->dtype), ndim == 2);
-        }
-    }
+    HfFiles h = {0};
+    st_source src = {0};
+    int rc = -1;
+    if (afx_path_join(cfg_path, sizeof cfg_path, dir, "config.json", e) || llama_config_load(&m->cfg, cfg_path, e) ||
+        hf_special_ids(m, cfg_path, e) || hf_open(&h, dir, e) || llama_params_alloc(&m->w, &m->cfg, e))
+        goto done;
+    /* the loader of weights.h, with the index deciding the shard of each tensor */
+    src = (st_source){.files = h.files, .labels = (const char *const *)h.paths, .n = h.n_files,
+                      .locate = h.index ? hf_locate : NULL, .ctx = &h};
+    rc = llama_params_load(&m->w, &src, "", m->source_dtype, sizeof m->source_dtype, e);
+done:
     hf_close(&h);
     return rc;
 }
@@ -372,7 +272,7 @@ static int gguf_rope_freqs(const gguf_file *f, LlamaConfig *c, const char *path,
                         c->HS / 2, t->numel, gguf_type_name(t->type));
     real v[1024];
     if (t->numel > sizeof v / sizeof v[0]) return afx_fail(e, "%s: rope_freqs.weight is too long", path);
-    if (gguf_to_real(t, v, e)) return relabel(e, path);
+    if (gguf_to_real(t, v, e)) return afx_relabel(e, path);
     double factor = 1;
     for (size_t i = 0; i < t->numel; i++)
         if ((double)v[i] > factor) factor = (double)v[i];
@@ -494,7 +394,7 @@ static int gguf_config(Model *m, const gguf_file *f, const char *path, afx_err *
     c->tied = !out || (out->type == emb->type && out->nbytes == emb->nbytes && out->n_dims == emb->n_dims &&
                        !memcmp(out->ne, emb->ne, sizeof out->ne) && !memcmp(out->data, emb->data, emb->nbytes));
 
-    if (llama_config_check(c, e)) return relabel(e, path);
+    if (llama_config_check(c, e)) return afx_relabel(e, path);
     if (kv_int(f, "tokenizer.ggml.bos_token_id", 0, -1, 0, &m->bos_id, path, e) < 0 ||
         kv_int(f, "tokenizer.ggml.eos_token_id", 0, -1, 0, &m->eos_id, path, e) < 0)
         return -1;
@@ -540,29 +440,28 @@ static int load_gguf(Model *m, const char *path, afx_err *e) {
                 break;
             }
             /* ggml ne = the HF shape reversed, padded with 1 */
-            long long want[GGUF_MAX_DIMS] = {1, 1, 1, 1}, got[GGUF_MAX_DIMS];
-            for (int i = 0; i < ndim; i++) want[i] = (long long)shape[ndim - 1 - i];
+            int64_t want[GGUF_MAX_DIMS] = {1, 1, 1, 1};
+            for (int i = 0; i < ndim; i++) want[i] = (int64_t)shape[ndim - 1 - i];
             int same = 1;
-            for (int i = 0; i < GGUF_MAX_DIMS; i++) same &= (got[i] = (long long)t->ne[i]) == want[i];
+            for (int i = 0; i < GGUF_MAX_DIMS; i++) same &= t->ne[i] == want[i];
             if (!same) {
                 char g[128], w[64];
-                fmt_shape(g, sizeof g, t->n_dims, got);
-                fmt_shape(w, sizeof w, ndim, want);
-                rc = afx_fail(e, "%s: tensor '%s' has ne %s, expected %s for this config", path, name, g, w);
+                rc = afx_fail(e, "%s: tensor '%s' has ne %s, expected %s for this config", path, name,
+                              afx_shape_str(g, sizeof g, t->n_dims, t->ne), afx_shape_str(w, sizeof w, ndim, want));
                 break;
             }
             real *dst = llama_tensor_ptr(&m->w, kind, l);
             /* llama.cpp interleaves q/k rows for 'llama' only; Gemma's are in HF order (gemma3.md §2.3) */
             int rope = (kind == LT_WQ || kind == LT_WK) && c->arch == AFX_ARCH_LLAMA;
             if (gguf_to_real(t, rope ? tmp : dst, e)) {
-                rc = relabel(e, path);
+                rc = afx_relabel(e, path);
                 break;
             }
             if (rope) unpermute_rows(dst, tmp, kind == LT_WQ ? c->NH : c->NKV, c->HS, c->C);
             /* Gemma's GGUF stores every norm as the multiplier 1 + w; affix keeps HF's w (exact) */
             if (c->arch == AFX_ARCH_GEMMA3 && llama_tensor_is_norm(kind))
                 for (size_t i = 0; i < t->numel; i++) dst[i] -= 1;
-            note_dtype(m, gguf_type_name(t->type), ndim == 2);
+            if (ndim == 2) llama_dtype_note(m->source_dtype, sizeof m->source_dtype, gguf_type_name(t->type));
         }
     }
     free(tmp);

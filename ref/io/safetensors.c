@@ -11,10 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "safetensors.h"
-#include "files.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -22,11 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
+
+#include "errmsg.h"
+#include "files.h"
 
 /* F32 and F64 are decoded by reinterpreting their bits: the host must use IEEE binary32/64. */
 _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24 && FLT_MAX_EXP == 128, "IEEE binary32 float");
@@ -211,16 +208,6 @@ static int json_count(const cJSON *j, uint64_t *out) {
     return 0;
 }
 
-/* "[2,3]" into buf, for messages */
-static const char *fmt_shape(char *buf, size_t len, int ndim, const int64_t *shape) {
-    size_t k = 0;
-    k += (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < ndim && k < len; i++)
-        k += (size_t)snprintf(buf + k, len - k, "%s%" PRId64, i ? "," : "", shape[i]);
-    if (k < len) snprintf(buf + k, len - k, "]");
-    return buf;
-}
-
 /* Fill t from one header entry. data/data_size is the data region. */
 static int parse_entry(st_tensor *t, const cJSON *j, const unsigned char *data, size_t data_size,
                        const char *label, afx_err *e) {
@@ -255,7 +242,7 @@ static int parse_entry(st_tensor *t, const cJSON *j, const unsigned char *data, 
     if (numel == 0) overflow = 0;
     if (overflow || numel > SIZE_MAX / esz)
         return afx_fail(e, "%s: tensor '%.200s': shape %s is too large", label, nm,
-                        fmt_shape(sbuf, sizeof sbuf, nd, t->shape));
+                        afx_shape_str(sbuf, sizeof sbuf, nd, t->shape));
     t->numel = numel;
     t->nbytes = numel * esz;
 
@@ -274,7 +261,7 @@ static int parse_entry(st_tensor *t, const cJSON *j, const unsigned char *data, 
                         label, nm, end, data_size);
     if (end - begin != t->nbytes)
         return afx_fail(e, "%s: tensor '%.200s': data_offsets span %" PRIu64 " bytes but shape %s of %s needs %zu",
-                        label, nm, end - begin, fmt_shape(sbuf, sizeof sbuf, nd, t->shape),
+                        label, nm, end - begin, afx_shape_str(sbuf, sizeof sbuf, nd, t->shape),
                         DTYPES[t->dtype].name, t->nbytes);
     t->data = data + begin;
     return 0;

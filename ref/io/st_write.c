@@ -21,61 +21,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+
 _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24, "IEEE binary32 float");
 _Static_assert(sizeof(double) == 8 && DBL_MANT_DIG == 53, "IEEE binary64 double");
 
-/* ---- a growing byte buffer ---------------------------------------------------------------------- */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} Buf;
-
-static void put(Buf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void puts_(Buf *b, const char *s) { put(b, s, strlen(s)); }
-
 /* a JSON string literal: '"' and '\' escaped, control characters as \b \f \n \r \t or \u00XX
  * (serde_json's choices); every other byte as is (UTF-8 passes through) */
-static void put_json_string(Buf *b, const char *s) {
-    put(b, "\"", 1);
+static void put_json_string(afx_buf *b, const char *s) {
+    afx_buf_put(b, "\"", 1);
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        char esc[8];
         switch (*c) {
-        case '"': puts_(b, "\\\""); break;
-        case '\\': puts_(b, "\\\\"); break;
-        case '\b': puts_(b, "\\b"); break;
-        case '\f': puts_(b, "\\f"); break;
-        case '\n': puts_(b, "\\n"); break;
-        case '\r': puts_(b, "\\r"); break;
-        case '\t': puts_(b, "\\t"); break;
+        case '"': afx_buf_puts(b, "\\\""); break;
+        case '\\': afx_buf_puts(b, "\\\\"); break;
+        case '\b': afx_buf_puts(b, "\\b"); break;
+        case '\f': afx_buf_puts(b, "\\f"); break;
+        case '\n': afx_buf_puts(b, "\\n"); break;
+        case '\r': afx_buf_puts(b, "\\r"); break;
+        case '\t': afx_buf_puts(b, "\\t"); break;
         default:
-            if (*c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", *c);
-                puts_(b, esc);
-            } else {
-                put(b, (const char *)c, 1);
-            }
+            if (*c < 0x20) afx_buf_printf(b, "\\u%04x", *c);
+            else afx_buf_put(b, c, 1);
         }
     }
-    put(b, "\"", 1);
+    afx_buf_put(b, "\"", 1);
 }
 
 /* ---- element conversion -------------------------------------------------------------------------- */
@@ -269,7 +238,7 @@ int st_prepare(AfxPending *p, const char *path, st_dtype dtype, const st_wtensor
         return afx_fail(e, "%s: cannot write dtype %s (F32, F64 or BF16)", path, st_dtype_name(dtype));
     const st_wtensor **order = malloc((n ? n : 1) * sizeof *order);
     size_t *mix = malloc((n_meta ? n_meta : 1) * sizeof *mix);
-    Buf h = {0};
+    afx_buf h = {0};
     int rc = -1, fd = -1;
     unsigned char *chunk = NULL;
     if (!order || !mix) {
@@ -300,17 +269,16 @@ int st_prepare(AfxPending *p, const char *path, st_dtype dtype, const st_wtensor
 
     // header: {"__metadata__":{...},"name":{"dtype":..,"shape":[..],"data_offsets":[b,e]},...}
     size_t esize = st_dtype_size(dtype), off = 0;
-    char num[64];
-    put(&h, "{", 1);
+    afx_buf_put(&h, "{", 1);
     if (n_meta) {
-        puts_(&h, "\"__metadata__\":{");
+        afx_buf_puts(&h, "\"__metadata__\":{");
         for (size_t i = 0; i < n_meta; i++) {
-            if (i) put(&h, ",", 1);
+            if (i) afx_buf_put(&h, ",", 1);
             put_json_string(&h, keys[mix[i]]);
-            put(&h, ":", 1);
+            afx_buf_put(&h, ":", 1);
             put_json_string(&h, vals[mix[i]]);
         }
-        put(&h, "}", 1);
+        afx_buf_put(&h, "}", 1);
     }
     for (size_t i = 0; i < n; i++) {
         const st_wtensor *w = order[i];
@@ -322,21 +290,17 @@ int st_prepare(AfxPending *p, const char *path, st_dtype dtype, const st_wtensor
             }
             numel *= w->shape[d];
         }
-        if (n_meta || i) put(&h, ",", 1);
+        if (n_meta || i) afx_buf_put(&h, ",", 1);
         put_json_string(&h, w->name);
-        puts_(&h, ":{\"dtype\":");
+        afx_buf_puts(&h, ":{\"dtype\":");
         put_json_string(&h, st_dtype_name(dtype));
-        puts_(&h, ",\"shape\":[");
-        for (int d = 0; d < w->ndim; d++) {
-            snprintf(num, sizeof num, "%s%zu", d ? "," : "", w->shape[d]);
-            puts_(&h, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + numel * esize);
-        puts_(&h, num);
+        afx_buf_puts(&h, ",\"shape\":[");
+        for (int d = 0; d < w->ndim; d++) afx_buf_printf(&h, "%s%zu", d ? "," : "", w->shape[d]);
+        afx_buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + numel * esize);
         off += numel * esize;
     }
-    put(&h, "}", 1);
-    while (h.n % 8) put(&h, " ", 1);
+    afx_buf_put(&h, "}", 1);
+    while (!h.oom && h.n % 8) afx_buf_put(&h, " ", 1);
     if (h.oom) {
         afx_fail(e, "%s: out of memory for the header", path);
         goto done;
@@ -376,7 +340,7 @@ fail:
 done:
     free(order);
     free(mix);
-    free(h.p);
+    afx_buf_free(&h);
     free(chunk);
     return rc;
 }

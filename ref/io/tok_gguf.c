@@ -47,6 +47,8 @@
 
 #include "gguf.h"
 #include "tok_internal.h"
+#include "tok_loaders.h"
+#include "utf8.h"
 
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
 
@@ -72,7 +74,7 @@ static size_t gemma_space_run(gguf_str s) {
     int space = 0;
     while (i < s.n) {
         uint32_t c;
-        int k = tok_utf8_next((const unsigned char *)s.p + i, s.n - i, &c);
+        int k = utf8_next(s.p + i, s.n - i, &c);
         if (k == 0 || !py_space(c)) return 0;
         space |= c == ' ';
         i += (size_t)k, n++;

@@ -1,5 +1,5 @@
-/* tok_internal.h — the inside of a Tokenizer, shared by tokenizer.c (encode/decode) and the loaders
- * tok_json.c (HF tokenizer.json), tok_tiktoken.c (tiktoken rank files), tok_gguf.c (GGUF vocab).
+/* tok_internal.h — the inside of a Tokenizer, shared by tok_build.c (the building blocks below),
+ * tok_encode.c, tok_decode.c and the loaders (tok_loaders.h: tok_json.c, tok_tiktoken.c, tok_gguf.c).
  *
  * A Tokenizer is the Hugging Face `tokenizers` pipeline, reduced to what Llama-family files use:
  *   added tokens (matched literally in the raw text, leftmost-longest)
@@ -117,7 +117,7 @@ struct Tokenizer {
     int bos, eos;
 };
 
-/* ---- building (loaders) --------------------------------------------------------------------- */
+/* ---- building (tok_build.c; what the loaders call) ------------------------------------------ */
 
 Tokenizer *tok_new(const char *name, afx_err *e);
 /* The model vocabulary: id gets string s (also its id_to_token string). Duplicate strings or ids
@@ -150,18 +150,12 @@ int tok_finish(Tokenizer *t, afx_err *e);
 extern const char TOK_GPT2_REGEX[];
 extern const char TOK_LLAMA3_REGEX[];
 
-/* ---- helpers -------------------------------------------------------------------------------- */
+/* ---- helpers (UTF-8 itself: utf8.h) ----------------------------------------------------------- */
 
 /* Byte-level BPE's bytes <-> printable code points (GPT-2's bytes_to_unicode). */
 uint32_t tok_byte_to_cp(unsigned char b);
 int tok_cp_to_byte(uint32_t cp); /* -1 if cp is not one of the 256 */
-/* UTF-8: length of the valid sequence at s[0..n) (1..4), or 0 if invalid or truncated. */
-int tok_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
-size_t tok_utf8_put(char *out, uint32_t cp); /* 1..4 bytes */
-
-/* loaders */
-int tok_load_json(Tokenizer **t, const char *path, afx_err *e);
-int tok_load_tiktoken(Tokenizer **t, const char *path, afx_err *e);
-int tok_load_gguf_path(Tokenizer **t, const char *path, afx_err *e);
+/* The merge of the pair (l, r), or NULL (encode's lookup into t->merges). */
+const TokPair *tok_pair_find(const TokPairMap *m, int l, int r);
 
 #endif

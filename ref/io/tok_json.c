@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files.h"
 #include "tok_internal.h"
+#include "tok_loaders.h"
 
 typedef struct {
     Tokenizer *t;
@@ -28,32 +30,7 @@ typedef struct {
     afx_err *e;
 } Ctx;
 
-static int read_file(const char *path, char **buf, size_t *len, afx_err *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return afx_fail(e, "%s: cannot open", path);
-    size_t cap = 1 << 16, n = 0;
-    char *p = malloc(cap);
-    while (p) {
-        n += fread(p + n, 1, cap - n, f);
-        if (n < cap) break;
-        if (cap >= ((size_t)1 << 31)) { /* 2 GiB: no tokenizer file is that large */
-            free(p), fclose(f);
-            return afx_fail(e, "%s: file too large", path);
-        }
-        char *q = realloc(p, cap * 2);
-        if (!q) free(p);
-        p = q, cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!p) return afx_fail(e, "%s: out of memory", path);
-    if (bad) {
-        free(p);
-        return afx_fail(e, "%s: read error", path);
-    }
-    *buf = p, *len = n;
-    return 0;
-}
+#define JSON_MAX_BYTES ((size_t)1 << 31) /* 2 GiB: no tokenizer file is that large */
 
 static const char *type_of(const cJSON *o) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "type");
@@ -349,31 +326,23 @@ static int token_named(const Tokenizer *t, const cJSON *v) {
 static int read_config(Ctx *c, int **pre, int *npre, int **suf, int *nsuf) {
     const char *slash = strrchr(c->path, '/');
     size_t dn = slash ? (size_t)(slash - c->path) + 1 : 0;
-    char *cfg = malloc(dn + 32);
+    char *cfg = malloc(dn + 32), *buf = NULL;
+    cJSON *root = NULL;
+    size_t len;
+    int rc = -1;
     if (!cfg) return afx_fail(c->e, "%s: out of memory", c->path);
     memcpy(cfg, c->path, dn);
     strcpy(cfg + dn, "tokenizer_config.json");
-    FILE *f = fopen(cfg, "rb");
-    if (!f) {
-        free(cfg);
-        return 0;
+    if (!afx_is_file(cfg)) {
+        rc = 0; /* none: the tokenizer.json alone decides */
+        goto done;
     }
-    fclose(f);
-    char *buf;
-    size_t len;
-    if (read_file(cfg, &buf, &len, c->e)) {
-        free(cfg);
-        return -1;
-    }
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    free(buf);
+    if (afx_read_file(cfg, JSON_MAX_BYTES, &buf, &len, c->e)) goto done;
+    root = cJSON_ParseWithLength(buf, len);
     if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
         afx_fail(c->e, "%s: not a JSON object", cfg);
-        free(cfg);
-        return -1;
+        goto done;
     }
-    free(cfg);
     Tokenizer *t = c->t;
     int bos = token_named(t, cJSON_GetObjectItemCaseSensitive(root, "bos_token"));
     int eos = token_named(t, cJSON_GetObjectItemCaseSensitive(root, "eos_token"));
@@ -381,7 +350,7 @@ static int read_config(Ctx *c, int **pre, int *npre, int **suf, int *nsuf) {
     if (eos >= 0) t->eos = eos;
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "tokenizer_class");
     const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "add_bos_token"), *ae = cJSON_GetObjectItemCaseSensitive(root, "add_eos_token");
-    int rc = 0;
+    rc = 0;
     if (cJSON_IsString(cls) && strstr(cls->valuestring, "Llama") && (cJSON_IsBool(ab) || cJSON_IsBool(ae))) {
         int *p = realloc(*pre, sizeof **pre), *q = p ? realloc(*suf, sizeof **suf) : NULL;
         if (p) *pre = p;
@@ -391,7 +360,10 @@ static int read_config(Ctx *c, int **pre, int *npre, int **suf, int *nsuf) {
         if (!rc && cJSON_IsTrue(ab) && t->bos >= 0) (*pre)[(*npre)++] = t->bos;
         if (!rc && cJSON_IsTrue(ae) && t->eos >= 0) (*suf)[(*nsuf)++] = t->eos;
     }
+done:
     cJSON_Delete(root);
+    free(buf);
+    free(cfg);
     return rc;
 }
 
@@ -399,7 +371,7 @@ int tok_load_json(Tokenizer **out, const char *path, afx_err *e) {
     *out = NULL;
     char *buf;
     size_t len;
-    if (read_file(path, &buf, &len, e)) return -1;
+    if (afx_read_file(path, JSON_MAX_BYTES, &buf, &len, e)) return -1;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {

@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "tok_internal.h"
+#include "tok_loaders.h"
+#include "utf8.h"
 
 #define LLAMA3_RANKS 128000
 #define LLAMA3_SPECIALS 256
@@ -126,13 +129,13 @@ int tok_load_tiktoken(Tokenizer **out, const char *path, afx_err *e) {
             goto done;
         }
         size_t nm = 0;
-        for (long i = 0; i < nr; i++) nm += tok_utf8_put(mapped + nm, tok_byte_to_cp(raw[i]));
+        for (long i = 0; i < nr; i++) nm += utf8_put(mapped + nm, tok_byte_to_cp(raw[i]));
         if (t->n_ids > rank && (t->attr[rank] & TOK_ATTR_PRESENT)) {
             afx_fail(e, "%s: line %ld: rank %ld appears twice", path, lineno, rank);
             goto done;
         }
         if (tok_add_vocab(t, (int)rank, mapped, nm, e)) {
-            if (e) snprintf(e->msg + strlen(e->msg), AFX_ERR_LEN - strlen(e->msg), " (line %ld)", lineno);
+            afx_annotate(e, " (line %ld)", lineno);
             goto done;
         }
         n++;

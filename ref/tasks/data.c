@@ -283,6 +283,30 @@ static cJSON *parse_json(const char *buf, size_t n, char *what, size_t cap, size
     return j;
 }
 
+/* One JSON value per line (Belebele, GSM8K): blank lines are skipped, a line that is not text or not
+ * JSON is a problem; fn takes each parsed line (0 to go on, -1 to stop). */
+typedef int (*JsonlLineFn)(Reader *r, const Line *l, const cJSON *j, const TaskReadOpts *o);
+static int read_jsonl(Reader *r, const char *buf, size_t len, JsonlLineFn fn, const TaskReadOpts *o) {
+    size_t off = 0;
+    long no = 0;
+    Line l;
+    int rc = 0;
+    while (rc == 0 && next_line(buf, len, &off, &no, &l)) {
+        if (blank(&l)) continue;
+        const char *fault = line_fault(&l);
+        char what[128];
+        size_t at;
+        cJSON *j = fault ? NULL : parse_json(l.p, l.n, what, sizeof what, &at);
+        if (fault || !j) {
+            rc = problem(r, l.no, "%s", fault ? fault : what);
+            continue;
+        }
+        rc = fn(r, &l, j, o);
+        cJSON_Delete(j);
+    }
+    return rc;
+}
+
 /* ---- SQuAD / XQuAD -------------------------------------------------------------------------- */
 
 /* The line of the next occurrence of the JSON string "id" at or after the cursor (question ids
@@ -675,73 +699,48 @@ static int belebele_line(Reader *r, const Line *l, const cJSON *j, const char *l
     return rc;
 }
 
+static int belebele_json(Reader *r, const Line *l, const cJSON *j, const TaskReadOpts *o) {
+    return cJSON_IsObject(j) ? belebele_line(r, l, j, o ? o->lang : NULL) : problem(r, l->no, "not a JSON object");
+}
+
 int task_read_belebele(TaskSet *s, const char *buf, size_t len, const char *name, const TaskReadOpts *o,
                        afx_err *e) {
     Reader r;
     if (begin(&r, s, TASK_BELEBELE, buf, len, name, o, e)) return finish(&r, -1);
-    size_t off = 0;
-    long no = 0;
-    Line l;
-    int rc = 0;
-    while (rc == 0 && next_line(buf, len, &off, &no, &l)) {
-        if (blank(&l)) continue;
-        const char *fault = line_fault(&l);
-        char what[128];
-        size_t at;
-        cJSON *j = fault ? NULL : parse_json(l.p, l.n, what, sizeof what, &at);
-        if (fault || !j) {
-            rc = problem(&r, l.no, "%s", fault ? fault : what);
-            continue;
-        }
-        rc = cJSON_IsObject(j) ? belebele_line(&r, &l, j, o ? o->lang : NULL) : problem(&r, l.no, "not a JSON object");
-        cJSON_Delete(j);
-    }
-    return finish(&r, rc);
+    return finish(&r, read_jsonl(&r, buf, len, belebele_json, o));
 }
 
 /* ---- GSM8K ---------------------------------------------------------------------------------- */
+
+/* one line {"question": ..., "answer": "... #### N"} */
+static int gsm8k_line(Reader *r, const Line *l, const cJSON *j, const TaskReadOpts *o) {
+    (void)o;
+    const char *q = jstr(j, "question"), *a = jstr(j, "answer");
+    const char *mark = NULL;
+    for (const char *p = a; p && (p = strstr(p, "####")); p += 4) mark = p; // the last "####"
+    char num[MGSM_NUM_MAX];
+    if (!q || !a) return problem(r, l->no, "no \"%s\" string", !q ? "question" : "answer");
+    if (!*q) return problem(r, l->no, "empty question");
+    if (!u8_valid(q, strlen(q)) || !u8_valid(a, strlen(a))) return problem(r, l->no, "invalid UTF-8");
+    if (!mark) return problem(r, l->no, "the answer has no \"#### N\" line");
+    if (number_normalize(mark + 4, strlen(mark + 4), num, sizeof num))
+        return problem(r, l->no, "the final answer after \"####\" is not a number");
+    size_t rl = (size_t)(mark - a);
+    while (rl > 0 && ascii_ws(a[rl - 1])) rl--;
+    TaskExample *x = new_example(r, l->no);
+    char id[32];
+    snprintf(id, sizeof id, "%ld", l->no);
+    if (!x || !(x->id = dup(r, id)) || !(x->question = dup(r, q)) || !(x->number = dup(r, num)) ||
+        !(x->rationale = dupn(r, a, rl)))
+        return -1;
+    return 0;
+}
 
 int task_read_gsm8k(TaskSet *s, const char *buf, size_t len, const char *name, const TaskReadOpts *o,
                     afx_err *e) {
     Reader r;
     if (begin(&r, s, TASK_GSM8K, buf, len, name, o, e)) return finish(&r, -1);
-    size_t off = 0;
-    long no = 0;
-    Line l;
-    int rc = 0;
-    while (rc == 0 && next_line(buf, len, &off, &no, &l)) {
-        if (blank(&l)) continue;
-        const char *fault = line_fault(&l);
-        char what[128];
-        size_t at;
-        cJSON *j = fault ? NULL : parse_json(l.p, l.n, what, sizeof what, &at);
-        if (fault || !j) {
-            rc = problem(&r, l.no, "%s", fault ? fault : what);
-            continue;
-        }
-        const char *q = jstr(j, "question"), *a = jstr(j, "answer");
-        const char *mark = NULL;
-        for (const char *p = a; p && (p = strstr(p, "####")); p += 4) mark = p; // the last "####"
-        char num[MGSM_NUM_MAX];
-        if (!q || !a) rc = problem(&r, l.no, "no \"%s\" string", !q ? "question" : "answer");
-        else if (!*q) rc = problem(&r, l.no, "empty question");
-        else if (!u8_valid(q, strlen(q)) || !u8_valid(a, strlen(a))) rc = problem(&r, l.no, "invalid UTF-8");
-        else if (!mark) rc = problem(&r, l.no, "the answer has no \"#### N\" line");
-        else if (number_normalize(mark + 4, strlen(mark + 4), num, sizeof num))
-            rc = problem(&r, l.no, "the final answer after \"####\" is not a number");
-        else {
-            size_t rl = (size_t)(mark - a);
-            while (rl > 0 && ascii_ws(a[rl - 1])) rl--;
-            TaskExample *x = new_example(&r, l.no);
-            char id[32];
-            snprintf(id, sizeof id, "%ld", l.no);
-            if (!x || !(x->id = dup(&r, id)) || !(x->question = dup(&r, q)) || !(x->number = dup(&r, num)) ||
-                !(x->rationale = dupn(&r, a, rl)))
-                rc = -1;
-        }
-        cJSON_Delete(j);
-    }
-    return finish(&r, rc);
+    return finish(&r, read_jsonl(&r, buf, len, gsm8k_line, o));
 }
 
 /* ---- MGSM ----------------------------------------------------------------------------------- */
