@@ -115,15 +115,16 @@ PROMPTS3="The capital of France is|Die Hauptstadt von Deutschland ist|中国的�
 if [ "${GEMMA3_ONLY:-}" != tokenizer ]; then
     tmpd=$(mktemp -d "${TMPDIR:-/tmp}/affix-gemma3-peft.XXXXXX") || exit 1
     tab=$(printf '\t')
-    for case in prefix lora prompt; do
-        json=$DATA/peft_${case}_logits.json
-        echo "=== PEFT $case: $AFFIX generate -m $gguf --adapter $DATA/peft_$case -p PROMPT -n 1 --logits FILE (vs $json)"
+    for case in base prefix lora prompt; do
+        # base: the plain model's logits at the last prompt position (base_logits.json)
+        if [ "$case" = base ]; then json=$DATA/base_logits.json; set --; else json=$DATA/peft_${case}_logits.json; set -- --adapter "$DATA/peft_$case"; fi
+        echo "=== $case: $AFFIX generate -m $gguf $* -p PROMPT -n 1 --logits FILE (vs $json)"
         list=$("$LOGITS_TEST" --list "$json") || { echo "FAIL cannot list the prompts of $json"; fail=$((fail + 1)); continue; }
         printf '%s\n' "$list" >"$tmpd/list"
         while IFS="$tab" read -r lang prompt; do
             [ -n "$lang" ] || continue
             dump=$tmpd/$case.$lang.f32
-            if ! "$AFFIX" generate -m "$gguf" --adapter "$DATA/peft_$case" -p "$prompt" -n 1 --ids --logits "$dump" \
+            if ! "$AFFIX" generate -m "$gguf" "$@" -p "$prompt" -n 1 --ids --logits "$dump" \
                 >/dev/null 2>"$tmpd/err"; then
                 echo "FAIL peft_$case $lang: affix generate failed: $(grep 'error' "$tmpd/err" | head -n 1)"
                 fail=$((fail + 1))

@@ -185,6 +185,39 @@ def make_case(case, base, tok, base_logits, about_gguf):
     del back
 
 
+def make_base(base, tok, about_gguf):
+    """tests/data/gemma3/base_logits.json: the plain model's logits, in the format of the adapters'."""
+    import torch
+    prompts = []
+    spread = None
+    for lang, prompt in PROMPTS:
+        ids, lg = last_logits(base, tok, prompt)
+        V = lg.numel()
+        spread = [round(k * (V - 1) / (N_SPREAD - 1)) for k in range(N_SPREAD)]
+        top = torch.topk(lg.double(), 20)
+        prompts.append({
+            "lang": lang, "prompt": prompt, "prompt_ids": ids,
+            "top20_ids": top.indices.tolist(), "top20_values": top.values.tolist(),
+            "max_abs": float(lg.abs().max()), "argmax": int(lg.argmax()),
+            "spread_values": [float(lg[i]) for i in spread],
+            "max_abs_diff_vs_base": 0.0, "base_argmax": int(lg.argmax()),
+        })
+    doc = {
+        "about": "Logits of transformers' Gemma3ForCausalLM (float32, eager) without an adapter, at the last "
+                 "position of BOS + prompt, made by tools/oracle/make_gemma3_peft.py (the same format as "
+                 "peft_*_logits.json). Values are float32 logits printed as float64.",
+        "versions": versions(),
+        "gguf": about_gguf,
+        "adapter": None,
+        "peft_type": None,
+        "trainable_params": 0,
+        "vocab_size": V,
+        "spread_ids": spread,
+        "prompts": prompts,
+    }
+    write(os.path.join(OUT, "base_logits.json"), doc)
+
+
 def write(path, doc):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -231,7 +264,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     cache = os.environ.get("AFFIX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "affix")
     ap.add_argument("--gguf", default=os.path.join(cache, NAME))
-    ap.add_argument("--only", choices=CASES)
+    ap.add_argument("--only", choices=CASES + ["base"])
     ap.add_argument("--check-affix", metavar="DIR")
     ap.add_argument("--logits", metavar="FILE", action="append", default=[])
     ap.add_argument("--prompt", metavar="TEXT", action="append", default=[])
@@ -254,6 +287,8 @@ def main():
     torch.manual_seed(0)
     tok, base = load(a.gguf)
     base_logits = {lang: last_logits(base, tok, p)[1] for lang, p in PROMPTS}
+    if a.only in (None, "base"):
+        make_base(base, tok, about)
     for case in CASES:
         if a.only in (None, case):
             make_case(case, base, tok, base_logits, about)
