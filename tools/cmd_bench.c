@@ -39,6 +39,7 @@
 
 #include "adapter.h"
 #include "cli.h"
+#include "rng.h"
 #include "decode.h"
 #include "files.h"
 #include "kernels_simd.h"
@@ -103,11 +104,12 @@ static int n_threads(void) {
 
 /* ---- inputs: deterministic random weights and tokens ---------------------------------------- */
 
+/* splitmix64 of rng.h over a caller's state */
 static unsigned long long splitmix(unsigned long long *s) {
-    unsigned long long z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    AfxRng r = {*s};
+    unsigned long long z = afx_rng_next(&r);
+    *s = r.s;
+    return z;
 }
 
 /* uniform(-a, a), std a/sqrt(3); chunked so that threads fill it in parallel, same values any way */

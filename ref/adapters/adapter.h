@@ -24,6 +24,7 @@
 #include "hooks.h" /* the core's extension points, which an AdapterSet implements; lin_site */
 #include "llama.h"
 #include "real.h"
+#include "rng.h" /* AfxRng: deterministic initialization */
 
 /* a named tensor of an adapter: a trainable parameter or a kept activation */
 typedef struct {
@@ -37,12 +38,6 @@ typedef struct {
 
 typedef struct Adapter Adapter;
 
-/* deterministic random numbers for initialization (no global state) */
-typedef struct {
-    unsigned long long s;
-} AfxRng;
-double afx_rng_uniform(AfxRng *r); /* [0,1) */
-double afx_rng_normal(AfxRng *r);  /* N(0,1) */
 
 typedef struct {
     const char *method;  /* "prompt", "prefix", "llama_adapter", "lora", "full" */

@@ -1,6 +1,8 @@
 /* sampler.c — greedy, temperature and top-p sampling (see sampler.h). */
 #include "sampler.h"
 
+#include "rng.h"
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -32,13 +34,12 @@ int sampler_argmax(const real *logits, int V) {
     return best;
 }
 
-/* splitmix64 -> uniform [0,1) */
+/* uniform [0,1) from the sampler's state (rng.h) */
 static double uniform(unsigned long long *state) {
-    unsigned long long z = (*state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 9007199254740992.0;
+    AfxRng r = {*state};
+    double u = afx_rng_uniform(&r);
+    *state = r.s;
+    return u;
 }
 
 /* descending probability; ties: lower id first */

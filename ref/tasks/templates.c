@@ -6,33 +6,15 @@
  */
 #include "templates.h"
 
+#include "buf.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} Buf;
+typedef afx_buf Buf; /* ref/core/buf.h */
 
-static void put(Buf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void puts_(Buf *b, const char *s) { put(b, s, strlen(s)); }
+static void put(Buf *b, const char *s, size_t n) { afx_buf_put(b, s, n); }
+static void puts_(Buf *b, const char *s) { afx_buf_puts(b, s); }
 
 /* The GSM8K rationale without calculator annotations "<<16-3-4=9>>". */
 static void put_rationale(Buf *b, const char *r) {

@@ -6,6 +6,8 @@
  */
 #include "unicode.h"
 
+#include "utf8.h"
+
 #include <stdint.h>
 
 typedef struct {
@@ -25,73 +27,22 @@ static int in_ranges(unsigned cp, const Range *r, size_t n) {
 
 /* ---- UTF-8 ---------------------------------------------------------------------------------- */
 
-/* Length of the well-formed sequence at s[i], and its code point; 0 when ill-formed. */
-static size_t decode(const unsigned char *s, size_t n, size_t i, unsigned *cp) {
-    unsigned c = s[i];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    unsigned v, min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, v = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, v = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, v = c & 0x07, min = 0x10000;
-    else return 0;
-    if (n - i < len) return 0;
-    for (size_t k = 1; k < len; k++) {
-        unsigned t = s[i + k];
-        if ((t & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (t & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return len;
-}
-
-int u8_valid(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    unsigned cp;
-    for (size_t i = 0; i < n;) {
-        size_t len = decode(u, n, i, &cp);
-        if (!len) return 0;
-        i += len;
-    }
-    return 1;
-}
+/* the decoder of ref/core/utf8.h, with the task layer's walking rule: an ill-formed byte is U+FFFD
+ * and advances by one */
+int u8_valid(const char *s, size_t n) { return utf8_valid(s, n); }
 
 size_t u8_next(const char *s, size_t n, size_t i, unsigned *cp) {
-    size_t len = decode((const unsigned char *)s, n, i, cp);
+    uint32_t c;
+    int len = utf8_next(s + i, n - i, &c);
     if (!len) {
         *cp = 0xFFFD;
         return i + 1;
     }
-    return i + len;
+    *cp = c;
+    return i + (size_t)len;
 }
 
-size_t u8_put(unsigned cp, char *out) {
-    unsigned char *o = (unsigned char *)out;
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xC0 | (cp >> 6));
-        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | (cp >> 12));
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | (cp >> 18));
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
+size_t u8_put(unsigned cp, char *out) { return utf8_put(out, cp); }
 
 long u8_byte_offset(const char *s, size_t n, long index) {
     size_t i = 0;

@@ -1,10 +1,11 @@
-/* utf8.h — UTF-8 decoding, encoding and validation for the readers and the tokenizer.
+/* utf8.h — UTF-8 decoding, encoding and validation for the readers, the tokenizer and the task layer
+ * (in ref/core so that every layer may include it).
  *
  * What this is: the strict decoder of the Unicode standard (no overlong forms, no surrogates,
  * nothing above U+10FFFF), and the "maximal subpart" rule by which invalid bytes become U+FFFD
  * (Rust's String::from_utf8_lossy, hence HF tokenizers' decoders). libc only, no I/O.
  * What this is not: character classes or case mapping (ref/tasks/unicode.h has the few the
- * metrics need; it keeps its own decoder because the task layer may include only ref/core).
+ * metrics need, on top of this decoder).
  */
 #ifndef AFFIX_UTF8_H
 #define AFFIX_UTF8_H

@@ -2,7 +2,8 @@
  * NUL-terminated.
  *
  * What this is: the one buffer the writers build their text in (safetensors headers, JSON, SVG,
- * predictions) and the tokenizer builds its pieces in. A failed growth sets oom and makes every
+ * predictions), the tokenizer builds its pieces in, and the task layer builds prompts in (in
+ * ref/core so that every layer may include it). A failed growth sets oom and makes every
  * later append a no-op, so a writer may append freely and check once at the end, or check each
  * return value. Zero-initialize it (afx_buf b = {0}); reset it for reuse with b.n = 0.
  * What this is not: a string library (no insert, no search); libc only, no I/O.
