@@ -49,6 +49,14 @@ check "6 steps + resume + 6 steps = 12 steps: identical adapter bytes" \
     'cmp -s "$T/one/adapter/adapter_model.safetensors" "$T/two/adapter/adapter_model.safetensors"'
 check "... and identical checkpoints and loss log" \
     'cmp -s "$T/one/checkpoint.safetensors" "$T/two/checkpoint.safetensors" && [ "$(cut -d, -f1-4 "$T/one/train_log.csv")" = "$(cut -d, -f1-4 "$T/two/train_log.csv")" ]'
+# --grad-accum is not capped: 65 micro-batches differ from 64 (an old cap made them byte-identical);
+# and --grad-accum 2 --batch 2 is --batch 4 (one step's loss over all its answer tokens)
+GA="train -m $M --method prefix --num-virtual-tokens 2 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en
+    --seq-len 64 --batch 1 --lr 3e-2 --max-steps 1 --quiet"
+"$AFFIX" $GA --grad-accum 64 --out "$T/ga64" 2>/dev/null
+"$AFFIX" $GA --grad-accum 65 --out "$T/ga65" 2>/dev/null
+check "--grad-accum 65 is not 64 (no silent cap)" \
+    '[ -f "$T/ga64/adapter/adapter_model.safetensors" ] && [ -f "$T/ga65/adapter/adapter_model.safetensors" ] && ! cmp -s "$T/ga64/adapter/adapter_model.safetensors" "$T/ga65/adapter/adapter_model.safetensors"'
 expect_error "resume with another method is refused" \
     "train -m $M --method lora --r 2 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --max-steps 12 --limit 8 --out $T/three --resume $T/two --quiet" \
     "checkpoint"

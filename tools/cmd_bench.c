@@ -40,6 +40,7 @@
 #include "adapter.h"
 #include "cli.h"
 #include "rng.h"
+#include "train.h"
 #include "decode.h"
 #include "files.h"
 #include "kernels_simd.h"
@@ -211,13 +212,10 @@ static void bench_train(const BenchCfg *bc, LlamaParams *w, const Kernels *kern,
     afx_err e = {{0}};
     Adapter ad;
     AdapterSet set;
-    LlamaActs a;
-    LlamaActGrads da;
-    int have_ad = 0, have_set = 0, have_a = 0, have_da = 0;
+    TrainWorkspace ws = {0};
+    int have_ad = 0, have_set = 0;
     int *ids = malloc(sizeof(int) * (size_t)B * T);
     memset(&set, 0, sizeof set);
-    memset(&a, 0, sizeof a);
-    memset(&da, 0, sizeof da);
     r->ran = 1;
     r->flops = step_flops(c, method, B, T, 1);
     if (!ids) { snprintf(r->note, sizeof r->note, "out of memory"); return; }
@@ -238,26 +236,15 @@ static void bench_train(const BenchCfg *bc, LlamaParams *w, const Kernels *kern,
     Adapter *ptr = &ad;
     if (adapter_set_init(&set, &ptr, 1, w, &e)) goto fail;
     have_set = 1;
-    if (adapter_set_init_params(&set, 42, &e) || adapter_set_bind_acts(&set, B, T, &e)) goto fail;
-    if (llama_acts_alloc(&a, c, adapter_hooks(&set), B, T, &e)) goto fail;
-    have_a = 1;
-    if (llama_actgrads_alloc(&da, c, adapter_hooks(&set), B, T, &e)) goto fail;
-    have_da = 1;
-    a.kern = kern;
-    real *tw = set.trains_base ? set.base->mem : set.w, *tg = set.trains_base ? set.base_g.mem : set.g;
-    real *tm = set.trains_base ? set.base_m.mem : set.m, *tv = set.trains_base ? set.base_v.mem : set.v;
-    size_t tn = set.trains_base ? set.base->count : set.count;
+    if (adapter_set_init_params(&set, 42, &e)) goto fail;
+    // the library training step (train.h), as affix train runs it: labels = the ids, clip 1.0
     AdamWConfig ac = {.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0};
+    TrainBatch tb = {ids, NULL, ids, B, T};
     double best = INFINITY;
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = now(), loss;
-        long count;
-        adapter_set_zero_grad(&set);
-        if (llama_forward(w, adapter_hooks(&set), &a, ids, NULL, NULL, B, T, &e) || llama_loss(&a, ids, B, T, &loss, &count, &e) ||
-            llama_backward(w, set.trains_base ? &set.base_g : NULL, adapter_hooks(&set), &a, &da, ids, 1.0 / (double)count, B, T, &e))
-            goto fail;
-        grad_clip(tg, tn, 1.0, grad_norm(tg, tn));
-        adamw_step(tw, tg, tm, tv, tn, &ac, s + 1);
+        double t0 = now();
+        TrainStepResult res;
+        if (train_step(w, &set, &ws, kern, &tb, 1, &ac, 1.0, s + 1, &res, &e)) goto fail;
         double dt = now() - t0;
         if (s >= warmup && dt < best) best = dt;
     }
@@ -267,8 +254,7 @@ static void bench_train(const BenchCfg *bc, LlamaParams *w, const Kernels *kern,
 fail:
     snprintf(r->note, sizeof r->note, "error: %.80s", e.msg);
 done:
-    if (have_da) llama_actgrads_free(&da);
-    if (have_a) llama_acts_free(&a);
+    train_workspace_free(&ws);
     if (have_set) adapter_set_free(&set);
     if (have_ad) adapter_destroy(&ad);
     free(ids);

@@ -25,6 +25,7 @@
 #include "st_write.h"
 #include "checkpoint.h"
 #include "cli.h"
+#include "train.h"
 #include "data.h"
 #include "kernels_simd.h"
 #include "method_spec.h"
@@ -253,7 +254,9 @@ typedef struct {
     long tokens;              /* real tokens */
 } Batch;
 
-static void make_batch(Batch *b, const Example *ex, const int *which, int B, int pad) {
+static void free_batch(Batch *b);
+
+static int make_batch(Batch *b, const Example *ex, const int *which, int B, int pad, afx_err *e) {
     int T = 1;
     for (int i = 0; i < B; i++) if (ex[which[i]].n > T) T = ex[which[i]].n;
     b->B = B;
@@ -261,6 +264,10 @@ static void make_batch(Batch *b, const Example *ex, const int *which, int B, int
     b->ids = malloc(sizeof(int) * (size_t)B * T);
     b->labels = malloc(sizeof(int) * (size_t)B * T);
     b->mask = malloc(sizeof(int) * (size_t)B * T);
+    if (!b->ids || !b->labels || !b->mask) {
+        free_batch(b);
+        return afx_fail(e, "out of memory for a batch of %d x %d tokens", B, T);
+    }
     b->targets = b->tokens = 0;
     for (int i = 0; i < B; i++) {
         const Example *x = &ex[which[i]];
@@ -274,85 +281,40 @@ static void make_batch(Batch *b, const Example *ex, const int *which, int B, int
             if (t > 0 && in && x->labels[t] != -100) b->targets++;
         }
     }
+    return 0;
 }
 
 static void free_batch(Batch *b) {
     free(b->ids);
     free(b->labels);
     free(b->mask);
+    b->ids = b->labels = b->mask = NULL;
 }
 
-/* ---- the trainable tensors as one flat block ----------------------------------------------------- */
+/* the library step's view of a batch (ref/adapters/train.h) */
+static TrainBatch as_train_batch(const Batch *b) { return (TrainBatch){b->ids, b->mask, b->labels, b->B, b->T}; }
 
-typedef struct {
-    real *w, *g, *m, *v;
-    size_t n;
-} Trainable;
-
-static Trainable trainable_of(AdapterSet *s) {
-    if (s->trains_base) return (Trainable){s->base->mem, s->base_g.mem, s->base_m.mem, s->base_v.mem, s->base->count};
-    return (Trainable){s->w, s->g, s->m, s->v, s->count};
-}
-
-/* Activation memory for the largest batch, allocated once and re-carved for each batch's (B,T). */
-typedef struct {
-    void *acts;
-    real *grads;
-    size_t acts_cap, grads_cap; /* bytes */
-} Workspace;
-
-static int workspace_fit(Workspace *ws, size_t acts_bytes, size_t grads_bytes, afx_err *e) {
-    if (acts_bytes > ws->acts_cap) {
-        free(ws->acts);
-        ws->acts = aligned_alloc(64, (acts_bytes + 63) / 64 * 64);
-        ws->acts_cap = ws->acts ? acts_bytes : 0;
-    }
-    if (grads_bytes > ws->grads_cap) {
-        free(ws->grads);
-        ws->grads = aligned_alloc(64, (grads_bytes + 63) / 64 * 64);
-        ws->grads_cap = ws->grads ? grads_bytes : 0;
-    }
-    if (!ws->acts || (grads_bytes && !ws->grads)) return afx_fail(e, "out of memory for %zu bytes of activations", acts_bytes + grads_bytes);
-    return 0;
-}
-
-/* forward (+ backward with scale) on one batch; returns the loss sum and the target count */
-static int run_batch(Model *m, AdapterSet *s, Workspace *ws, const Kernels *kern, const Batch *b, int backward,
-                     double scale, double *loss_sum, long *count, afx_err *e) {
-    LlamaActs a;
-    LlamaActGrads da;
-    if (adapter_set_bind_acts(s, b->B, b->T, e)) return -1;
-    size_t ab = llama_acts_bytes(&m->cfg, adapter_hooks(s), b->B, b->T);
-    size_t gb = backward ? llama_actgrads_count(&m->cfg, adapter_hooks(s), b->B, b->T) * sizeof(real) : 0;
-    if (workspace_fit(ws, ab, gb, e)) return -1;
-    llama_acts_bind(&a, &m->cfg, adapter_hooks(s), b->B, b->T, ws->acts);
-    a.kern = kern;
-    if (llama_forward(&m->w, adapter_hooks(s), &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
-        llama_loss(&a, b->labels, b->B, b->T, loss_sum, count, e))
-        return -1;
-    if (!backward) return 0;
-    llama_actgrads_bind(&da, &m->cfg, adapter_hooks(s), b->B, b->T, ws->grads);
-    return llama_backward(&m->w, s->trains_base ? &s->base_g : NULL, adapter_hooks(s), &a, &da, b->labels, scale, b->B, b->T, e);
-}
-
-static double eval_loss(Model *m, AdapterSet *s, Workspace *ws, const Kernels *kern, const Example *ex, int n, int B,
-                        int pad, afx_err *e) {
+static double eval_loss(Model *m, AdapterSet *s, TrainWorkspace *ws, const Kernels *kern, const Example *ex, int n,
+                        int B, int pad, afx_err *e) {
     double sum = 0;
     long cnt = 0;
-    int which[256];
+    int *which = malloc((size_t)B * sizeof *which);
+    if (!which) return NAN;
     for (int i = 0; i < n; i += B) {
         int bb = i + B <= n ? B : n - i;
         for (int k = 0; k < bb; k++) which[k] = i + k;
         Batch b;
-        make_batch(&b, ex, which, bb, pad);
+        if (make_batch(&b, ex, which, bb, pad, e)) { free(which); return NAN; }
         double ls;
         long c;
-        int rc = run_batch(m, s, ws, kern, &b, 0, 0, &ls, &c, e);
+        TrainBatch tb = as_train_batch(&b);
+        int rc = train_batch(&m->w, s, ws, kern, &tb, 0, 0, &ls, &c, e);
         free_batch(&b);
-        if (rc) return NAN;
+        if (rc) { free(which); return NAN; }
         sum += ls;
         cnt += c;
     }
+    free(which);
     return cnt ? sum / (double)cnt : NAN;
 }
 
@@ -398,7 +360,10 @@ int cmd_train(int argc, char **argv) {
     Example *ex = NULL, *eval = NULL;
     int *perm = NULL;
     FILE *csv = NULL;
-    Workspace ws = {0};
+    TrainWorkspace ws = {0};
+    Batch *mb = NULL; // one optimizer step's micro-batches (--grad-accum of them, no upper limit)
+    TrainBatch *tbs = NULL;
+    int *which = NULL;
     char kmsg[256];
     const Kernels *kern = kernels_from_env("auto", kmsg, sizeof kmsg); // AFFIX_KERNELS=ref|simd|blas|...
     memset(&set, 0, sizeof set);
@@ -459,19 +424,24 @@ int cmd_train(int argc, char **argv) {
     if (!csv) { fprintf(stderr, "affix: error: %s: cannot write\n", path); goto done; }
     if (fresh_log) fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,eval_loss\n");
 
-    Trainable tr = trainable_of(&set);
+    TrainSet tr = train_trainable(&set);
     AdamWConfig ac = {.lr = o.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = o.weight_decay};
+    mb = calloc((size_t)o.accum, sizeof *mb);
+    tbs = calloc((size_t)o.accum, sizeof *tbs);
+    which = malloc((size_t)o.batch * sizeof *which);
+    if (!mb || !tbs || !which) {
+        fprintf(stderr, "affix: error: out of memory for %d micro-batches of %d examples\n", o.accum, o.batch);
+        goto done;
+    }
     double t_start = now();
     long steps_here = 0;
     long last = o.stop_at && o.stop_at < total ? o.stop_at : total;
     while (st.step < last) {
         double t0 = now();
         // the micro-batches of this step, taken in the epoch's order
-        Batch mb[64];
-        int n_mb = o.accum > 64 ? 64 : o.accum;
-        long targets = 0, tokens = 0;
-        for (int k = 0; k < n_mb; k++) {
-            int which[256];
+        int n_mb = o.accum, failed = 0;
+        long tokens = 0;
+        for (int k = 0; k < n_mb && !failed; k++) {
             for (int i = 0; i < o.batch; i++) {
                 if (st.index >= n_ex) { // next epoch, next order
                     st.epoch++;
@@ -480,33 +450,24 @@ int cmd_train(int argc, char **argv) {
                 }
                 which[i] = perm[st.index++];
             }
-            make_batch(&mb[k], ex, which, o.batch, pad);
-            targets += mb[k].targets;
-            tokens += mb[k].tokens;
+            if (make_batch(&mb[k], ex, which, o.batch, pad, &e)) failed = 1;
+            else tokens += mb[k].tokens, tbs[k] = as_train_batch(&mb[k]);
         }
-        adapter_set_zero_grad(&set);
-        double loss_sum = 0;
-        int failed = 0;
-        for (int k = 0; k < n_mb && !failed; k++) {
-            double ls;
-            long c;
-            if (run_batch(&m, &set, &ws, kern, &mb[k], 1, targets ? 1.0 / (double)targets : 0, &ls, &c, &e)) failed = 1;
-            else loss_sum += ls;
-        }
+        // zero_grad -> forward -> loss -> backward over the micro-batches -> clip -> AdamW (train.h)
+        double lr = o.lr * lr_factor(o.schedule, st.step, o.warmup, total);
+        ac.lr = lr;
+        TrainStepResult r = {0};
+        if (!failed && train_step(&m.w, &set, &ws, kern, tbs, n_mb, &ac, o.clip, st.step + 1, &r, &e)) failed = 1;
         for (int k = 0; k < n_mb; k++) free_batch(&mb[k]);
         if (failed) { fprintf(stderr, "\naffix: error: %s\n", e.msg); goto done; }
-        double loss = targets ? loss_sum / (double)targets : 0;
-        double gnorm = grad_norm(tr.g, tr.n);
-        if (!isfinite(loss) || !isfinite(gnorm)) {
+        double loss = r.loss, gnorm = r.grad_norm;
+        if (!r.finite) {
             fprintf(stderr, "\naffix: error: the loss became %s at step %lld; training stopped, %s/checkpoint.safetensors "
                             "holds the last good state\n", isfinite(loss) ? "finite but the gradient not" : "NaN/Inf",
                     st.step + 1, o.out);
             goto done;
         }
-        if (o.clip > 0) grad_clip(tr.g, tr.n, o.clip, gnorm);
-        double lr = o.lr * lr_factor(o.schedule, st.step, o.warmup, total);
-        ac.lr = lr;
-        adamw_step(tr.w, tr.g, tr.m, tr.v, tr.n, &ac, st.step + 1);
+        (void)tr;
         st.step++;
         steps_here++;
         double dt = now() - t0, tps = dt > 0 ? tokens / dt : 0;
@@ -532,8 +493,10 @@ int cmd_train(int argc, char **argv) {
             st.step, o.out, o.out);
     rc = 0;
 done:
-    free(ws.acts);
-    free(ws.grads);
+    train_workspace_free(&ws);
+    free(mb);
+    free(tbs);
+    free(which);
     if (csv) fclose(csv);
     free(perm);
     if (eval && eval != ex) free_examples(eval, n_eval);
