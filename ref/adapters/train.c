@@ -38,33 +38,31 @@ int train_batch(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const K
     LlamaActs a;
     LlamaActGrads da;
     if (s && adapter_set_bind_acts(s, b->B, b->T, e)) return -1;
-    size_t ab = llama_acts_bytes(c, h, b->B, b->T);
-    size_t gb = backward ? llama_actgrads_count(c, h, b->B, b->T) * sizeof(real) : 0;
+    // logits only on the rows whose target is kept: lm_head (V wide) is most of a small model's work
+    long rows = llama_count_targets(b->labels, b->B, b->T, hooks_tokens(h, b->T) - b->T);
+    if (rows > (long)b->B * (b->T + 1)) return afx_fail(e, "train batch: %ld targets in a (%d,%d) batch", rows, b->B, b->T);
+    int cap = rows > 0 ? (int)rows : 1;
+    size_t ab = llama_acts_bytes_rows(c, h, b->B, b->T, cap);
+    size_t gb = backward ? llama_actgrads_count_rows(c, h, b->B, b->T, cap) * sizeof(real) : 0;
     if (workspace_fit(ws, ab, gb, e)) return -1;
-    llama_acts_bind(&a, c, h, b->B, b->T, ws->acts);
+    llama_acts_bind_rows(&a, c, h, b->B, b->T, cap, ws->acts);
     a.kern = k;
-    if (llama_forward(w, h, &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
+    if (llama_select_rows(&a, b->labels, b->B, b->T, e) || llama_forward(w, h, &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
         llama_loss(&a, b->labels, b->B, b->T, loss_sum, count, e))
         return -1;
     if (!backward) return 0;
-    llama_actgrads_bind(&da, c, h, b->B, b->T, ws->grads);
+    llama_actgrads_bind_rows(&da, c, h, b->B, b->T, cap, ws->grads);
     return llama_backward(w, s && s->trains_base ? &s->base_g : NULL, h, &a, &da, b->labels, scale, b->B, b->T, e);
 }
 
-/* kept targets of a batch: labels[t+1] != -100 (the shifted count llama_loss uses) */
-static long batch_targets(const TrainBatch *b) {
-    long n = 0;
-    for (int r = 0; r < b->B; r++)
-        for (int t = 0; t + 1 < b->T; t++) n += b->labels[(size_t)r * b->T + t + 1] != -100;
-    return n;
-}
 
 int train_step(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Kernels *k, const TrainBatch *mb,
                int n_mb, const AdamWConfig *ac, double clip, long t, TrainStepResult *r, afx_err *e) {
     if (n_mb < 1) return afx_fail(e, "train step: no micro-batch");
     TrainSet tr = train_trainable(s);
     long targets = 0;
-    for (int i = 0; i < n_mb; i++) targets += batch_targets(&mb[i]);
+    ModelHooks *h = adapter_hooks(s);
+    for (int i = 0; i < n_mb; i++) targets += llama_count_targets(mb[i].labels, mb[i].B, mb[i].T, hooks_tokens(h, mb[i].T) - mb[i].T);
     double scale = targets ? 1.0 / (double)targets : 0, loss_sum = 0;
     adapter_set_zero_grad(s);
     for (int i = 0; i < n_mb; i++) {

@@ -214,9 +214,11 @@ static void shape_with(const LlamaConfig *c, const ModelHooks *s, int T, int *Tx
     *any_prefix = pmax > 0;
 }
 
-static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, ArenaView *list) {
+static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
+                      ArenaView *list) {
     int Tx, S, pre;
     shape_with(c, s, T, &Tx, &S, &pre);
+    a->rows_cap = rows_cap;
     a->B = B;
     a->T = T;
     a->Tx = Tx;
@@ -268,22 +270,36 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, i
     ADD(out, L * N * C, real);
     ADD(lnf, N * C, real);
     ADD(lnf_rstd, N, real);
-    ADD(logits, N * (size_t)c->V, real);
+    size_t R = (size_t)rows_cap;
+    ADD(logits, (R ? R + 1 : N) * (size_t)c->V, real);
+    ADD(rows, R, int);
+    ADD(rlabels, R ? R + 1 : 0, int);
+    ADD(lnf_rows, R * C, real);
+    ADD(dlnf_rows, R * C, real);
 #undef ADD
     return n;
 }
 
-size_t llama_acts_bytes(const LlamaConfig *c, const ModelHooks *s, int B, int T) {
+size_t llama_acts_bytes_rows(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap) {
     LlamaActs a;
     ArenaView list[64];
-    int n = acts_table(&a, c, s, B, T, list);
+    int n = acts_table(&a, c, s, B, T, rows_cap, list);
     return arena_layout(list, n, NULL);
 }
 
+size_t llama_acts_bytes(const LlamaConfig *c, const ModelHooks *s, int B, int T) {
+    return llama_acts_bytes_rows(c, s, B, T, 0);
+}
+
 void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, void *mem) {
+    llama_acts_bind_rows(a, c, s, B, T, 0, mem);
+}
+
+void llama_acts_bind_rows(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
+                          void *mem) {
     ArenaView list[64];
     memset(a, 0, sizeof *a);
-    int n = acts_table(a, c, s, B, T, list);
+    int n = acts_table(a, c, s, B, T, rows_cap, list);
     a->bytes = arena_layout(list, n, mem);
     a->mem = mem;
     a->cfg = *c;
@@ -305,10 +321,11 @@ void llama_acts_free(LlamaActs *a) {
     memset(a, 0, sizeof *a);
 }
 
-static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T,
+static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
                           ArenaView *list) {
     int Tx, S, pre;
     shape_with(c, s, T, &Tx, &S, &pre);
+    d->rows_cap = rows_cap;
     d->B = B;
     d->T = T;
     d->Tx = Tx;
@@ -336,23 +353,32 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const ModelHoo
     ADD(dgate, N * FF);
     ADD(dup, N * FF);
     ADD(dswiglu, N * FF);
-    ADD(dlogits, N * (size_t)c->V);
+    ADD(dlogits, (rows_cap ? (size_t)rows_cap + 1 : N) * (size_t)c->V);
 #undef ADD
     return n;
 }
 
-size_t llama_actgrads_count(const LlamaConfig *c, const ModelHooks *s, int B, int T) {
+size_t llama_actgrads_count_rows(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap) {
     LlamaActGrads d;
     ArenaView list[64];
-    int n = actgrads_table(&d, c, s, B, T, list);
+    int n = actgrads_table(&d, c, s, B, T, rows_cap, list);
     return (arena_layout(list, n, NULL) + sizeof(real) - 1) / sizeof(real);
+}
+
+size_t llama_actgrads_count(const LlamaConfig *c, const ModelHooks *s, int B, int T) {
+    return llama_actgrads_count_rows(c, s, B, T, 0);
 }
 
 void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T,
                          real *mem) {
+    llama_actgrads_bind_rows(d, c, s, B, T, 0, mem);
+}
+
+void llama_actgrads_bind_rows(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T,
+                              int rows_cap, real *mem) {
     ArenaView list[64];
     memset(d, 0, sizeof *d);
-    int n = actgrads_table(d, c, s, B, T, list);
+    int n = actgrads_table(d, c, s, B, T, rows_cap, list);
     d->count = (arena_layout(list, n, mem) + sizeof(real) - 1) / sizeof(real);
     d->mem = mem;
     d->cfg = *c;
@@ -489,7 +515,14 @@ int llama_forward(const LlamaParams *w, ModelHooks *s, LlamaActs *a, const int *
     TrainPlace tp = {a, s};
     const real *x = blocks_forward(&run, a->embed, train_place, &tp); // (B,Tx,C) after the last layer
     K->rmsnorm_forward(a->lnf, a->lnf_rstd, x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, c->eps);
-    K->matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+    if (!a->rows_cap) {
+        K->matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+        return 0;
+    }
+    // logits only on the selected rows (llama_select_rows): gather them, then lm_head
+    for (int r = 0; r < a->n_rows; r++)
+        memcpy(a->lnf_rows + (size_t)r * C, a->lnf + (size_t)a->rows[r] * C, C * sizeof(real));
+    if (a->n_rows) K->matmul_forward(a->logits, a->lnf_rows, w->t[LT_LM_HEAD], a->n_rows, (int)C, (int)V);
     return 0;
 }
 
@@ -514,7 +547,36 @@ static int extend_labels(LlamaActs *a, const int *labels, int B, int T, afx_err 
 
 int llama_loss(LlamaActs *a, const int *labels, int B, int T, double *loss_sum, long *count, afx_err *e) {
     if (extend_labels(a, labels, B, T, e)) return -1;
-    *loss_sum = crossentropy_forward(count, a->logits, a->labels, B, a->Tx, a->cfg.V);
+    // selected rows: row r of the compact logits predicts rlabels[r+1] (the loss's own shift, B = 1)
+    if (a->rows_cap) *loss_sum = crossentropy_forward(count, a->logits, a->rlabels, 1, a->n_rows + 1, a->cfg.V);
+    else *loss_sum = crossentropy_forward(count, a->logits, a->labels, B, a->Tx, a->cfg.V);
+    return 0;
+}
+
+long llama_count_targets(const int *labels, int B, int T, int P) {
+    long n = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = P > 0 ? -1 : 0; t + 1 < T; t++) n += labels[(size_t)b * T + t + 1] != -100;
+    return n;
+}
+
+int llama_select_rows(LlamaActs *a, const int *labels, int B, int T, afx_err *e) {
+    if (!a->rows_cap) return 0; // every row is computed
+    if (extend_labels(a, labels, B, T, e)) return -1;
+    int n = 0, Tx = a->Tx;
+    a->rlabels[0] = -100;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t + 1 < Tx; t++) {
+            int y = a->labels[(size_t)b * Tx + t + 1];
+            if (y == -100) continue;
+            if (n == a->rows_cap)
+                return afx_fail(e, "forward: more than the %d rows with a kept target the activations were made for",
+                                a->rows_cap);
+            a->rows[n] = b * Tx + t;
+            a->rlabels[n + 1] = y;
+            n++;
+        }
+    a->n_rows = n;
     return 0;
 }
 
@@ -549,8 +611,20 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaAct
     int gemma = c->arch == AFX_ARCH_GEMMA3;
 
     // loss -> logits -> final norm
-    K->crossentropy_backward(da->dlogits, a->logits, a->labels, scale, B, Tx, (int)V);
-    K->matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+    if (!a->rows_cap) {
+        K->crossentropy_backward(da->dlogits, a->logits, a->labels, scale, B, Tx, (int)V);
+        K->matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+    } else if (a->n_rows) { // the selected rows only; the others' logits have no gradient
+        if (da->rows_cap != a->rows_cap)
+            return afx_fail(e, "backward: activation gradients for %d selected rows, activations for %d",
+                            da->rows_cap, a->rows_cap);
+        K->crossentropy_backward(da->dlogits, a->logits, a->rlabels, scale, 1, a->n_rows + 1, (int)V);
+        memset(a->dlnf_rows, 0, (size_t)a->n_rows * C * sizeof(real));
+        K->matmul_backward(a->dlnf_rows, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf_rows, w->t[LT_LM_HEAD], a->n_rows,
+                           (int)C, (int)V);
+        for (int r = 0; r < a->n_rows; r++) // scatter into the (zeroed) gradient of the final norm's output
+            memcpy(da->dln + (size_t)a->rows[r] * C, a->dlnf_rows + (size_t)r * C, C * sizeof(real));
+    }
     const real *x_last = a->out + (size_t)(c->L - 1) * N * C;
     K->rmsnorm_backward(da->dres, gslot(g, LT_LNF, 0), da->dln, x_last, block_norm(&run, LT_LNF, 0), a->lnf_rstd, (int)N, (int)C);
 

@@ -136,7 +136,15 @@ typedef struct {
     real *mn, *mn_rstd;    /* Gemma: (L,B,Tx,C), (L,B*Tx) post_feedforward_layernorm(mlp) */
     real *out;             /* (L,B,Tx,C) layer output: res1 + mlp (Gemma: res1 + mn) */
     real *lnf, *lnf_rstd;  /* (B,Tx,C), (B,Tx) final norm */
-    real *logits;          /* (B,Tx,V) */
+    real *logits;          /* (B,Tx,V); with rows_cap > 0: (rows_cap+1, V), the selected rows only */
+    /* Logits only where they are used (rows_cap > 0, the _rows allocators): lm_head, softmax and
+     * cross-entropy run on the rows whose shifted target is kept (llama_select_rows); no (B,Tx,V)
+     * buffer exists. rows_cap = 0: every row, as HF computes them (golden tests, generation). */
+    int rows_cap, n_rows;
+    int *rows;             /* (rows_cap) the selected model rows b*Tx + t */
+    int *rlabels;          /* (rows_cap+1) rlabels[r+1] = the target of row r (the loss's shift) */
+    real *lnf_rows;        /* (rows_cap, C) the final norm's output on those rows */
+    real *dlnf_rows;       /* (rows_cap, C) its gradient */
     void *mem;
     size_t bytes;
     int owns;
@@ -148,12 +156,23 @@ void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks
                      void *mem);
 int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
                      afx_err *e);
+/* the same with logits for at most rows_cap selected rows (0 = every row) */
+size_t llama_acts_bytes_rows(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap);
+void llama_acts_bind_rows(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
+                          int rows_cap, void *mem);
+/* Selects the rows whose logits the loss uses: those whose shifted target (labels, extended over
+ * virtual tokens) is kept. Call before llama_forward on activations with rows_cap > 0, with the
+ * labels that llama_loss and llama_backward will get; fails when more than rows_cap rows qualify. */
+int llama_select_rows(LlamaActs *a, const int *labels, int B, int T, afx_err *e);
+/* kept shifted targets of labels (B,T) with P virtual tokens in front (then labels[0] is a target
+ * too, predicted by the last virtual token): the rows llama_select_rows picks */
+long llama_count_targets(const int *labels, int B, int T, int P);
 void llama_acts_free(LlamaActs *a);
 
 /* ---- activation gradients for one (B,T), reused layer after layer ----------------------------- */
 typedef struct {
     LlamaConfig cfg;
-    int B, T, Tx, S;
+    int B, T, Tx, S, rows_cap;
     real *dres;            /* (B,Tx,C) gradient of the residual stream */
     real *dres1;           /* (B,Tx,C) gradient w.r.t. res1 of the current layer */
     real *dln;             /* (B,Tx,C) gradient w.r.t. a norm output */
@@ -165,13 +184,17 @@ typedef struct {
     real *datt;            /* (B,NH,Tx,S) scratch of attention_backward */
     real *datt_out;        /* (B,Tx,NH*HS) */
     real *dgate, *dup, *dswiglu; /* (B,Tx,FF) */
-    real *dlogits;         /* (B,Tx,V) */
+    real *dlogits;         /* (B,Tx,V); (rows_cap+1, V) for activations with selected rows */
     real *mem;
     size_t count;
     int owns;
 } LlamaActGrads;
 
 size_t llama_actgrads_count(const LlamaConfig *c, const struct ModelHooks *s, int B, int T);
+/* the same for activations with rows_cap selected rows (0 = every row) */
+size_t llama_actgrads_count_rows(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap);
+void llama_actgrads_bind_rows(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
+                              int rows_cap, real *mem);
 void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B,
                          int T, real *mem);
 int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B,
