@@ -133,8 +133,71 @@ static char *adapter_config_json(const MethodSpec *s, const LlamaConfig *c, cons
     return text;
 }
 
+/* config.json of a Gemma 3 text model, the fields transformers 5 writes for Gemma3ForCausalLM
+ * (model_type gemma3_text; rope_parameters per layer type; layer_types written out) */
+static char *gemma3_config_json(const LlamaConfig *c, const PeftSaveOptions *opt) {
+    PjObj o = {.n = 0}, rope = {.n = 0}, full = {.n = 0}, slide = {.n = 0};
+    pj_list(&o, "architectures", (const char *const[]){"\"Gemma3ForCausalLM\""}, 1);
+    pj_raw(&o, "attention_bias", "false");
+    pj_float(&o, "attention_dropout", 0.0);
+    pj_raw(&o, "attn_logit_softcapping", "null");
+    if (opt->bos_id >= 0) pj_int(&o, "bos_token_id", opt->bos_id);
+    else pj_raw(&o, "bos_token_id", "null");
+    pj_str(&o, "dtype", opt->dtype == ST_F64 ? "float64" : opt->dtype == ST_BF16 ? "bfloat16" : "float32");
+    if (opt->eos_id >= 0) pj_int(&o, "eos_token_id", opt->eos_id);
+    else pj_raw(&o, "eos_token_id", "null");
+    pj_raw(&o, "final_logit_softcapping", "null");
+    pj_int(&o, "head_dim", c->HS);
+    pj_str(&o, "hidden_activation", "gelu_pytorch_tanh");
+    pj_int(&o, "hidden_size", c->C);
+    pj_float(&o, "initializer_range", 0.02);
+    pj_int(&o, "intermediate_size", c->FF);
+    const char *types[AFX_MAX_LAYERS];
+    for (int l = 0; l < c->L; l++) types[l] = c->sliding[l] ? "\"sliding_attention\"" : "\"full_attention\"";
+    pj_list(&o, "layer_types", types, c->L);
+    pj_int(&o, "max_position_embeddings", c->max_pos);
+    pj_str(&o, "model_type", "gemma3_text");
+    pj_int(&o, "num_attention_heads", c->NH);
+    pj_int(&o, "num_hidden_layers", c->L);
+    pj_int(&o, "num_key_value_heads", c->NKV);
+    pj_raw(&o, "pad_token_id", "null");
+    if (c->query_pre_attn_scalar == (double)(long long)c->query_pre_attn_scalar) // transformers wants an int
+        pj_int(&o, "query_pre_attn_scalar", (long long)c->query_pre_attn_scalar);
+    else pj_float(&o, "query_pre_attn_scalar", c->query_pre_attn_scalar);
+    pj_float(&o, "rms_norm_eps", c->eps);
+    pj_str(&full, "rope_type", "default");
+    pj_float(&full, "rope_theta", c->rope_theta);
+    pj_str(&slide, "rope_type", "default");
+    pj_float(&slide, "rope_theta", c->rope_local_theta);
+    char *rf = pj_render(&full, 4), *rs = pj_render(&slide, 4);
+    if (rf && rs) {
+        pj_raw(&rope, "full_attention", rf);
+        pj_raw(&rope, "sliding_attention", rs);
+    } else {
+        o.oom = 1;
+    }
+    free(rf);
+    free(rs);
+    char *r = pj_render(&rope, 2);
+    if (r) pj_raw(&o, "rope_parameters", r);
+    else o.oom = 1;
+    free(r);
+    pj_int(&o, "sliding_window", c->sliding_window);
+    pj_raw(&o, "tie_word_embeddings", c->tied ? "true" : "false");
+    pj_raw(&o, "use_bidirectional_attention", "false");
+    pj_raw(&o, "use_cache", "true");
+    pj_int(&o, "vocab_size", c->V);
+    char *text = pj_render(&o, 0);
+    pj_free(&o);
+    pj_free(&rope);
+    pj_free(&full);
+    pj_free(&slide);
+    return text;
+}
+
 /* config.json of a Llama model, the fields transformers 5 writes for LlamaForCausalLM */
 static char *hf_config_json(const LlamaConfig *c, const PeftSaveOptions *opt) {
+    if (c->arch == AFX_ARCH_GEMMA3) return gemma3_config_json(c, opt);
     PjObj o = {.n = 0}, rope = {.n = 0};
     pj_list(&o, "architectures", (const char *const[]){"\"LlamaForCausalLM\""}, 1);
     pj_raw(&o, "attention_bias", "false");
