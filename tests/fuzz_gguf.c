@@ -1,8 +1,8 @@
-/* fuzz_gguf.c — libFuzzer harness for the GGUF reader (not built by make; no binary is committed).
- *
- *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iref/core -Iref/io \
- *         tests/fuzz_gguf.c ref/io/gguf.c ref/io/safetensors.c ref/core/err.c -lcjson -lm -o /tmp/fuzz_gguf
- *   /tmp/fuzz_gguf -max_total_time=120 -max_len=4096 CORPUS_DIR tests/data/tiny-gguf
+/* fuzz_gguf.c — libFuzzer harness for the GGUF reader. Built by `make fuzz` (Makefile: libFuzzer +
+ * ASan/UBSan where the clang has it, else with the standalone driver tests/fuzz_main.c); run as
+ *   build/fuzz/fuzz_gguf -max_total_time=120 -max_len=65536 CORPUS_DIR tests/data/tiny-gguf
+ * (CORPUS_DIR first: libFuzzer writes the inputs it finds there.) .ci/run runs it 20 s from:
+ * fuzz-seeds: tests/data/tiny-gguf
  *
  * Every input is parsed from an exact-size copy; when it parses, every accessor is called on every
  * key and every tensor of a supported type is dequantized, so that a parse that accepted a lie

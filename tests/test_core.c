@@ -12,14 +12,9 @@
 #include <omp.h>
 #endif
 
+#include "check.h"
 #include "llama.h"
 #include "optim.h"
-
-static int pass, fail;
-static void check(int ok, const char *what, const char *detail) {
-    if (ok) pass++; else fail++;
-    printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
-}
 
 static const LlamaConfig CFG = {.V = 17, .C = 16, .FF = 24, .L = 2, .NH = 4, .NKV = 2, .HS = 6,
                                 .eps = 1e-5, .rope_theta = 10000, .tied = 1, .max_pos = 32};
@@ -51,11 +46,10 @@ int main(void) {
     int ids[B * T] = {1, 2, 3, 4, 5, 6, 7, 8, 0, 0};
     int mask[B * T] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
     int labels[B * T] = {1, 2, 3, 4, 5, -100, 7, 8, -100, -100};
-    if (llama_params_alloc(&w, &CFG, &e) || llama_params_alloc(&g, &CFG, &e) ||
-        llama_acts_alloc(&a, &CFG, NULL, B, T, &e) || llama_actgrads_alloc(&da, &CFG, NULL, B, T, &e)) {
-        printf("setup failed: %s\n0 passed, 1 failed\n", e.msg);
-        return 1;
-    }
+    if (!require(!llama_params_alloc(&w, &CFG, &e) && !llama_params_alloc(&g, &CFG, &e) &&
+                     !llama_acts_alloc(&a, &CFG, NULL, B, T, &e) && !llama_actgrads_alloc(&da, &CFG, NULL, B, T, &e),
+                 "setup: allocate the model, its gradients and activations", e.msg))
+        return check_summary();
     fill(&w);
 
     // config validation
@@ -95,8 +89,9 @@ int main(void) {
     check(llama_loss(&a, badlab, B, T, &(double){0}, &(long){0}, &e) != 0 && strstr(e.msg, "label 99"), "label outside vocabulary refused", e.msg);
 
     // reproducibility: the same run twice is bitwise identical
-    if (run(&w, &g, &a, &da, ids, mask, labels, B, T, &e)) check(0, "forward/backward", e.msg);
+    require(run(&w, &g, &a, &da, ids, mask, labels, B, T, &e) == 0, "forward/backward", e.msg);
     real *g1 = malloc(g.count * sizeof(real)), *l1 = malloc((size_t)B * T * CFG.V * sizeof(real));
+    if (!require(g1 && l1, "setup: allocate the copies of gradients and logits", "out of memory")) return check_summary();
     memcpy(g1, g.mem, g.count * sizeof(real));
     memcpy(l1, a.logits, (size_t)B * T * CFG.V * sizeof(real));
     run(&w, &g, &a, &da, ids, mask, labels, B, T, &e);
@@ -116,6 +111,7 @@ int main(void) {
     // arenas bound to caller memory stay inside it (guard bytes after the arena)
     size_t bytes = llama_acts_bytes(&CFG, NULL, B, T);
     unsigned char *mem = malloc(bytes + 64 + 256);
+    if (!require(mem != NULL, "setup: allocate caller memory for the activations", "out of memory")) return check_summary();
     unsigned char *base = mem + (64 - ((size_t)mem % 64)) % 64;
     memset(base + bytes, 0xA5, 64);
     LlamaActs a2;
@@ -160,6 +156,5 @@ int main(void) {
     llama_params_free(&g);
     llama_acts_free(&a);
     llama_actgrads_free(&da);
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    return check_summary();
 }

@@ -14,16 +14,12 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "check.h"
 #include "decode.h"
 #include "llama.h"
 #include "model.h"
 #include "sampler.h"
 
-static int pass, fail;
-static void check(int ok, const char *what, const char *detail) {
-    if (ok) pass++; else fail++;
-    printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
-}
 
 #ifdef AFFIX_F64
 #define CLOSE 1e-12
@@ -98,7 +94,7 @@ static void check_paths(const char *name, const LlamaParams *w, Adapter **ads, i
     afx_err e = {{0}};
     AdapterSet set, *s = NULL;
     if (n) {
-        if (adapter_set_init(&set, ads, n, (LlamaParams *)w, &e)) { check(0, name, e.msg); return; }
+        if (!require(adapter_set_init(&set, ads, n, (LlamaParams *)w, &e) == 0, name, e.msg)) return;
         fill(set.w, set.count, 77, 0.5); // away from init: gates and LoRA B non-zero
         s = &set;
     }
@@ -117,7 +113,7 @@ static void check_paths(const char *name, const LlamaParams *w, Adapter **ads, i
 int main(void) {
     afx_err e = {{0}};
     LlamaParams w;
-    if (llama_params_alloc(&w, &CFG, &e)) { printf("%s\n0 passed, 1 failed\n", e.msg); return 1; }
+    if (!require(llama_params_alloc(&w, &CFG, &e) == 0, "setup: allocate the model", e.msg)) return check_summary();
     fill(w.mem, w.count, 9, 0.5);
     for (int l = 0; l < CFG.L; l++)
         for (int c = 0; c < CFG.C; c++) llama_tensor_ptr(&w, LT_LN1, l)[c] += 1, llama_tensor_ptr(&w, LT_LN2, l)[c] += 1;
@@ -127,28 +123,27 @@ int main(void) {
     check_paths("base", &w, NULL, 0);
     int sub[2] = {1, 2};
     PrefixOptions xo = {.num_virtual_tokens = 3, .layers = sub, .n_layers = 2};
-    prefix_create(&ad[0], &CFG, &xo, &e);
-    check_paths("prefix on layers 1,2", &w, p, 1);
+    if (require(prefix_create(&ad[0], &CFG, &xo, &e) == 0, "prefix on layers 1,2: create", e.msg))
+        check_paths("prefix on layers 1,2", &w, p, 1);
     adapter_destroy(&ad[0]);
     xo.offset_zero = 1;
     xo.projection = 1;
-    prefix_create(&ad[0], &CFG, &xo, &e);
-    check_paths("prefix MLP, offset 0", &w, p, 1);
+    if (require(prefix_create(&ad[0], &CFG, &xo, &e) == 0, "prefix MLP, offset 0: create", e.msg))
+        check_paths("prefix MLP, offset 0", &w, p, 1);
     adapter_destroy(&ad[0]);
     PromptOptions po = {.num_virtual_tokens = 2};
-    prompt_create(&ad[0], &CFG, &po, &e);
-    check_paths("prompt", &w, p, 1);
+    if (require(prompt_create(&ad[0], &CFG, &po, &e) == 0, "prompt: create", e.msg)) check_paths("prompt", &w, p, 1);
     adapter_destroy(&ad[0]);
     LlamaAdapterOptions lo = {.adapter_len = 3, .adapter_layers = 2, .gate = GATE_OFFICIAL};
-    llama_adapter_create(&ad[0], &CFG, &lo, &e);
-    check_paths("llama-adapter", &w, p, 1);
+    if (require(llama_adapter_create(&ad[0], &CFG, &lo, &e) == 0, "llama-adapter: create", e.msg))
+        check_paths("llama-adapter", &w, p, 1);
     adapter_destroy(&ad[0]);
     LoraOptions ro = {.r = 2, .alpha = 4, .targets = {1, 1, 1, 1, 1, 1, 1}};
-    lora_create(&ad[0], &CFG, &ro, &e);
-    check_paths("lora (all targets)", &w, p, 1);
+    int lora_ok = require(lora_create(&ad[0], &CFG, &ro, &e) == 0, "lora (all targets): create", e.msg);
+    if (lora_ok) check_paths("lora (all targets)", &w, p, 1);
     PrefixOptions xa = {.num_virtual_tokens = 2};
-    prefix_create(&ad[1], &CFG, &xa, &e);
-    check_paths("lora + prefix", &w, p, 2);
+    if (require(prefix_create(&ad[1], &CFG, &xa, &e) == 0, "lora + prefix: create the prefix", e.msg) && lora_ok)
+        check_paths("lora + prefix", &w, p, 2);
     adapter_destroy(&ad[0]);
     adapter_destroy(&ad[1]);
 
@@ -156,29 +151,27 @@ int main(void) {
     {
         LlamaConfig gc = gemma_cfg();
         LlamaParams gw;
-        if (llama_params_alloc(&gw, &gc, &e)) {
-            check(0, "gemma3: allocate", e.msg);
-        } else {
+        if (require(llama_params_alloc(&gw, &gc, &e) == 0, "gemma3: allocate", e.msg)) {
             CUR = &gc;
             fill(gw.mem, gw.count, 19, 0.5);
             check_paths("gemma3 base", &gw, NULL, 0);
             PrefixOptions gx = {.num_virtual_tokens = 2};
-            prefix_create(&ad[0], &gc, &gx, &e);
-            check_paths("gemma3 prefix (PEFT: leaves the window)", &gw, p, 1);
+            if (require(prefix_create(&ad[0], &gc, &gx, &e) == 0, "gemma3 prefix: create", e.msg))
+                check_paths("gemma3 prefix (PEFT: leaves the window)", &gw, p, 1);
             adapter_destroy(&ad[0]);
             gx.always_visible = 1;
-            prefix_create(&ad[0], &gc, &gx, &e);
-            check_paths("gemma3 prefix (always visible)", &gw, p, 1);
+            if (require(prefix_create(&ad[0], &gc, &gx, &e) == 0, "gemma3 prefix (always visible): create", e.msg))
+                check_paths("gemma3 prefix (always visible)", &gw, p, 1);
             adapter_destroy(&ad[0]);
-            prompt_create(&ad[0], &gc, &po, &e);
-            check_paths("gemma3 prompt", &gw, p, 1);
+            if (require(prompt_create(&ad[0], &gc, &po, &e) == 0, "gemma3 prompt: create", e.msg))
+                check_paths("gemma3 prompt", &gw, p, 1);
             adapter_destroy(&ad[0]);
             LlamaAdapterOptions gl = {.adapter_len = 3, .adapter_layers = 2, .gate = GATE_PEFT};
-            llama_adapter_create(&ad[0], &gc, &gl, &e);
-            check_paths("gemma3 llama-adapter", &gw, p, 1);
+            if (require(llama_adapter_create(&ad[0], &gc, &gl, &e) == 0, "gemma3 llama-adapter: create", e.msg))
+                check_paths("gemma3 llama-adapter", &gw, p, 1);
             adapter_destroy(&ad[0]);
-            lora_create(&ad[0], &gc, &ro, &e);
-            check_paths("gemma3 lora (all targets)", &gw, p, 1);
+            if (require(lora_create(&ad[0], &gc, &ro, &e) == 0, "gemma3 lora: create", e.msg))
+                check_paths("gemma3 lora (all targets)", &gw, p, 1);
             adapter_destroy(&ad[0]);
             CUR = &CFG;
             llama_params_free(&gw);
@@ -191,9 +184,8 @@ int main(void) {
         LlamaCache c;
         const real *last;
         int id = 1;
-        if (llama_params_alloc(&bw, &big, &e) || llama_cache_alloc(&c, &big, NULL, 1, 2, 0, &e)) {
-            check(0, "head_dim 2048: allocate", e.msg);
-        } else {
+        if (require(!llama_params_alloc(&bw, &big, &e) && !llama_cache_alloc(&c, &big, NULL, 1, 2, 0, &e),
+                    "head_dim 2048: allocate", e.msg)) {
             check(llama_decode(&bw, NULL, &c, &id, NULL, 1, &last, NULL, &e) != 0 && strstr(e.msg, "head_dim"),
                   "decode with head_dim 2048 is refused with a message", e.msg);
             llama_cache_free(&c);
@@ -207,15 +199,16 @@ int main(void) {
         LlamaCache c;
         const real *last;
         int ids[3] = {1, 2, 3};
-        llama_cache_alloc(&c, &CFG, NULL, 1, 4, 0, &e);
-        check(llama_decode(&w, NULL, &c, ids, NULL, 3, &last, NULL, &e) == 0, "decode 3 tokens into a cache of 4", e.msg);
-        check(llama_decode(&w, NULL, &c, ids, NULL, 2, &last, NULL, &e) != 0 && strstr(e.msg, "do not fit"),
-              "a full cache is refused with a message", e.msg);
-        llama_cache_reset(&c);
-        ids[1] = CFG.V;
-        check(llama_decode(&w, NULL, &c, ids, NULL, 3, &last, NULL, &e) != 0 && strstr(e.msg, "vocabulary"),
-              "an id outside the vocabulary is refused", e.msg);
-        llama_cache_free(&c);
+        if (require(llama_cache_alloc(&c, &CFG, NULL, 1, 4, 0, &e) == 0, "errors: allocate a cache of 4", e.msg)) {
+            check(llama_decode(&w, NULL, &c, ids, NULL, 3, &last, NULL, &e) == 0, "decode 3 tokens into a cache of 4", e.msg);
+            check(llama_decode(&w, NULL, &c, ids, NULL, 2, &last, NULL, &e) != 0 && strstr(e.msg, "do not fit"),
+                  "a full cache is refused with a message", e.msg);
+            llama_cache_reset(&c);
+            ids[1] = CFG.V;
+            check(llama_decode(&w, NULL, &c, ids, NULL, 3, &last, NULL, &e) != 0 && strstr(e.msg, "vocabulary"),
+                  "an id outside the vocabulary is refused", e.msg);
+            llama_cache_free(&c);
+        }
     }
 
     // ---- sampler ----
@@ -223,45 +216,50 @@ int main(void) {
         enum { NV = 6 };
         real logits[NV] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f, 0.0f};
         Sampler s;
-        sampler_init(&s, NV, 0, 1, 1, &e);
-        check(sampler_next(&s, logits) == 1, "temperature 0 is greedy (first maximum, like argmax)", "");
-        sampler_free(&s);
-        sampler_init(&s, NV, 1.0, 1e-9, 5, &e);
-        int always = 1;
-        for (int i = 0; i < 50; i++) always &= sampler_next(&s, logits) == 1;
-        check(always, "top-p -> 0 keeps only the most likely token", "");
-        sampler_free(&s);
-        // frequencies of temperature sampling follow softmax(logits / t)
-        int counts[NV] = {0}, n = 20000;
-        sampler_init(&s, NV, 0.7, 1, 42, &e);
-        for (int i = 0; i < n; i++) counts[sampler_next(&s, logits)]++;
-        double z = 0, worst = 0;
-        for (int i = 0; i < NV; i++) z += exp(logits[i] / 0.7);
-        for (int i = 0; i < NV; i++) worst = fmax(worst, fabs(counts[i] / (double)n - exp(logits[i] / 0.7) / z));
-        char d[80];
-        snprintf(d, sizeof d, "max |freq - p| = %.4f over %d draws", worst, n);
-        check(worst < 0.01, "temperature 0.7: frequencies match softmax(logits/t)", d);
-        sampler_free(&s);
-        // top-p 0.6: only the two tied best tokens (p = 0.31 each) can come out
-        sampler_init(&s, NV, 1.0, 0.6, 3, &e);
-        int only = 1, seen1 = 0, seen3 = 0;
-        for (int i = 0; i < 2000; i++) {
-            int t = sampler_next(&s, logits);
-            only &= t == 1 || t == 3;
-            seen1 |= t == 1;
-            seen3 |= t == 3;
+        if (require(sampler_init(&s, NV, 0, 1, 1, &e) == 0, "sampler: init (temperature 0)", e.msg)) {
+            check(sampler_next(&s, logits) == 1, "temperature 0 is greedy (first maximum, like argmax)", "");
+            sampler_free(&s);
         }
-        check(only && seen1 && seen3, "top-p 0.6 samples only the nucleus {1, 3}", "");
-        sampler_free(&s);
+        if (require(sampler_init(&s, NV, 1.0, 1e-9, 5, &e) == 0, "sampler: init (top-p 1e-9)", e.msg)) {
+            int always = 1;
+            for (int i = 0; i < 50; i++) always &= sampler_next(&s, logits) == 1;
+            check(always, "top-p -> 0 keeps only the most likely token", "");
+            sampler_free(&s);
+        }
+        // frequencies of temperature sampling follow softmax(logits / t)
+        if (require(sampler_init(&s, NV, 0.7, 1, 42, &e) == 0, "sampler: init (temperature 0.7)", e.msg)) {
+            int counts[NV] = {0}, n = 20000;
+            for (int i = 0; i < n; i++) counts[sampler_next(&s, logits)]++;
+            double z = 0, worst = 0;
+            for (int i = 0; i < NV; i++) z += exp(logits[i] / 0.7);
+            for (int i = 0; i < NV; i++) worst = fmax(worst, fabs(counts[i] / (double)n - exp(logits[i] / 0.7) / z));
+            char d[80];
+            snprintf(d, sizeof d, "max |freq - p| = %.4f over %d draws", worst, n);
+            check(worst < 0.01, "temperature 0.7: frequencies match softmax(logits/t)", d);
+            sampler_free(&s);
+        }
+        // top-p 0.6: only the two tied best tokens (p = 0.31 each) can come out
+        if (require(sampler_init(&s, NV, 1.0, 0.6, 3, &e) == 0, "sampler: init (top-p 0.6)", e.msg)) {
+            int only = 1, seen1 = 0, seen3 = 0;
+            for (int i = 0; i < 2000; i++) {
+                int t = sampler_next(&s, logits);
+                only &= t == 1 || t == 3;
+                seen1 |= t == 1;
+                seen3 |= t == 3;
+            }
+            check(only && seen1 && seen3, "top-p 0.6 samples only the nucleus {1, 3}", "");
+            sampler_free(&s);
+        }
         // the same seed gives the same sequence
         Sampler s1, s2;
-        sampler_init(&s1, NV, 1.3, 0.9, 123, &e);
-        sampler_init(&s2, NV, 1.3, 0.9, 123, &e);
-        int same = 1;
-        for (int i = 0; i < 100; i++) same &= sampler_next(&s1, logits) == sampler_next(&s2, logits);
-        check(same, "the same seed gives the same draws", "");
-        sampler_free(&s1);
-        sampler_free(&s2);
+        if (require(!sampler_init(&s1, NV, 1.3, 0.9, 123, &e) && !sampler_init(&s2, NV, 1.3, 0.9, 123, &e),
+                    "sampler: init two with seed 123", e.msg)) {
+            int same = 1;
+            for (int i = 0; i < 100; i++) same &= sampler_next(&s1, logits) == sampler_next(&s2, logits);
+            check(same, "the same seed gives the same draws", "");
+            sampler_free(&s1);
+            sampler_free(&s2);
+        }
         check(sampler_init(&s, NV, 1, 1.5, 1, &e) != 0 && strstr(e.msg, "top-p"), "top-p > 1 is refused", e.msg);
     }
     // ---- a real model: stories260K greedy from BOS with the cache = the reference ids ----
@@ -273,10 +271,9 @@ int main(void) {
         Model m;
         LlamaCache c;
         e.msg[0] = 0;
-        if (model_load(&m, "tests/data/stories260K/stories260K.gguf", &e) ||
-            llama_cache_alloc(&c, &m.cfg, NULL, 1, 65, 0, &e)) {
-            check(0, "stories260K: load and allocate a cache", e.msg);
-        } else {
+        if (require(!model_load(&m, "tests/data/stories260K/stories260K.gguf", &e) &&
+                        !llama_cache_alloc(&c, &m.cfg, NULL, 1, 65, 0, &e),
+                    "stories260K: load and allocate a cache", e.msg)) {
             int id = 1, same = 1; // BOS
             const real *last;
             for (int i = 0; i < 64 && same; i++) {
@@ -290,6 +287,5 @@ int main(void) {
         }
     }
     llama_params_free(&w);
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    return check_summary();
 }

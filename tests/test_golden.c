@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "golden_check.h"
 #include "safetensors.h"
 #ifndef AFFIX_F64
@@ -18,13 +19,6 @@
 #endif
 
 #define MAX_CASES 256
-
-static int pass, fail;
-
-static void check(int ok, const char *what, const char *detail) {
-    if (ok) pass++; else fail++;
-    printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? ": " : "", detail ? detail : "");
-}
 
 static unsigned char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -59,21 +53,35 @@ static void expect_failure(const char *what, const char *path) {
     check(rc != 0 || t.fail > 0, what, detail);
 }
 
+/* writes the damaged copy and runs it; a copy that cannot be written is a counted failure */
+static void expect_failure_of(const char *what, const char *bad, const unsigned char *buf, size_t n) {
+    char setup[300];
+    snprintf(setup, sizeof setup, "%s: write the damaged copy", what);
+    if (require(spit(bad, buf, n) == 0, setup, bad)) expect_failure(what, bad);
+}
+
+/* the tensor a corruption case changes; a golden file without it is a counted failure */
+static const st_tensor *find_for(const st_file *f, const char *path, const char *name, const char *what) {
+    const st_tensor *s = st_find(f, name);
+    char setup[300];
+    snprintf(setup, sizeof setup, "%s: the golden file has %s", what, name);
+    return require(s != NULL, setup, path) ? s : NULL;
+}
+
 /* byte offset of a tensor's data inside the file */
 static size_t data_offset(const unsigned char *buf, const st_tensor *s) { return (size_t)(s->data - buf); }
 
 static void corruption_tests(const char *good_path) {
     size_t n;
     unsigned char *orig = slurp(good_path, &n);
-    if (!orig) { check(0, "read a golden file for the corruption tests", good_path); return; }
+    if (!require(orig != NULL, "read a golden file for the corruption tests", good_path)) return;
     const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char bad[512];
     snprintf(bad, sizeof bad, "%s/affix_bad_golden_%ld.safetensors", tmpdir, (long)getpid());
     unsigned char *buf = malloc(n);
     st_file f = {0};
     afx_err e = {{0}};
-    if (!buf || st_parse(&f, orig, n, good_path, &e)) {
-        check(0, "parse the golden file for the corruption tests", e.msg);
+    if (!require(buf && !st_parse(&f, orig, n, good_path, &e), "parse the golden file for the corruption tests", e.msg)) {
         free(buf);
         free(orig);
         return;
@@ -82,43 +90,46 @@ static void corruption_tests(const char *good_path) {
     expect_failure("missing golden file is refused", "golden/does-not-exist.safetensors");
 
     memcpy(buf, orig, n);
-    if (spit(bad, buf, n / 2) == 0) expect_failure("truncated golden file is refused", bad);
+    expect_failure_of("truncated golden file is refused", bad, buf, n / 2);
 
     memcpy(buf, orig, n);
     buf[7] = 0x7f; // header length ~2^63
-    if (spit(bad, buf, n) == 0) expect_failure("absurd header length is refused", bad);
+    expect_failure_of("absurd header length is refused", bad, buf, n);
 
     memcpy(buf, orig, n);
     buf[8] = 'X'; // the JSON header no longer starts with '{'
-    if (spit(bad, buf, n) == 0) expect_failure("malformed JSON header is refused", bad);
+    expect_failure_of("malformed JSON header is refused", bad, buf, n);
 
     // a weight changed: the computed activations no longer match the stored ones
-    const st_tensor *s = st_find(&f, "model.norm.weight");
+    const char *what = "a tampered weight makes comparisons fail";
+    const st_tensor *s = find_for(&f, good_path, "model.norm.weight", what);
     if (s) {
         memcpy(buf, orig, n);
         double three = 3.0;
         memcpy(buf + data_offset(orig, s), &three, sizeof three);
-        if (spit(bad, buf, n) == 0) expect_failure("a tampered weight makes comparisons fail", bad);
+        expect_failure_of(what, bad, buf, n);
     }
     // a stored activation nudged by 1e-3 must be caught
-    s = st_find(&f, "act.logits");
+    what = "a logit off by 1e-3 is caught";
+    s = find_for(&f, good_path, "act.logits", what);
     if (s) {
         memcpy(buf, orig, n);
         double v;
         memcpy(&v, orig + data_offset(orig, s), sizeof v);
         v += 1e-3;
         memcpy(buf + data_offset(orig, s), &v, sizeof v);
-        if (spit(bad, buf, n) == 0) expect_failure("a logit off by 1e-3 is caught", bad);
+        expect_failure_of(what, bad, buf, n);
     }
     // a stored gradient nudged by 1% of the tensor's scale must be caught
-    s = st_find(&f, "grad.model.norm.weight");
+    what = "a gradient off by 1% is caught";
+    s = find_for(&f, good_path, "grad.model.norm.weight", what);
     if (s) {
         memcpy(buf, orig, n);
         double v;
         memcpy(&v, orig + data_offset(orig, s), sizeof v);
         v = v * 1.01 + 1e-3;
         memcpy(buf + data_offset(orig, s), &v, sizeof v);
-        if (spit(bad, buf, n) == 0) expect_failure("a gradient off by 1% is caught", bad);
+        expect_failure_of(what, bad, buf, n);
     }
     // a tensor renamed in the header: missing where expected, and unknown extra tensor
     {
@@ -130,9 +141,9 @@ static void corruption_tests(const char *good_path) {
         char *hit = NULL;
         for (size_t i = 0; i + strlen(key) <= hl && !hit; i++)
             if (memcmp(hdr + i, key, strlen(key)) == 0) hit = hdr + i;
-        if (hit) {
+        if (require(hit != NULL, "a renamed golden tensor is refused: the header names \"act.norm\"", good_path)) {
             hit[8] = 'n'; // "act.norn"
-            if (spit(bad, buf, n) == 0) expect_failure("a renamed golden tensor is refused", bad);
+            expect_failure_of("a renamed golden tensor is refused", bad, buf, n);
         }
     }
     remove(bad);
@@ -153,10 +164,7 @@ int main(int argc, char **argv) {
 #ifndef AFFIX_F64
     char kmsg[200]; // AFFIX_KERNELS picks the kernel table (default ref)
     const Kernels *K = kernels_from_env("ref", kmsg, sizeof kmsg);
-    if (!K) {
-        printf("  FAIL  AFFIX_KERNELS: %s\n0 passed, 1 failed\n", kmsg);
-        return 1;
-    }
+    if (!require(K != NULL, "AFFIX_KERNELS", kmsg)) return check_summary();
     kname = K->name;
 #endif
     printf("golden suite (%s build, kernels %s) on %s/MANIFEST\n", AFFIX_REAL_NAME, kname, dir);
@@ -165,10 +173,7 @@ int main(int argc, char **argv) {
     snprintf(mpath, sizeof mpath, "%.1000s/MANIFEST", dir);
     afx_err e = {{0}};
     int n = golden_read_manifest(mpath, names, MAX_CASES, &e);
-    if (n < 0) {
-        printf("  FAIL  %s\n0 passed, 1 failed\n", e.msg);
-        return 1;
-    }
+    if (!require(n >= 0, "read the MANIFEST", e.msg)) return check_summary();
     char first[1024] = "";
     int cases_ok = 0;
     for (int i = 0; i < n; i++) {
@@ -184,11 +189,9 @@ int main(int argc, char **argv) {
         }
         printf("case %-40s %s\n", names[i], t.fail == before ? "ok" : "FAILED");
     }
-    pass = t.pass;
-    fail = t.fail;
+    check_add(t.pass, t.fail);
     check(n >= 8, "MANIFEST lists at least 8 golden cases", "");
     golden_print_summary(&t);
     corruption_tests(first);
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    return check_summary();
 }

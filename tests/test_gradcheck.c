@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "check.h"
 #include "llama.h"
 #include "ops.h"
 
@@ -24,8 +25,6 @@
 
 #define H 1e-5
 #define TOL 1e-7
-
-static int pass, fail;
 
 /* deterministic uniform(-1,1) from a 64-bit LCG state */
 static double urand(unsigned long long *s) {
@@ -66,8 +65,9 @@ static void check_grad(const char *what, real *x, size_t n, const real *analytic
     }
     double rel = worst / (maxabs > 0 ? maxabs : 1);
     int ok = rel <= TOL && maxabs > 0; // an all-zero gradient would make the check vacuous
-    if (ok) pass++; else fail++;
-    printf("  %s  %-44s n=%-5zu max|g| %.3e  worst rel %.2e\n", ok ? "ok  " : "FAIL", what, n, maxabs, rel);
+    char detail[120];
+    snprintf(detail, sizeof detail, "n=%zu max|g| %.3e  worst rel %.2e", n, maxabs, rel);
+    check(ok, what, detail);
 }
 
 static double dot(const real *a, const real *b, size_t n) {
@@ -162,8 +162,7 @@ static void check_attention(unsigned long long *s, const AttnSpec *sp, const cha
     for (int h = 0; h < NH; h++)
         for (int i = 0; i < HS; i++) z += fabs(out[((1 * T + 0) * NH + h) * HS + i]);
     int ok = z == 0;
-    if (ok) pass++; else fail++;
-    printf("  %s  %-44s\n", ok ? "ok  " : "FAIL", "attention row with no visible key is 0");
+    check(ok, "attention row with no visible key is 0", "");
 }
 
 typedef struct { real *y, *g, *u, *gy; size_t n; } SwiCtx;
@@ -241,12 +240,10 @@ static void check_model(const char *name, const LlamaConfig *cfg, const int *ids
     LlamaActs a;
     LlamaActGrads da;
     afx_err e;
-    if (llama_params_alloc(&w, cfg, &e) || llama_params_alloc(&g, cfg, &e) ||
-        llama_acts_alloc(&a, cfg, NULL, B, T, &e) || llama_actgrads_alloc(&da, cfg, NULL, B, T, &e)) {
-        printf("  FAIL  %s: %s\n", name, e.msg);
-        fail++;
+    if (!require(!llama_params_alloc(&w, cfg, &e) && !llama_params_alloc(&g, cfg, &e) &&
+                     !llama_acts_alloc(&a, cfg, NULL, B, T, &e) && !llama_actgrads_alloc(&da, cfg, NULL, B, T, &e),
+                 name, e.msg))
         return;
-    }
     fill(w.mem, w.count, s, 0.6);
     for (int l = 0; l < cfg->L; l++) // norm weights around 1
         for (int c = 0; c < cfg->C; c++) {
@@ -258,11 +255,9 @@ static void check_model(const char *name, const LlamaConfig *cfg, const int *ids
     model_loss(&ctx);
     double sum;
     long cnt;
-    llama_loss(&a, labels, B, T, &sum, &cnt, &e);
-    if (llama_backward(&w, &g, NULL, &a, &da, labels, 1.0 / (double)cnt, B, T, &e)) {
-        printf("  FAIL  %s: %s\n", name, e.msg);
-        fail++;
-    }
+    require(llama_loss(&a, labels, B, T, &sum, &cnt, &e) == 0 &&
+                llama_backward(&w, &g, NULL, &a, &da, labels, 1.0 / (double)cnt, B, T, &e) == 0,
+            name, e.msg);
     for (int kind = 0; kind < LT_COUNT; kind++) {
         if (!llama_tensor_exists(cfg, kind)) continue;
         size_t n = llama_tensor_numel(cfg, kind) * (llama_tensor_is_per_layer(kind) ? (size_t)cfg->L : 1);
@@ -309,23 +304,20 @@ static void check_adapters(const char *name, LlamaParams *w, Adapter **ads, int 
     LlamaActs a;
     LlamaActGrads da;
     afx_err e;
-    if (adapter_set_init(&s, ads, n, w, &e) || adapter_set_bind_acts(&s, B, T, &e) ||
-        llama_acts_alloc(&a, &w->cfg, adapter_hooks(&s), B, T, &e) || llama_actgrads_alloc(&da, &w->cfg, adapter_hooks(&s), B, T, &e)) {
-        printf("  FAIL  %s: %s\n", name, e.msg);
-        fail++;
+    if (!require(!adapter_set_init(&s, ads, n, w, &e) && !adapter_set_bind_acts(&s, B, T, &e) &&
+                     !llama_acts_alloc(&a, &w->cfg, adapter_hooks(&s), B, T, &e) &&
+                     !llama_actgrads_alloc(&da, &w->cfg, adapter_hooks(&s), B, T, &e),
+                 name, e.msg))
         return;
-    }
     fill(s.w, s.count, seed, 0.5); // every parameter away from its init (gates, LoRA B != 0)
     AdCtx ctx = {w, &s, &a, ids, mask, labels, B, T};
     adapter_loss(&ctx);
     double sum;
     long cnt;
-    llama_loss(&a, labels, B, T, &sum, &cnt, &e);
+    int lossed = llama_loss(&a, labels, B, T, &sum, &cnt, &e) == 0;
     adapter_set_zero_grad(&s);
-    if (llama_backward(w, NULL, adapter_hooks(&s), &a, &da, labels, 1.0 / (double)cnt, B, T, &e)) {
-        printf("  FAIL  %s: %s\n", name, e.msg);
-        fail++;
-    }
+    require(lossed && llama_backward(w, NULL, adapter_hooks(&s), &a, &da, labels, 1.0 / (double)cnt, B, T, &e) == 0,
+            name, e.msg);
     // one check per parameter tensor (all of a method's tensors of one kind are small here)
     for (int i = 0; i < n; i++)
         for (int k = 0; k < ads[i]->n_params; k++) {
@@ -343,51 +335,51 @@ static void check_methods(const LlamaConfig *cfg, const int *ids, const int *mas
                           unsigned long long *seed) {
     LlamaParams w;
     afx_err e;
-    if (llama_params_alloc(&w, cfg, &e)) { fail++; return; }
+    if (!require(llama_params_alloc(&w, cfg, &e) == 0, "methods: allocate the model", e.msg)) return;
     fill(w.mem, w.count, seed, 0.6);
     Adapter ad[2];
     Adapter *p[2] = {&ad[0], &ad[1]};
+    memset(ad, 0, sizeof ad); // adapter_destroy of one never created is harmless
 
     PromptOptions po = {.num_virtual_tokens = 2};
-    if (prompt_create(&ad[0], cfg, &po, &e) == 0) {
+    if (require(prompt_create(&ad[0], cfg, &po, &e) == 0, "prompt: create", e.msg)) {
         check_adapters("prompt", &w, p, 1, ids, mask, labels, B, T, seed);
         adapter_destroy(&ad[0]);
     }
     PrefixOptions xo = {.num_virtual_tokens = 2};
-    if (prefix_create(&ad[0], cfg, &xo, &e) == 0) {
+    if (require(prefix_create(&ad[0], cfg, &xo, &e) == 0, "prefix: create", e.msg)) {
         check_adapters("prefix", &w, p, 1, ids, mask, labels, B, T, seed);
         adapter_destroy(&ad[0]);
     }
     int sub[2] = {0, 2};
     PrefixOptions xs = {.num_virtual_tokens = 3, .layers = sub, .n_layers = 2, .projection = 1,
                         .encoder_hidden_size = 5, .offset_zero = 1};
-    if (prefix_create(&ad[0], cfg, &xs, &e) == 0) {
+    if (require(prefix_create(&ad[0], cfg, &xs, &e) == 0, "prefix-subset-mlp-zero: create", e.msg)) {
         check_adapters("prefix-subset-mlp-zero", &w, p, 1, ids, mask, labels, B, T, seed);
         adapter_destroy(&ad[0]);
     }
     LlamaAdapterOptions lp = {.adapter_len = 3, .adapter_layers = 2, .gate = GATE_PEFT};
-    if (llama_adapter_create(&ad[0], cfg, &lp, &e) == 0) {
+    if (require(llama_adapter_create(&ad[0], cfg, &lp, &e) == 0, "llama-adapter-peft: create", e.msg)) {
         check_adapters("llama-adapter-peft", &w, p, 1, ids, mask, labels, B, T, seed);
         adapter_destroy(&ad[0]);
     }
     LlamaAdapterOptions lo = {.adapter_len = 2, .adapter_layers = 3, .gate = GATE_OFFICIAL};
-    if (llama_adapter_create(&ad[0], cfg, &lo, &e) == 0) {
+    if (require(llama_adapter_create(&ad[0], cfg, &lo, &e) == 0, "llama-adapter-official: create", e.msg)) {
         check_adapters("llama-adapter-official", &w, p, 1, ids, mask, labels, B, T, seed);
         adapter_destroy(&ad[0]);
     }
     LoraOptions ro = {.r = 2, .alpha = 3, .rslora = 1, .targets = {1, 1, 1, 1, 1, 1, 1}};
-    if (lora_create(&ad[0], cfg, &ro, &e) == 0) {
+    if (require(lora_create(&ad[0], cfg, &ro, &e) == 0, "lora-all-rslora: create", e.msg)) {
         check_adapters("lora-all-rslora", &w, p, 1, ids, mask, labels, B, T, seed);
         adapter_destroy(&ad[0]);
     }
     // composed: LoRA on q,v + prefix on every layer + Llama-Adapter is not PEFT's, but must still be exact
     LoraOptions rq = {.r = 2, .alpha = 4, .targets = {1, 0, 1, 0, 0, 0, 0}};
-    if (lora_create(&ad[0], cfg, &rq, &e) == 0 && prefix_create(&ad[1], cfg, &xo, &e) == 0) {
+    if (require(lora_create(&ad[0], cfg, &rq, &e) == 0 && prefix_create(&ad[1], cfg, &xo, &e) == 0,
+                "lora+prefix: create", e.msg))
         check_adapters("lora+prefix", &w, p, 2, ids, mask, labels, B, T, seed);
-        adapter_destroy(&ad[0]);
-        adapter_destroy(&ad[1]);
-    }
-    if (e.msg[0] && 0) printf("%s\n", e.msg);
+    adapter_destroy(&ad[0]);
+    adapter_destroy(&ad[1]);
     llama_params_free(&w);
 }
 
@@ -443,6 +435,5 @@ int main(void) {
     check_model("gemma3", &cg, idsg, maskg, labg, 2, 7, &sg);
     check_methods(&cg, idsg, maskg, labg, 2, 7, &sg);
 
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    return check_summary();
 }

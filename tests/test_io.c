@@ -19,22 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "config.h"
 #include "llama.h"
 #include "safetensors.h"
 #include "weights.h"
 
-static int n_pass, n_fail;
-
-static void check_at(int ok, int line, const char *what) {
-    if (ok) {
-        n_pass++;
-    } else {
-        n_fail++;
-        printf("FAIL test_io.c:%d: %s\n", line, what);
-    }
-}
-#define CHECK(cond) check_at((cond) ? 1 : 0, __LINE__, #cond)
 
 /* ---- a tiny safetensors writer ------------------------------------------------------------- */
 
@@ -157,7 +147,7 @@ static void expect_fail_at(const unsigned char *p, size_t n, const char *hint, i
     snprintf(what, sizeof what, "expected failure with '%s', got rc=%d msg='%s'", hint, rc, e.msg);
     check_at(rc == -1 && strncmp(e.msg, "mem.safetensors: ", 17) == 0 && strstr(e.msg, hint) != NULL &&
                  ps.f.n_tensors == 0 && ps.f.tensors == NULL,
-             line, what);
+             __FILE__, line, what, NULL);
     parsed_free(&ps);
 }
 #define EXPECT_FAIL(buf, hint)                                                                      \
@@ -173,7 +163,7 @@ static void expect_ok_at(const Buf *b, size_t n_tensors, int line) {
     int rc = parse_copy(&ps, b->p, b->n, &e);
     char what[AFX_ERR_LEN + 80];
     snprintf(what, sizeof what, "expected success, got rc=%d msg='%s'", rc, e.msg);
-    check_at(rc == 0 && ps.f.n_tensors == n_tensors, line, what);
+    check_at(rc == 0 && ps.f.n_tensors == n_tensors, __FILE__, line, what, NULL);
     parsed_free(&ps);
 }
 #define EXPECT_OK(buf, n)                                                                           \
@@ -344,34 +334,34 @@ static void test_valid(void) {
         CHECK(st_to_real(t, r, &e) == -1 && strstr(e.msg, "ids") && strstr(e.msg, "floating dtype"));
     }
     t = st_find(f, "big");
-    if (t) {
+    if (REQUIRE(t != NULL)) {
         int iv[1];
         double d[1];
         CHECK(st_to_int(t, iv, &e) == -1 && strstr(e.msg, "big") && strstr(e.msg, "does not fit"));
         CHECK(st_to_f64(t, d, &e) == 0 && d[0] == 1099511627776.0);
     }
     t = st_find(f, "i32");
-    if (t) {
+    if (REQUIRE(t != NULL)) {
         int iv[2];
         CHECK(t->dtype == ST_I32 && st_to_int(t, iv, &e) == 0 && iv[0] == -5 && iv[1] == INT32_MAX);
     }
     t = st_find(f, "i16");
-    if (t) {
+    if (REQUIRE(t != NULL)) {
         int iv[2];
         CHECK(t->dtype == ST_I16 && st_to_int(t, iv, &e) == 0 && iv[0] == -32768 && iv[1] == 32767);
     }
     t = st_find(f, "small");
-    if (t) {
+    if (REQUIRE(t != NULL)) {
         int iv[2];
         CHECK(t->dtype == ST_I8 && st_to_int(t, iv, &e) == 0 && iv[0] == -128 && iv[1] == 127);
     }
     t = st_find(f, "byte");
-    if (t) {
+    if (REQUIRE(t != NULL)) {
         int iv[2];
         CHECK(t->dtype == ST_U8 && st_to_int(t, iv, &e) == 0 && iv[0] == 0 && iv[1] == 255);
     }
     t = st_find(f, "flag");
-    if (t) {
+    if (REQUIRE(t != NULL)) {
         int iv[3];
         double d[3];
         CHECK(t->dtype == ST_BOOL && st_to_int(t, iv, &e) == 0 && iv[0] == 0 && iv[1] == 1 && iv[2] == 1);
@@ -399,7 +389,7 @@ static void test_valid(void) {
     Buf b2 = raw("{\"f\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[0,1]}}", &bb);
     Parsed p2;
     CHECK(parse_copy(&p2, b2.p, b2.n, &e) == 0);
-    if (p2.f.n_tensors == 1) {
+    if (REQUIRE(p2.f.n_tensors == 1)) {
         int iv[1];
         CHECK(st_to_int(&p2.f.tensors[0], iv, &e) == -1 && strstr(e.msg, "not 0 or 1"));
     }
@@ -694,7 +684,7 @@ static void expect_cfg_fail_at(const char *json, const char *hint, int line) {
     int rc = cfg_parse(&c, json, &e);
     char what[AFX_ERR_LEN + 160];
     snprintf(what, sizeof what, "config: expected failure with '%s', got rc=%d msg='%s'", hint, rc, e.msg);
-    check_at(rc == -1 && strncmp(e.msg, "cfg.json: ", 10) == 0 && strstr(e.msg, hint) != NULL, line, what);
+    check_at(rc == -1 && strncmp(e.msg, "cfg.json: ", 10) == 0 && strstr(e.msg, hint) != NULL, __FILE__, line, what, NULL);
 }
 #define EXPECT_CFG_FAIL(json, hint) expect_cfg_fail_at(json, hint, __LINE__)
 
@@ -862,11 +852,7 @@ static void test_weights(void) {
     for (int tied = 0; tied <= 1; tied++) {
         cfg.tied = tied;
         LlamaParams p;
-        if (llama_params_alloc(&p, &cfg, &e)) {
-            printf("  llama_params_alloc: %s\n", e.msg);
-            CHECK(0);
-            return;
-        }
+        if (!REQUIREM(llama_params_alloc(&p, &cfg, &e) == 0, e.msg)) return;
         Buf b = llama_file(&cfg, "", 0, -1, -1, -1);
         CHECK(load_buf(&p, &b, "", &e) == 0 && params_match(&p));
         free(b.p);
@@ -889,7 +875,7 @@ static void test_weights(void) {
     /* an untied model needs lm_head */
     cfg.tied = 0;
     LlamaParams p;
-    if (llama_params_alloc(&p, &cfg, &e) == 0) {
+    if (REQUIREM(llama_params_alloc(&p, &cfg, &e) == 0, e.msg)) {
         Buf b = llama_file(&cfg, "", 0, LT_LM_HEAD, 0, -1);
         CHECK(load_buf(&p, &b, "", &e) == -1 && strstr(e.msg, "tensor 'lm_head.weight' is missing"));
         free(b.p);
@@ -899,7 +885,7 @@ static void test_weights(void) {
         b = raw("{\"model.embed_tokens.weight\":{\"dtype\":\"I64\",\"shape\":[1,8],\"data_offsets\":[0,64]}}", &d);
         cfg.V = 1;
         LlamaParams q;
-        if (llama_params_alloc(&q, &cfg, &e) == 0) {
+        if (REQUIREM(llama_params_alloc(&q, &cfg, &e) == 0, e.msg)) {
             CHECK(load_buf(&q, &b, "", &e) == -1 && strstr(e.msg, "model.safetensors: tensor 'model.embed_tokens.weight'") &&
                   strstr(e.msg, "floating dtype"));
             llama_params_free(&q);
@@ -922,13 +908,9 @@ int main(void) {
     test_sweep_and_fuzz();
     test_config();
     test_weights();
-    if (mkdtemp(dirbuf)) {
+    if (require_at(mkdtemp(dirbuf) != NULL, __FILE__, __LINE__, "create a temporary directory", dirbuf)) {
         test_files(dirbuf);
         rmdir(dirbuf);
-    } else {
-        printf("FAIL test_io.c: cannot create a temporary directory\n");
-        n_fail++;
     }
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return check_summary();
 }

@@ -26,15 +26,9 @@
 #include <omp.h>
 #endif
 
+#include "check.h"
 #include "kernels_simd.h"
 #include "ops.h"
-
-static int pass, fail, verbose;
-
-static void check(int ok, const char *what, const char *detail) {
-    if (ok) pass++; else fail++;
-    if (!ok || verbose) printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
-}
 
 /* ---- random inputs ---------------------------------------------------------------------------- */
 
@@ -63,10 +57,7 @@ static gbuf galloc(const float *init, size_t n) {
     gbuf b;
     b.n = n;
     b.base = malloc((n + 2 * GUARD) * sizeof(float));
-    if (!b.base) {
-        printf("out of memory\n0 passed, 1 failed\n");
-        exit(1);
-    }
+    if (!require(b.base != NULL, "allocate a guarded output", "out of memory")) exit(check_summary());
     for (size_t i = 0; i < n + 2 * GUARD; i++) memcpy(b.base + i, &CANARY, 4);
     b.p = b.base + GUARD;
     memcpy(b.p, init, n * sizeof(float));
@@ -446,6 +437,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); // progress shows line by line (slow emulators)
     const Kernels *tabs[8];
     int nt = kernels_available(tabs, 8);
+    int verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) {
             for (int k = 0; k < nt; k++) printf("%s%s", k ? " " : "", select_name(tabs[k]));
@@ -455,6 +447,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "-v")) verbose = 1;
     }
     if (getenv("AFFIX_VERBOSE")) verbose = 1;
+    check_quiet = !verbose; // one line per case with -v; failures only otherwise
     printf("kernel tables built: %s; runnable here:", kernels_built());
     for (int k = 0; k < nt; k++) printf(" %s", tabs[k]->name);
     printf("\n");
@@ -462,12 +455,11 @@ int main(int argc, char **argv) {
     static const case_fn fns[] = {cases_matmul, cases_rmsnorm, cases_rope, cases_attention, cases_swiglu,
                                   cases_geglu, cases_crossentropy};
     for (int k = 1; k < nt; k++) { // tabs[0] is ref itself
-        int before = fail;
+        int before = check_fail;
         for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) fns[f](tabs[k], k);
-        printf("table %-12s %s; worst NMSE per entry:\n", tabs[k]->name, fail == before ? "ok" : "FAILED");
+        printf("table %-12s %s; worst NMSE per entry:\n", tabs[k]->name, check_fail == before ? "ok" : "FAILED");
         for (int e = 0; e < E_COUNT; e++) printf("    %-22s %.1e\n", ENTRY[e], worst[k][e]);
     }
     if (nt == 1) printf("(no optimized table runs on this machine: only the selection was tested)\n");
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    return check_summary();
 }

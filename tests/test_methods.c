@@ -18,14 +18,9 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "check.h"
 #include "llama.h"
 #include "train.h"
-
-static int pass, fail;
-static void check(int ok, const char *what, const char *detail) {
-    if (ok) pass++; else fail++;
-    printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
-}
 
 #ifdef AFFIX_F64
 #define CLOSE 1e-12
@@ -89,10 +84,8 @@ int main(void) {
     LlamaParams w;
     size_t NL = (size_t)B * T * CFG.V;
     real *base_logits = malloc(NL * sizeof(real)), *logits = malloc(NL * sizeof(real));
-    if (llama_params_alloc(&w, &CFG, &e) || !base_logits || !logits) {
-        printf("setup: %s\n0 passed, 1 failed\n", e.msg);
-        return 1;
-    }
+    if (!require(!llama_params_alloc(&w, &CFG, &e) && base_logits && logits, "setup: allocate the model and logits", e.msg))
+        return check_summary();
     fill(w.mem, w.count, 3, 0.5);
     check(run(&w, NULL, NULL, base_logits, &e) == 0, "base forward/backward", e.msg);
 
@@ -102,10 +95,9 @@ int main(void) {
         Adapter *p = &ad;
         AdapterSet s;
         LlamaAdapterOptions o = {.adapter_len = 4, .adapter_layers = 2, .gate = GATE_PEFT};
-        if (llama_adapter_create(&ad, &CFG, &o, &e) || adapter_set_init(&s, &p, 1, &w, &e) ||
-            adapter_set_init_params(&s, 11, &e) || run(&w, &s, NULL, logits, &e)) {
-            check(0, "llama-adapter setup", e.msg);
-        } else {
+        if (require(!llama_adapter_create(&ad, &CFG, &o, &e) && !adapter_set_init(&s, &p, 1, &w, &e) &&
+                        !adapter_set_init_params(&s, 11, &e) && !run(&w, &s, NULL, logits, &e),
+                    "llama-adapter setup", e.msg)) {
             check(memcmp(logits, base_logits, NL * sizeof(real)) == 0, "llama-adapter at init (gate 0): logits bitwise equal to the base", "");
             double prompt_g = 0, gate_g = 0, prompt_w = 0;
             for (int k = 0; k < ad.n_params; k++) {
@@ -127,10 +119,9 @@ int main(void) {
         Adapter *p = &ad;
         AdapterSet s;
         LoraOptions o = {.r = 3, .alpha = 6, .targets = {1, 1, 1, 1, 1, 1, 1}};
-        if (lora_create(&ad, &CFG, &o, &e) || adapter_set_init(&s, &p, 1, &w, &e) ||
-            adapter_set_init_params(&s, 12, &e) || run(&w, &s, NULL, logits, &e)) {
-            check(0, "lora setup", e.msg);
-        } else {
+        if (require(!lora_create(&ad, &CFG, &o, &e) && !adapter_set_init(&s, &p, 1, &w, &e) &&
+                        !adapter_set_init_params(&s, 12, &e) && !run(&w, &s, NULL, logits, &e),
+                    "lora setup", e.msg)) {
             check(memcmp(logits, base_logits, NL * sizeof(real)) == 0, "lora at init (B = 0): logits bitwise equal to the base", "");
             double ga = 0, gb = 0, bound_ok = 1;
             for (int k = 0; k < ad.n_params; k += 2) {
@@ -147,23 +138,25 @@ int main(void) {
 
             // give B values, then: merged base without adapter == base + adapter
             fill(s.w, s.count, 5, 0.3);
-            run(&w, &s, NULL, logits, &e);
             LlamaParams merged;
-            llama_params_alloc(&merged, &CFG, &e);
-            memcpy(merged.mem, w.mem, w.count * sizeof(real));
-            lora_merge(&ad, &merged, +1);
             real *mlog = malloc(NL * sizeof(real));
-            run(&merged, NULL, NULL, mlog, &e);
-            double d = maxdiff(mlog, logits, NL), m = maxabs(logits, NL);
-            snprintf(msg, sizeof msg, "max |diff| %.2e of max |logit| %.2e", d, m);
-            check(d <= CLOSE * (m > 1 ? m : 1) && maxdiff(logits, base_logits, NL) > 1e-3,
-                  "lora merge: merged weights give the adapter's logits", msg);
-            lora_merge(&ad, &merged, -1);
-            d = maxdiff(merged.mem, w.mem, w.count);
-            snprintf(msg, sizeof msg, "max |W - W0| = %.2e", d);
-            check(d <= CLOSE, "lora unmerge restores the base weights", msg);
+            if (require(mlog && !run(&w, &s, NULL, logits, &e) && !llama_params_alloc(&merged, &CFG, &e),
+                        "lora merge setup: forward with B != 0, allocate the merged model", e.msg)) {
+                memcpy(merged.mem, w.mem, w.count * sizeof(real));
+                lora_merge(&ad, &merged, +1);
+                if (require(run(&merged, NULL, NULL, mlog, &e) == 0, "lora merge setup: forward of the merged model", e.msg)) {
+                    double d = maxdiff(mlog, logits, NL), m = maxabs(logits, NL);
+                    snprintf(msg, sizeof msg, "max |diff| %.2e of max |logit| %.2e", d, m);
+                    check(d <= CLOSE * (m > 1 ? m : 1) && maxdiff(logits, base_logits, NL) > 1e-3,
+                          "lora merge: merged weights give the adapter's logits", msg);
+                }
+                lora_merge(&ad, &merged, -1);
+                double d = maxdiff(merged.mem, w.mem, w.count);
+                snprintf(msg, sizeof msg, "max |W - W0| = %.2e", d);
+                check(d <= CLOSE, "lora unmerge restores the base weights", msg);
+                llama_params_free(&merged);
+            }
             free(mlog);
-            llama_params_free(&merged);
             adapter_set_free(&s);
         }
         adapter_destroy(&ad);
@@ -175,19 +168,18 @@ int main(void) {
         Adapter *p = &ad;
         AdapterSet s;
         LlamaParams g;
-        llama_params_alloc(&g, &CFG, &e);
-        run(&w, NULL, &g, NULL, &e);
-        if (full_create(&ad, &CFG, &e) || adapter_set_init(&s, &p, 1, &w, &e) || run(&w, &s, &s.base_g, NULL, &e)) {
-            check(0, "full setup", e.msg);
-        } else {
-            check(memcmp(g.mem, s.base_g.mem, g.count * sizeof(real)) == 0, "full: gradients bitwise equal to the plain backward", "");
-            check(adapter_set_param_count(&s) == llama_params_count(&CFG), "full: every base weight is trainable", "");
-            check(ad.params[0].w == w.t[LT_EMBED] && ad.params[0].g == s.base_g.t[LT_EMBED],
-                  "full: its parameter table views the base weights and their gradients", "");
-            adapter_set_free(&s);
+        if (require(!llama_params_alloc(&g, &CFG, &e) && !run(&w, NULL, &g, NULL, &e), "full setup: the plain backward", e.msg)) {
+            if (require(!full_create(&ad, &CFG, &e) && !adapter_set_init(&s, &p, 1, &w, &e) && !run(&w, &s, &s.base_g, NULL, &e),
+                        "full setup", e.msg)) {
+                check(memcmp(g.mem, s.base_g.mem, g.count * sizeof(real)) == 0, "full: gradients bitwise equal to the plain backward", "");
+                check(adapter_set_param_count(&s) == llama_params_count(&CFG), "full: every base weight is trainable", "");
+                check(ad.params[0].w == w.t[LT_EMBED] && ad.params[0].g == s.base_g.t[LT_EMBED],
+                      "full: its parameter table views the base weights and their gradients", "");
+                adapter_set_free(&s);
+            }
+            adapter_destroy(&ad);
+            llama_params_free(&g);
         }
-        adapter_destroy(&ad);
-        llama_params_free(&g);
     }
 
     // ---- prompt init from the vocabulary copies embedding rows; random init is N(0,1) ----
@@ -196,9 +188,8 @@ int main(void) {
         Adapter *p = &ad;
         AdapterSet s;
         PromptOptions o = {.num_virtual_tokens = 5, .init = PROMPT_INIT_VOCAB};
-        if (prompt_create(&ad, &CFG, &o, &e) || adapter_set_init(&s, &p, 1, &w, &e) || adapter_set_init_params(&s, 13, &e)) {
-            check(0, "prompt setup", e.msg);
-        } else {
+        if (require(!prompt_create(&ad, &CFG, &o, &e) && !adapter_set_init(&s, &p, 1, &w, &e) && !adapter_set_init_params(&s, 13, &e),
+                    "prompt setup", e.msg)) {
             int all_rows = 1;
             for (int r = 0; r < 5; r++) {
                 int found = 0;
@@ -215,8 +206,9 @@ int main(void) {
         PromptOptions r = {.num_virtual_tokens = 64, .init = PROMPT_INIT_RANDOM};
         LlamaConfig big = CFG;
         big.max_pos = 128;
-        if (prompt_create(&ad, &big, &r, &e) == 0 && adapter_set_init(&s, &p, 1, &w, &e) == 0 &&
-            adapter_set_init_params(&s, 14, &e) == 0) {
+        if (require(prompt_create(&ad, &big, &r, &e) == 0 && adapter_set_init(&s, &p, 1, &w, &e) == 0 &&
+                        adapter_set_init_params(&s, 14, &e) == 0,
+                    "prompt random init setup", e.msg)) {
             double m = 0, v = 0;
             size_t n = ad.params[0].numel;
             for (size_t i = 0; i < n; i++) m += ad.params[0].w[i];
@@ -236,12 +228,11 @@ int main(void) {
         Adapter *p[2] = {&a1, &a2};
         AdapterSet s;
         PromptOptions o = {.num_virtual_tokens = 2};
-        prompt_create(&a1, &CFG, &o, &e);
-        prompt_create(&a2, &CFG, &o, &e);
-        check(adapter_set_init(&s, p, 2, &w, &e) != 0 && strstr(e.msg, "two prompt"), "two prompt adapters are refused", e.msg);
+        if (require(!prompt_create(&a1, &CFG, &o, &e) && !prompt_create(&a2, &CFG, &o, &e), "refusals setup: two prompts", e.msg))
+            check(adapter_set_init(&s, p, 2, &w, &e) != 0 && strstr(e.msg, "two prompt"), "two prompt adapters are refused", e.msg);
         adapter_destroy(&a2);
-        full_create(&a2, &CFG, &e);
-        check(adapter_set_init(&s, p, 2, &w, &e) != 0 && strstr(e.msg, "full"), "full fine-tuning + another method is refused", e.msg);
+        if (require(full_create(&a2, &CFG, &e) == 0, "refusals setup: full", e.msg))
+            check(adapter_set_init(&s, p, 2, &w, &e) != 0 && strstr(e.msg, "full"), "full fine-tuning + another method is refused", e.msg);
         adapter_destroy(&a1);
         adapter_destroy(&a2);
         LlamaAdapterOptions lo = {.adapter_len = 4, .adapter_layers = 4};
@@ -255,15 +246,17 @@ int main(void) {
         // adapter activations bound for another shape
         PrefixOptions po = {.num_virtual_tokens = 2};
         LlamaActs a;
-        prefix_create(&a1, &CFG, &po, &e);
         Adapter *q = &a1;
-        adapter_set_init(&s, &q, 1, &w, &e);
-        adapter_set_bind_acts(&s, 1, T, &e);
-        llama_acts_alloc(&a, &CFG, adapter_hooks(&s), B, T, &e);
-        int rc = llama_forward(&w, adapter_hooks(&s), &a, IDS, MASK, NULL, B, T, &e);
-        check(rc != 0 && strstr(e.msg, "B=2, T=6") && strstr(e.msg, "B=1, T=6"), "forward with adapter activations of another shape names both", e.msg);
-        llama_acts_free(&a);
-        adapter_set_free(&s);
+        if (require(!prefix_create(&a1, &CFG, &po, &e) && !adapter_set_init(&s, &q, 1, &w, &e), "refusals setup: a prefix", e.msg)) {
+            if (require(!adapter_set_bind_acts(&s, 1, T, &e) && !llama_acts_alloc(&a, &CFG, adapter_hooks(&s), B, T, &e),
+                        "refusals setup: bind for B=1, allocate for B=2", e.msg)) {
+                int rc = llama_forward(&w, adapter_hooks(&s), &a, IDS, MASK, NULL, B, T, &e);
+                check(rc != 0 && strstr(e.msg, "B=2, T=6") && strstr(e.msg, "B=1, T=6"),
+                      "forward with adapter activations of another shape names both", e.msg);
+                llama_acts_free(&a);
+            }
+            adapter_set_free(&s);
+        }
         adapter_destroy(&a1);
     }
 
@@ -279,10 +272,9 @@ int main(void) {
         AdamWConfig ac = {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1};
         TrainWorkspace ws = {0};
         TrainStepResult r;
-        if (lora_create(&ad[0], &CFG, &lo, &e) || lora_create(&ad[1], &CFG, &lo, &e) ||
-            adapter_set_init(&s1, &p, 1, &w, &e) || adapter_set_init(&s2, &q, 1, &w, &e)) {
-            check(0, "train step: setup", e.msg);
-        } else {
+        if (require(!lora_create(&ad[0], &CFG, &lo, &e) && !lora_create(&ad[1], &CFG, &lo, &e) &&
+                        !adapter_set_init(&s1, &p, 1, &w, &e) && !adapter_set_init(&s2, &q, 1, &w, &e),
+                    "train step: setup", e.msg)) {
             fill(s1.w, s1.count, 11, 0.3);
             memcpy(s2.w, s1.w, s1.count * sizeof(real));
             // by hand: zero_grad, forward, loss, backward (mean), AdamW
@@ -346,14 +338,13 @@ int main(void) {
         Adapter *p = &ad;
         AdapterSet s;
         PromptOptions po = {.num_virtual_tokens = 3, .init = PROMPT_INIT_TEXT, .init_ids = (int[]){4, 7}, .n_init_ids = 2};
-        if (llama_params_alloc(&gw, &gc, &e) || prompt_create(&ad, &gc, &po, &e) || adapter_set_init(&s, &p, 1, &gw, &e) ||
-            adapter_set_init_params(&s, 1, &e)) {
-            check(0, "gemma3 prompt init: setup", e.msg);
-        } else {
+        if (require(!llama_params_alloc(&gw, &gc, &e) && !prompt_create(&ad, &gc, &po, &e) &&
+                        !adapter_set_init(&s, &p, 1, &gw, &e) && !adapter_set_init_params(&s, 1, &e),
+                    "gemma3 prompt init: setup", e.msg)) {
             fill(gw.mem, gw.count, 5, 0.5);
-            adapter_set_init_params(&s, 1, &e);
+            int ok = adapter_set_init_params(&s, 1, &e) == 0; // again: the text init copies the filled rows
             real es = llama_embed_scale(&gc);
-            int ok = es != 1;
+            ok = ok && es != 1;
             for (int r = 0; r < 3; r++)
                 for (int c = 0; c < gc.C; c++) ok &= s.w[(size_t)r * gc.C + c] == gw.t[LT_EMBED][(size_t)(r % 2 ? 7 : 4) * gc.C + c] * es;
             check(ok, "gemma3: text init of a prompt = the scaled embedding rows E[id] * sqrt(C)", "");
@@ -364,6 +355,5 @@ int main(void) {
     }
 
     llama_params_free(&w);
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    return check_summary();
 }

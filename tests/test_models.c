@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "gguf.h"
 #include "llama.h"
 #include "model.h"
@@ -37,18 +38,6 @@
 #define TOL_LOGITS (TOLERANCES[FAM_LOGITS].f32)
 #endif
 
-static int n_pass, n_fail;
-
-static void check_at(int ok, int line, const char *what, const char *msg) {
-    if (ok) {
-        n_pass++;
-    } else {
-        n_fail++;
-        printf("FAIL test_models.c:%d: %s%s%s\n", line, what, msg && *msg ? " -- " : "", msg ? msg : "");
-    }
-}
-#define CHECK(cond) check_at((cond) ? 1 : 0, __LINE__, #cond, NULL)
-#define CHECKM(cond, msg) check_at((cond) ? 1 : 0, __LINE__, #cond, msg)
 
 /* ---- a byte buffer ---------------------------------------------------------------------------- */
 
@@ -433,7 +422,7 @@ static void test_tiny(void) {
 static void expect_fail(const Buf *b, const char *needle, int line) {
     afx_err e = {{0}};
     int rc = parse_buf(b, &e);
-    check_at(rc == -1 && !strncmp(e.msg, "mem.gguf: ", 10) && strstr(e.msg, needle), line, needle, e.msg);
+    check_at(rc == -1 && !strncmp(e.msg, "mem.gguf: ", 10) && strstr(e.msg, needle), __FILE__, line, needle, e.msg);
 }
 #define EXPECT_FAIL(b, needle) expect_fail(b, needle, __LINE__)
 
@@ -664,7 +653,7 @@ static void expect_model_fail(G *g, const char *path, const char *needle, int li
     Model m;
     afx_err e = {{0}};
     int rc = load_g(g, path, &m, &e);
-    check_at(rc == -1 && !strncmp(e.msg, path, strlen(path)) && strstr(e.msg, needle), line, needle, e.msg);
+    check_at(rc == -1 && !strncmp(e.msg, path, strlen(path)) && strstr(e.msg, needle), __FILE__, line, needle, e.msg);
     if (rc == 0) model_free(&m);
     g_free(g);
 }
@@ -879,7 +868,7 @@ static void expect_dir_fail(const char *dir, const char *n1, const char *n2, int
     afx_err e = {{0}};
     int rc = model_load(&m, dir, &e);
     int ok = rc == -1 && !strncmp(e.msg, dir, strlen(dir)) && strstr(e.msg, n1) && (!n2 || strstr(e.msg, n2));
-    check_at(ok, line, n1, e.msg);
+    check_at(ok, __FILE__, line, n1, e.msg);
     if (rc == 0) model_free(&m);
 }
 
@@ -932,7 +921,7 @@ static void test_hf_dirs(const char *tmp) {
         /* the tiny-hf config, copied */
         FILE *cf = fopen("tests/data/tiny-hf/sharded/config.json", "rb");
         char cfg[4096] = {0};
-        if (cf) {
+        if (REQUIREM(cf != NULL, "tests/data/tiny-hf/sharded/config.json")) {
             size_t cn = fread(cfg, 1, sizeof cfg - 1, cf);
             cfg[cn] = 0;
             fclose(cf);
@@ -944,7 +933,7 @@ static void test_hf_dirs(const char *tmp) {
             snprintf(src, sizeof src, "tests/data/tiny-hf/sharded/%s", name);
             FILE *sf = fopen(src, "rb");
             Buf b = {0};
-            if (sf) {
+            if (REQUIREM(sf != NULL, src)) {
                 unsigned char chunk[4096];
                 size_t k;
                 while ((k = fread(chunk, 1, sizeof chunk, sf)) > 0) put(&b, chunk, k);
@@ -1012,14 +1001,10 @@ int main(void) {
     test_tiny();
     test_gguf_parse();
     test_tensor_table();
-    if (mkdtemp(dirbuf)) {
+    if (require_at(mkdtemp(dirbuf) != NULL, __FILE__, __LINE__, "create a temporary directory", dirbuf)) {
         test_gguf_models(dirbuf);
         test_hf_dirs(dirbuf);
         rmdir(dirbuf);
-    } else {
-        printf("FAIL test_models.c: cannot create a temporary directory\n");
-        n_fail++;
     }
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return check_summary();
 }

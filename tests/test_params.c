@@ -11,15 +11,10 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "check.h"
 #include "config.h"
 #include "llama.h"
 #include "method_spec.h"
-
-static int pass, fail;
-static void check(int ok, const char *what, const char *detail) {
-    if (ok) pass++; else fail++;
-    printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
-}
 
 enum { NM = 4 };
 static const char *const MODEL[NM] = {"llama-3.1-8b", "llama-3.2-1b", "mistral-7b-v0.3", "mistral-small-24b"};
@@ -137,8 +132,8 @@ int main(int argc, char **argv) {
         snprintf(name, sizeof name, "%-18s base %zu", MODEL[m], BASE[m]);
         check(!bad && llama_params_count(&cfg[m]) == BASE[m], name, detail);
         if (bad) {
-            printf("cannot go on without %s (run from the repo root)\n%d passed, %d failed\n", path, pass, fail + 1);
-            return 1;
+            printf("cannot go on without %s (run from the repo root)\n", path);
+            return check_summary();
         }
     }
 
@@ -180,7 +175,7 @@ int main(int argc, char **argv) {
         method_spec_describe(&s, c8, desc, sizeof desc);
         check(ok && strstr(desc, "layers 2-31 of 32") && strstr(desc, "position_offset=zero"),
               "describe: top:30 of 32 is layers 2-31; offset zero", desc);
-        if (ok) {
+        if (require(ok, "prefix --position-offset zero: create", e.msg)) {
             check(ad.ops->position_offset && ad.ops->position_offset(&ad) == 0, "prefix --position-offset zero: offset 0",
                   "");
             adapter_destroy(&ad);
@@ -230,9 +225,7 @@ int main(int argc, char **argv) {
     if (slash) snprintf(slash + 1, sizeof affix - (size_t)(slash + 1 - affix), "affix");
     else snprintf(affix, sizeof affix, "./affix");
     FILE *f = fopen(affix, "rb");
-    if (!f) {
-        check(0, "the affix program is built next to this test (make test builds it)", affix);
-    } else {
+    if (require(f != NULL, "the affix program is built next to this test (make test builds it)", affix)) {
         fclose(f);
         char last[1024];
         int rc = run_cli(affix, "--config tools/configs/mistral-small-24b.json --method llama-adapter", last, sizeof last);
@@ -248,6 +241,5 @@ int main(int argc, char **argv) {
         check(rc == 1 && !strncmp(last, "affix: error: ", 14), "affix params: missing config is an error", last);
     }
 
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    return check_summary();
 }

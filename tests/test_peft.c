@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "adapter.h"
+#include "check.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "llama.h"
@@ -45,14 +46,8 @@
 #define DATA "tests/data/peft"
 #define TOL 1e-5 /* logits: max |err| / max(1, |ref|) against PEFT's float32 */
 
-static int pass, fail;
 static afx_err ERR; /* main's last error; cleared after each check so that no message outlives its call */
-static void check(int ok, const char *what, const char *detail) {
-    if (ok) pass++;
-    else fail++;
-    printf("  %s  %s%s%s\n", ok ? "ok  " : "FAIL", what, detail && *detail ? " -- " : "", detail ? detail : "");
-    ERR.msg[0] = 0;
-}
+static void clear_err(void) { ERR.msg[0] = 0; }
 
 enum { B = 2, T = 6 };
 static int IDS[B * T];
@@ -339,12 +334,13 @@ int main(int argc, char **argv) {
     LlamaParams base = {0};
     st_file bf = {0}, ex = {0};
 
+    check_after = clear_err;
     // the tiny base model (transformers' save_pretrained) and the expected logits
-    if (llama_config_load(&cfg, DATA "/base/config.json", &ERR) || st_open(&bf, DATA "/base/model.safetensors", &ERR) ||
-        llama_params_alloc(&base, &cfg, &ERR) || llama_params_load_st(&base, &bf, DATA "/base/model.safetensors", "", &ERR)) {
-        printf("setup: %s\n0 passed, 1 failed\n", ERR.msg);
-        return 1;
-    }
+    if (!require(!llama_config_load(&cfg, DATA "/base/config.json", &ERR) && !st_open(&bf, DATA "/base/model.safetensors", &ERR) &&
+                     !llama_params_alloc(&base, &cfg, &ERR) &&
+                     !llama_params_load_st(&base, &bf, DATA "/base/model.safetensors", "", &ERR),
+                 "setup: the base model", ERR.msg))
+        return check_summary();
     st_close(&bf);
     if (argc == 3 && !strcmp(argv[1], "--write-from-affix")) {
         st_file ids = {0};
@@ -355,11 +351,10 @@ int main(int argc, char **argv) {
         llama_params_free(&base);
         return rc;
     }
-    if (st_open(&ex, DATA "/expected.safetensors", &ERR) || !st_find(&ex, "input_ids") ||
-        st_find(&ex, "input_ids")->numel != B * T || st_to_int(st_find(&ex, "input_ids"), IDS, &ERR) || !mkdtemp(tmp)) {
-        printf("setup: expected.safetensors: %s\n0 passed, 1 failed\n", ERR.msg);
-        return 1;
-    }
+    if (!require(!st_open(&ex, DATA "/expected.safetensors", &ERR) && st_find(&ex, "input_ids") &&
+                     st_find(&ex, "input_ids")->numel == B * T && !st_to_int(st_find(&ex, "input_ids"), IDS, &ERR) && mkdtemp(tmp),
+                 "setup: expected.safetensors (input_ids) and a temporary directory", ERR.msg))
+        return check_summary();
     int V = cfg.V, Tx;
 
     printf("-- base model (transformers)\n");
@@ -380,8 +375,7 @@ int main(int argc, char **argv) {
         AffixCase c = {FROM_PEFT[i], FROM_PEFT[i], NULL, NULL, 1, 0};
         char what[128], key[128];
         snprintf(what, sizeof what, "from_peft/%s: peft_load + forward gives PEFT's logits", FROM_PEFT[i]);
-        if (build_case(&c, &base, &b, &ERR)) {
-            check(0, what, ERR.msg);
+        if (!require(!build_case(&c, &base, &b, &ERR), what, ERR.msg)) {
             built_free(&b);
             continue;
         }
@@ -410,9 +404,8 @@ int main(int argc, char **argv) {
         peft_save_options_init(&o);
         o.base_model = DATA "/base";
         snprintf(dir, sizeof dir, "%s/%s", tmp, c->name);
-        if (build_case(c, &base, &b, &ERR) || peft_save(dir, &b.pa.spec, &b.pa.ad, &o, &ERR)) {
-            snprintf(what, sizeof what, "from_affix/%s: build and save", c->name);
-            check(0, what, ERR.msg);
+        snprintf(what, sizeof what, "from_affix/%s: build and save", c->name);
+        if (!require(!build_case(c, &base, &b, &ERR) && !peft_save(dir, &b.pa.spec, &b.pa.ad, &o, &ERR), what, ERR.msg)) {
             built_free(&b);
             continue;
         }
@@ -447,9 +440,7 @@ int main(int argc, char **argv) {
         // round trip: the loaded values are bit for bit the saved ones, the spec is the same
         PeftAdapter back;
         snprintf(what, sizeof what, "from_affix/%s: save -> load is exact (values, spec, logits)", c->name);
-        if (peft_load(dir, &cfg, &back, &ERR)) {
-            check(0, what, ERR.msg);
-        } else {
+        if (require(!peft_load(dir, &cfg, &back, &ERR), what, ERR.msg)) {
             char d1[512], d2[512];
             method_spec_describe(&b.pa.spec, &cfg, d1, sizeof d1);
             method_spec_describe(&back.spec, &cfg, d2, sizeof d2);
@@ -471,7 +462,8 @@ int main(int argc, char **argv) {
     {
         Built b;
         AffixCase c = {"lora_all_rslora", "lora_all_rslora", NULL, NULL, 1, 0};
-        if (!build_case(&c, &base, &b, &ERR)) {
+        memset(&b, 0, sizeof b);
+        if (require(!build_case(&c, &base, &b, &ERR), "dtypes: build lora_all_rslora", ERR.msg)) {
             PeftSaveOptions o;
             peft_save_options_init(&o);
             PeftAdapter back;
@@ -552,27 +544,29 @@ int main(int argc, char **argv) {
         {
             st_file f;
             snprintf(path, sizeof path, DATA "/from_peft/lora_qv/adapter_model.safetensors");
-            st_open(&f, path, &ERR);
-            st_wtensor t[32];
-            real *vals[32];
-            size_t n = f.n_tensors < 31 ? f.n_tensors : 31;
-            for (size_t i = 0; i < n; i++) {
-                vals[i] = malloc(f.tensors[i].numel * sizeof(real));
-                st_to_real(&f.tensors[i], vals[i], &ERR);
-                t[i] = (st_wtensor){.name = f.tensors[i].name, .ndim = f.tensors[i].ndim, .data = vals[i], .src = ST_REAL};
-                for (int k = 0; k < t[i].ndim; k++) t[i].shape[k] = (size_t)f.tensors[i].shape[k];
+            if (require(!st_open(&f, path, &ERR) && f.n_tensors > 1, "a missing / an unexpected tensor: read lora_qv's tensors",
+                        ERR.msg)) {
+                st_wtensor t[32];
+                real *vals[32];
+                size_t n = f.n_tensors < 31 ? f.n_tensors : 31;
+                for (size_t i = 0; i < n; i++) {
+                    vals[i] = malloc(f.tensors[i].numel * sizeof(real));
+                    st_to_real(&f.tensors[i], vals[i], &ERR);
+                    t[i] = (st_wtensor){.name = f.tensors[i].name, .ndim = f.tensors[i].ndim, .data = vals[i], .src = ST_REAL};
+                    for (int k = 0; k < t[i].ndim; k++) t[i].shape[k] = (size_t)f.tensors[i].shape[k];
+                }
+                snprintf(path, sizeof path, "%s/adapter_model.safetensors", d);
+                require(!st_write(path, ST_F32, t + 1, n - 1, NULL, NULL, 0, &ERR), "a missing tensor: write the file", ERR.msg);
+                check(peft_load(d, &cfg, &pa, &ERR) && strstr(ERR.msg, "adapter_model.safetensors") && strstr(ERR.msg, "missing") &&
+                          strstr(ERR.msg, f.tensors[0].name),
+                      "a missing tensor", ERR.msg);
+                t[n] = t[0];
+                t[n].name = "base_model.model.lm_head.lora_A.weight";
+                require(!st_write(path, ST_F32, t, n + 1, NULL, NULL, 0, &ERR), "an unexpected tensor: write the file", ERR.msg);
+                check(peft_load(d, &cfg, &pa, &ERR) && strstr(ERR.msg, "unexpected tensor") && strstr(ERR.msg, "lm_head"),
+                      "an unexpected tensor", ERR.msg);
+                for (size_t i = 0; i < n; i++) free(vals[i]);
             }
-            snprintf(path, sizeof path, "%s/adapter_model.safetensors", d);
-            st_write(path, ST_F32, t + 1, n - 1, NULL, NULL, 0, &ERR);
-            check(peft_load(d, &cfg, &pa, &ERR) && strstr(ERR.msg, "adapter_model.safetensors") && strstr(ERR.msg, "missing") &&
-                      strstr(ERR.msg, f.tensors[0].name),
-                  "a missing tensor", ERR.msg);
-            t[n] = t[0];
-            t[n].name = "base_model.model.lm_head.lora_A.weight";
-            st_write(path, ST_F32, t, n + 1, NULL, NULL, 0, &ERR);
-            check(peft_load(d, &cfg, &pa, &ERR) && strstr(ERR.msg, "unexpected tensor") && strstr(ERR.msg, "lm_head"),
-                  "an unexpected tensor", ERR.msg);
-            for (size_t i = 0; i < n; i++) free(vals[i]);
             st_close(&f);
         }
         // a truncated tensors file
@@ -624,9 +618,9 @@ int main(int argc, char **argv) {
         snprintf(d, sizeof d, "%s/keep", tmp);
         snprintf(cfgp, sizeof cfgp, "%s/adapter_config.json", d);
         snprintf(tsp, sizeof tsp, "%s/adapter_model.safetensors", d);
-        if (build_case(&ca, &base, &a, &ERR) || build_case(&cb, &base, &b, &ERR) || peft_save(d, &a.pa.spec, &a.pa.ad, NULL, &ERR)) {
-            check(0, "setup", ERR.msg);
-        } else {
+        if (require(!build_case(&ca, &base, &a, &ERR) && !build_case(&cb, &base, &b, &ERR) &&
+                        !peft_save(d, &a.pa.spec, &a.pa.ad, NULL, &ERR),
+                    "interrupted saves: setup", ERR.msg)) {
             size_t n1, n2;
             unsigned char *c0 = slurp(cfgp, &n1), *t0 = slurp(tsp, &n2);
             // the file system refuses to grow a file beyond 300 bytes (as a full disk would)
@@ -707,11 +701,10 @@ int main(int argc, char **argv) {
         snprintf(st.args, sizeof st.args, "--lr 1e-2 \"quoted\"");
         char ck[1024];
         snprintf(ck, sizeof ck, "%s/run.ckpt.safetensors", tmp);
-        if (composed_make(&c1, &base, "--r 2 --alpha 4 --targets q,v", &ERR) || train_step(&base, &c1.s, 1, &ERR) ||
-            train_step(&base, &c1.s, 2, &ERR) || ckpt_save(ck, &c1.s, c1.spec, 2, &st, &ERR) ||
-            composed_make(&c2, &base, "--r 2 --alpha 4 --targets q,v", &ERR)) {
-            check(0, "checkpoint setup", ERR.msg);
-        } else {
+        if (require(!composed_make(&c1, &base, "--r 2 --alpha 4 --targets q,v", &ERR) && !train_step(&base, &c1.s, 1, &ERR) &&
+                        !train_step(&base, &c1.s, 2, &ERR) && !ckpt_save(ck, &c1.s, c1.spec, 2, &st, &ERR) &&
+                        !composed_make(&c2, &base, "--r 2 --alpha 4 --targets q,v", &ERR),
+                    "checkpoint setup", ERR.msg)) {
             memset(&back, 0, sizeof back);
             size_t bytes = c1.s.count * sizeof(real);
             int ok = !ckpt_load(ck, &c2.s, c2.spec, 2, &back, &ERR);
@@ -725,7 +718,7 @@ int main(int argc, char **argv) {
                   "the resumed run takes the same next step, bit for bit", ERR.msg);
             // refusals: other method options, another model, other adapters; nothing is touched
             memcpy(c2.s.w, c1.s.w, bytes);
-            if (!composed_make(&c3, &base, "--r 2 --alpha 8 --targets q,v", &ERR)) {
+            if (require(!composed_make(&c3, &base, "--r 2 --alpha 8 --targets q,v", &ERR), "checkpoint: make lora alpha 8", ERR.msg)) {
                 check(ckpt_load(ck, &c3.s, c3.spec, 2, &back, &ERR) && strstr(ERR.msg, "methods") && strstr(ERR.msg, "alpha=4") &&
                           strstr(ERR.msg, "alpha=8"),
                       "a checkpoint for other method options is refused, naming both", ERR.msg);
@@ -734,7 +727,8 @@ int main(int argc, char **argv) {
             LlamaParams w2;
             LlamaConfig c2cfg = cfg;
             c2cfg.eps = 1e-6;
-            if (!llama_params_alloc(&w2, &c2cfg, &ERR) && !composed_make(&c3, &w2, "--r 2 --alpha 4 --targets q,v", &ERR)) {
+            if (require(!llama_params_alloc(&w2, &c2cfg, &ERR) && !composed_make(&c3, &w2, "--r 2 --alpha 4 --targets q,v", &ERR),
+                        "checkpoint: make lora on a model with eps 1e-6", ERR.msg)) {
                 check(ckpt_load(ck, &c3.s, c3.spec, 2, &back, &ERR) && strstr(ERR.msg, "another model") &&
                           strstr(ERR.msg, "eps=1.0000000000000001e-05") && strstr(ERR.msg, "eps=9.9999999999999995e-07"),
                       "a checkpoint for another model config is refused, naming both", ERR.msg);
@@ -770,9 +764,8 @@ int main(int argc, char **argv) {
         // full fine-tuning: the base weights and their moments
         Built f1, f2;
         AffixCase cf = {"full", NULL, "full", "", 1, 0};
-        if (build_case(&cf, &base, &f1, &ERR) || build_case(&cf, &base, &f2, &ERR) || train_step(&f1.w, &f1.s, 1, &ERR)) {
-            check(0, "full checkpoint setup", ERR.msg);
-        } else {
+        if (require(!build_case(&cf, &base, &f1, &ERR) && !build_case(&cf, &base, &f2, &ERR) && !train_step(&f1.w, &f1.s, 1, &ERR),
+                    "full checkpoint setup", ERR.msg)) {
             snprintf(ck, sizeof ck, "%s/full.ckpt.safetensors", tmp);
             size_t bytes = f1.w.count * sizeof(real);
             int ok = !ckpt_save(ck, &f1.s, &f1.pa.spec, 1, &st, &ERR) && !ckpt_load(ck, &f2.s, &f2.pa.spec, 1, &back, &ERR);
@@ -780,7 +773,7 @@ int main(int argc, char **argv) {
                       !memcmp(f1.s.base_v.mem, f2.s.base_v.mem, bytes),
                   "full fine-tuning: weights and AdamW moments restored bit for bit", ERR.msg);
             Composed c4;
-            if (!composed_make(&c4, &base, "--r 2 --alpha 4 --targets q,v", &ERR)) {
+            if (require(!composed_make(&c4, &base, "--r 2 --alpha 4 --targets q,v", &ERR), "full checkpoint: make a lora run", ERR.msg)) {
                 check(ckpt_load(ck, &c4.s, c4.spec, 2, &back, &ERR) && strstr(ERR.msg, "methods"),
                       "a full fine-tuning checkpoint for an adapter run is refused", ERR.msg);
                 composed_free(&c4);
@@ -794,6 +787,5 @@ int main(int argc, char **argv) {
     rm_tree(tmp);
     st_close(&ex);
     llama_params_free(&base);
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail ? 1 : 0;
+    return check_summary();
 }

@@ -22,27 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "gguf.h"
 
 #define DATA_DIR "tests/data/quant/"
 
-static int n_pass, n_fail;
-
-static void check_at(int ok, int line, const char *what) {
-    if (ok) {
-        n_pass++;
-    } else {
-        n_fail++;
-        printf("FAIL test_quant.c:%d: %s\n", line, what);
-    }
-}
-#define CHECK(cond) check_at((cond) ? 1 : 0, __LINE__, #cond)
-#define CHECKM(cond, msg)                                                                          \
-    do {                                                                                           \
-        int ok_ = (cond) ? 1 : 0;                                                                  \
-        check_at(ok_, __LINE__, #cond);                                                            \
-        if (!ok_) printf("      %s\n", (msg));                                                     \
-    } while (0)
 
 /* the types under test, with their ids and block shapes as ggml defines them (independent of the
  * reader's own table) */
@@ -178,7 +162,7 @@ static void expect_refused(uint32_t type, size_t numel, const unsigned char *src
     afx_err e = {{0}};
     int rc = gguf_to_real(&t, out, &e);
     int ok = rc == -1 && strstr(e.msg, "'blk.7.bad'") && (!what || strstr(e.msg, what)) && !strchr(e.msg, '\n');
-    check_at(ok, line, what ? what : "refused");
+    check_at(ok, __FILE__, line, what ? what : "refused", NULL);
     if (!ok) printf("      rc = %d, message: %s\n", rc, e.msg);
     free(p), free(out);
 }
@@ -250,10 +234,9 @@ static size_t gguf_q4k(unsigned char *f, uint64_t ne0, const unsigned char *bloc
 }
 
 static void test_file(const unsigned char *q4k, size_t nb, const float *want, size_t nw) {
-    if (!q4k || nb < 4 * 144 || nw < 4 * 256) {
-        check_at(0, __LINE__, "the Q4_K vectors are needed for the file test");
+    if (!require_at(q4k && nb >= 4 * 144 && nw >= 4 * 256, __FILE__, __LINE__, "the Q4_K vectors are needed for the file test",
+                    NULL))
         return;
-    }
     static unsigned char img[128 + 4 * 144];
     struct {
         uint64_t ne0;
@@ -319,6 +302,5 @@ int main(void) {
     test_unsupported();
     test_file(q4k, q4k_n, q4k_want, q4k_w);
     free(q4k), free(q4k_want);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return check_summary();
 }

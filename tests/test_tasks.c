@@ -9,24 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "data.h"
 #include "metrics.h"
 #include "templates.h"
 #include "unicode.h"
-
-static int pass, fail;
-/* Prints s with newlines as \n, so that every check is one line. */
-static void put_line(const char *s) {
-    for (; s && *s; s++) fputs(*s == '\n' ? "\\n" : (char[2]){*s, 0}, stdout);
-}
-
-static void check(int ok, const char *what, const char *detail) {
-    if (ok) pass++; else fail++;
-    printf("  %s  ", ok ? "ok  " : "FAIL");
-    put_line(what);
-    if (detail && *detail) fputs(" -- ", stdout), put_line(detail);
-    putchar('\n');
-}
 
 static void check_str(const char *got, const char *want, const char *what) {
     char d[600];
@@ -47,8 +34,7 @@ static void check_num(double got, double want, const char *what) {
 static void norm_is(const char *in, SquadMode m, const char *want, const char *what) {
     afx_err e = {{0}};
     char *out = NULL;
-    if (squad_normalize(in, m, &out, &e)) check(0, what, e.msg);
-    else check_str(out, want, what);
+    if (require(!squad_normalize(in, m, &out, &e), what, e.msg)) check_str(out, want, what);
     free(out);
 }
 
@@ -57,10 +43,7 @@ static void score_is(const char *pred, const char *const *golds, int n, SquadMod
     afx_err e = {{0}};
     double gem = -1, gf1 = -1;
     char name[160];
-    if (squad_score(pred, golds, n, m, &gem, &gf1, &e)) {
-        check(0, what, e.msg);
-        return;
-    }
+    if (!require(!squad_score(pred, golds, n, m, &gem, &gf1, &e), what, e.msg)) return;
     snprintf(name, sizeof name, "%s: EM", what);
     check_num(gem, em, name);
     snprintf(name, sizeof name, "%s: F1", what);
@@ -153,8 +136,8 @@ static void test_mgsm(void) {
     for (size_t i = 0; i < sizeof norm / sizeof norm[0]; i++) {
         char what[64];
         snprintf(what, sizeof what, "number_normalize(\"%s\")", norm[i].in);
-        if (number_normalize(norm[i].in, strlen(norm[i].in), out, sizeof out)) check(0, what, "refused");
-        else check_str(out, norm[i].want, what);
+        if (require(!number_normalize(norm[i].in, strlen(norm[i].in), out, sizeof out), what, "refused"))
+            check_str(out, norm[i].want, what);
     }
     check(number_normalize("1,23", 4, out, sizeof out) != 0 && number_normalize("abc", 3, out, sizeof out) != 0 &&
               number_normalize("", 0, out, sizeof out) != 0 && number_normalize("3 4", 3, out, sizeof out) != 0 &&
@@ -176,8 +159,7 @@ static void test_mgsm(void) {
         char what[96];
         snprintf(what, sizeof what, "last number of \"%s\"", last[i].text);
         int r = mgsm_last_number(last[i].text, out, sizeof out);
-        if (r != 1) check(0, what, "none found");
-        else check_str(out, last[i].want, what);
+        if (require(r == 1, what, "none found")) check_str(out, last[i].want, what);
     }
     check(mgsm_last_number("no number here", out, sizeof out) == 0 && out[0] == '\0', "no number -> 0", "");
     check(mgsm_correct("so 7 - 4 = 3.50, The answer is 3.50", "3.5") == 1, "MGSM: 3.50 = 3.5", "");
@@ -215,11 +197,7 @@ static void test_labels(void) {
 static int read(TaskSet *s, TaskKind k, const char *path, const char *lang, const char *what) {
     afx_err e = {{0}};
     TaskReadOpts o = {.lang = lang, .strict = 1};
-    if (task_read_file(s, k, path, &o, &e)) {
-        check(0, what, e.msg);
-        return -1;
-    }
-    return 0;
+    return require(!task_read_file(s, k, path, &o, &e), what, e.msg) ? 0 : -1;
 }
 
 static void test_files(void) {
@@ -358,7 +336,7 @@ static void test_bad(void) {
     TaskSet s;
     afx_err e = {{0}};
     int rc = read_buf(&s, TASK_SQUAD, squad, "t.json", 0, "fr", &e);
-    if (rc == 0) {
+    if (require(rc == 0, "squad: read t.json leniently", e.msg)) {
         check(s.ex[0].answers[0].start == 21 && s.ex[0].answers[0].start_byte == 22,
               "squad: answer_start counts code points (é is 2 bytes)", "");
         task_set_free(&s);
@@ -387,7 +365,7 @@ static void test_bad(void) {
                         "unknown label '0'"};
     bad_input(TASK_NLI, nli, "n.tsv", NULL, 2, nl, nn, "nli: bad rows skipped with FILE:LINE");
     rc = read_buf(&s, TASK_NLI, nli, "n.tsv", 0, NULL, &e);
-    if (rc == 0) {
+    if (require(rc == 0, "nli: read n.tsv leniently", e.msg)) {
         check(s.ex[1].label == NLI_CONTRADICTION && !strcmp(s.ex[1].question, "No dog.") && !strcmp(s.ex[1].id, "7") &&
                   !strcmp(s.ex[0].lang, "xx"),
               "nli: CRLF stripped, row ids count skipped rows, language from the column suffix", "");
@@ -432,7 +410,7 @@ static void test_bad(void) {
     const char *bn[] = {"question 2: 2 correct answers", "invalid JSON", "neither", "correct_answer_num"};
     bad_input(TASK_BELEBELE, bb, "b.jsonl", NULL, 2, bl, bn, "belebele: bad item / JSON / form skipped");
     rc = read_buf(&s, TASK_BELEBELE, bb, "b.jsonl", 0, NULL, &e);
-    if (rc == 0) {
+    if (require(rc == 0, "belebele: read b.jsonl leniently", e.msg)) {
         check(s.ex[0].label == 1 && !strcmp(s.ex[0].lang, "fra_Latn") && !strcmp(s.ex[0].id, "1.1") &&
                   s.ex[1].label == 3 && !strcmp(s.ex[1].lang, "swh_Latn") && !strcmp(s.ex[1].context, "P3") &&
                   !strcmp(s.ex[1].id, "3"),
@@ -450,7 +428,7 @@ static void test_bad(void) {
     const char *gn[] = {"no \"#### N\" line", "not a number", "invalid JSON"};
     bad_input(TASK_GSM8K, gs, "g.jsonl", NULL, 2, gl, gn, "gsm8k: bad lines skipped");
     rc = read_buf(&s, TASK_GSM8K, gs, "g.jsonl", 0, NULL, &e);
-    if (rc == 0) {
+    if (require(rc == 0, "gsm8k: read g.jsonl leniently", e.msg)) {
         check(!strcmp(s.ex[1].number, "1080") && !strcmp(s.ex[0].rationale, "1+1=<<1+1=2>>2"),
               "gsm8k: '#### 1,080' -> 1080, rationale kept raw", "");
         task_set_free(&s);
@@ -474,8 +452,7 @@ static void test_templates(void) {
     const char *nli_opts[3] = {"entailment", "neutral", "contradiction"};
     TaskExample nli = {.kind = TASK_NLI, .id = "1", .lang = "de", .context = "Ein Mann schl\xC3\xA4" "ft.",
                        .question = "Ein Mensch schl\xC3\xA4" "ft.", .n_options = 3, .options = nli_opts, .label = 0};
-    if (tmpl_render(&nli, TMPL_EVAL, &t, &e)) check(0, "render NLI", e.msg);
-    else {
+    if (require(!tmpl_render(&nli, TMPL_EVAL, &t, &e), "render NLI", e.msg)) {
         check_str(t.prompt,
                   "Does the premise entail the hypothesis? Answer with entailment, neutral or contradiction.\n\n"
                   "Premise: Ein Mann schl\xC3\xA4" "ft.\nHypothesis: Ein Mensch schl\xC3\xA4" "ft.\nAnswer:",
@@ -486,8 +463,7 @@ static void test_templates(void) {
     const char *opts[4] = {"More speed", "More force", "Less pressure", "Less finger motion"};
     TaskExample bb = {.kind = TASK_BELEBELE, .id = "1.2", .lang = "eng_Latn", .context = "Passage text.",
                       .question = "Which?", .n_options = 4, .options = opts, .label = 2};
-    if (tmpl_render(&bb, TMPL_TRAIN, &t, &e)) check(0, "render Belebele", e.msg);
-    else {
+    if (require(!tmpl_render(&bb, TMPL_TRAIN, &t, &e), "render Belebele", e.msg)) {
         check_str(t.prompt,
                   "Read the passage and answer the question. Answer with A, B, C or D.\n\nPassage: Passage text.\n"
                   "Question: Which?\nA. More speed\nB. More force\nC. Less pressure\nD. Less finger motion\nAnswer:",
@@ -510,8 +486,7 @@ static void test_templates(void) {
     TaskAnswer ans = {.text = "308", .start = 10, .start_byte = 28};
     TaskExample sq = {.kind = TASK_SQUAD, .id = "q", .lang = "zh", .context = "C.", .question = "Q?", .n_answers = 1,
                       .answers = &ans};
-    if (tmpl_render(&sq, TMPL_TRAIN, &t, &e)) check(0, "render SQuAD", e.msg);
-    else {
+    if (require(!tmpl_render(&sq, TMPL_TRAIN, &t, &e), "render SQuAD", e.msg)) {
         check_str(t.prompt,
                   "Answer the question with a short span copied from the context.\n\nContext: C.\nQuestion: Q?\nAnswer:",
                   "SQuAD prompt verbatim");
@@ -521,8 +496,7 @@ static void test_templates(void) {
     TaskExample gs = {.kind = TASK_GSM8K, .id = "1", .lang = "en", .question = "How many?", .number = "18",
                       .rationale = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = "
                                    "$<<9*2=18>>18 every day."};
-    if (tmpl_render(&gs, TMPL_TRAIN, &t, &e)) check(0, "render GSM8K", e.msg);
-    else {
+    if (require(!tmpl_render(&gs, TMPL_TRAIN, &t, &e), "render GSM8K", e.msg)) {
         check_str(t.prompt,
                   "Solve the problem step by step and end with \"The answer is N.\"\n\nQuestion: How many?\nAnswer:",
                   "math prompt verbatim");
@@ -532,14 +506,12 @@ static void test_templates(void) {
         tmpl_text_free(&t);
     }
     TaskExample mg = {.kind = TASK_MGSM, .id = "1", .lang = "th", .question = "Q", .number = "18"};
-    if (tmpl_render(&mg, TMPL_EVAL, &t, &e)) check(0, "render MGSM", e.msg);
-    else {
+    if (require(!tmpl_render(&mg, TMPL_EVAL, &t, &e), "render MGSM", e.msg)) {
         check_str(t.target, " 18", "MGSM eval target: the number");
         check(mgsm_correct("Step... The answer is 18.", "18"), "MGSM target scores with mgsm_correct", "");
         tmpl_text_free(&t);
     }
-    if (tmpl_render(&mg, TMPL_TRAIN, &t, &e)) check(0, "render MGSM train", e.msg);
-    else {
+    if (require(!tmpl_render(&mg, TMPL_TRAIN, &t, &e), "render MGSM train", e.msg)) {
         check_str(t.target, " The answer is 18.", "MGSM train target (no rationale)");
         tmpl_text_free(&t);
     }
@@ -582,6 +554,5 @@ int main(void) {
     test_bad();
     test_templates();
     test_names();
-    printf("%d passed, %d failed\n", pass, fail);
-    return fail != 0;
+    return check_summary();
 }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "gguf.h"
 #include "tokenizer.h"
 
@@ -33,18 +34,6 @@
 #define SPM_GGUF VOCAB "llama.cpp/ggml-vocab-llama-spm.gguf"
 #define GPT2_GGUF VOCAB "llama.cpp/ggml-vocab-gpt-2.gguf"
 
-static int n_pass, n_fail;
-
-static void check_at(int ok, int line, const char *what, const char *detail) {
-    if (ok) {
-        n_pass++;
-    } else {
-        n_fail++;
-        printf("FAIL test_tokenizer.c:%d: %s%s%s\n", line, what, detail && *detail ? " -- " : "", detail ? detail : "");
-    }
-}
-#define CHECK(cond) check_at((cond) ? 1 : 0, __LINE__, #cond, NULL)
-#define CHECKM(cond, msg) check_at((cond) ? 1 : 0, __LINE__, #cond, msg)
 
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -66,7 +55,7 @@ static Tokenizer *load(const char *path) {
     Tokenizer *t = NULL;
     afx_err e = {{0}};
     int rc = tokenizer_load(&t, path, &e);
-    check_at(rc == 0 && t, __LINE__, "tokenizer_load", rc ? e.msg : path);
+    check_at(rc == 0 && t, __FILE__, __LINE__, "tokenizer_load", rc ? e.msg : path);
     return rc ? NULL : t;
 }
 
@@ -83,18 +72,20 @@ static int check_case(const Tokenizer *t, const char *label, const char *text, s
                       const char *dec, const char *dec_skip, int *enc_ok, int *dec_ok) {
     afx_err e = {{0}};
     int *ids = NULL, n = 0, ok = 1;
+    char detail[1200];
     if (tokenizer_encode(t, text, len, 0, &ids, &n, &e)) {
-        printf("FAIL %s: encode failed: %s\n", label, e.msg);
-        n_fail++;
+        snprintf(detail, sizeof detail, "encode failed: %s", e.msg);
+        check_at(0, __FILE__, __LINE__, label, detail);
         return 0;
     }
     if (ids_eq(ids, n, want, nwant)) {
-        n_pass++, (*enc_ok)++;
+        check_at(1, __FILE__, __LINE__, label, NULL);
+        (*enc_ok)++;
     } else {
         char a[400], b[400];
         show_ids(a, sizeof a, ids, n), show_ids(b, sizeof b, want, nwant);
-        printf("FAIL %s: encode gives [%s], HF gives [%s]\n", label, a, b);
-        n_fail++, ok = 0;
+        snprintf(detail, sizeof detail, "encode gives [%s], HF gives [%s]", a, b);
+        ok = check_at(0, __FILE__, __LINE__, label, detail);
     }
     free(ids);
     for (int skip = 0; skip < 2; skip++) {
@@ -103,17 +94,17 @@ static int check_case(const Tokenizer *t, const char *label, const char *text, s
         char *out = NULL;
         size_t olen = 0;
         if (tokenizer_decode(t, want, nwant, skip, &out, &olen, &e)) {
-            printf("FAIL %s: decode failed: %s\n", label, e.msg);
-            n_fail++, ok = 0;
+            snprintf(detail, sizeof detail, "decode failed: %s", e.msg);
+            ok = check_at(0, __FILE__, __LINE__, label, detail);
             continue;
         }
         if (olen == strlen(want_text) && !memcmp(out, want_text, olen)) {
-            n_pass++;
+            check_at(1, __FILE__, __LINE__, label, NULL);
             if (!skip) (*dec_ok)++;
         } else {
-            printf("FAIL %s: decode%s gives '%.*s', HF gives '%.200s'\n", label, skip ? "(skip_special)" : "", (int)(olen > 200 ? 200 : olen), out,
-                   want_text);
-            n_fail++, ok = 0;
+            snprintf(detail, sizeof detail, "decode%s gives '%.*s', HF gives '%.200s'", skip ? "(skip_special)" : "",
+                     (int)(olen > 200 ? 200 : olen), out, want_text);
+            ok = check_at(0, __FILE__, __LINE__, label, detail);
         }
         free(out);
     }
@@ -224,7 +215,7 @@ static void run_multilingual(const Tokenizer *t, const cJSON *doc, const char *k
         free(ids);
         ncase++;
     }
-    check_at(rt == nrt, __LINE__, "decode(encode(x)) == x where HF's decode round-trips", what);
+    check_at(rt == nrt, __FILE__, __LINE__, "decode(encode(x)) == x where HF's decode round-trips", what);
     int oenc = 0, odec = 0, nonly = 0;
     for (int i = 0; i < cJSON_GetArraySize(only); i++) {
         const cJSON *c = cJSON_GetArrayItem(only, i);
@@ -239,7 +230,7 @@ static void run_multilingual(const Tokenizer *t, const cJSON *doc, const char *k
             char ids_s[200];
             show_ids(ids_s, sizeof ids_s, ids, n);
             snprintf(label, sizeof label, "%s decode%s([%s])", what, skip ? "(skip_special)" : "", ids_s);
-            check_at(ok, __LINE__, label, ok ? "" : e.msg);
+            check_at(ok, __FILE__, __LINE__, label, ok ? "" : e.msg);
             if (ok) odec++;
             if (out) free(out), out = NULL;
         }
@@ -284,7 +275,7 @@ static void check_load_fails(const char *content, size_t n, const char *suffix, 
     int rc = tokenizer_load(&t, path, &e);
     char what[160];
     snprintf(what, sizeof what, "malformed file refused: %s", want);
-    check_at(rc == -1 && !t && strstr(e.msg, path) && strstr(e.msg, want), line, what, e.msg);
+    check_at(rc == -1 && !t && strstr(e.msg, path) && strstr(e.msg, want), __FILE__, line, what, e.msg);
     tokenizer_free(t);
     unlink(path);
 }
@@ -324,7 +315,7 @@ static void test_invalid_utf8(const Tokenizer *t, const char *what) {
         int rc = tokenizer_encode(t, bad[i].s, strlen(bad[i].s), 1, &ids, &n, &e);
         char msg[700];
         snprintf(msg, sizeof msg, "%s: %s: %s", what, bad[i].name, e.msg);
-        check_at(rc == -1 && ids == NULL && n == 0 && strstr(e.msg, "UTF-8"), __LINE__, "invalid UTF-8 is an error", msg);
+        check_at(rc == -1 && ids == NULL && n == 0 && strstr(e.msg, "UTF-8"), __FILE__, __LINE__, "invalid UTF-8 is an error", msg);
         ok += rc == -1;
     }
     int *ids, n;
@@ -388,7 +379,7 @@ static Tokenizer *llama3_gguf_from_json(const char *json_path) {
     Tokenizer *t = NULL;
     afx_err e = {{0}};
     int rc = gguf_parse(&f, o.p, o.n, "llama3 (built) .gguf", &e) || tokenizer_from_gguf(&t, &f, "llama3 (built) .gguf", &e);
-    check_at(rc == 0, __LINE__, "a llama-bpe GGUF vocabulary loads", e.msg);
+    check_at(rc == 0, __FILE__, __LINE__, "a llama-bpe GGUF vocabulary loads", e.msg);
     gguf_close(&f);
     free(o.p), free(tok), free(type);
     cJSON_Delete(j);
@@ -397,20 +388,16 @@ static Tokenizer *llama3_gguf_from_json(const char *json_path) {
 
 int main(void) {
     Vectors spm, gpt2, l3;
-    if (read_vectors(&spm, "llama-spm") || read_vectors(&gpt2, "gpt-2") || read_vectors(&l3, "llama-bpe")) {
-        printf("cannot read tests/data/vocab/llama.cpp/*.inp/.out (run from the repository root)\n0 passed, 1 failed\n");
-        return 1;
-    }
+    if (!require_at(!read_vectors(&spm, "llama-spm") && !read_vectors(&gpt2, "gpt-2") && !read_vectors(&l3, "llama-bpe"), __FILE__,
+                    __LINE__, "read tests/data/vocab/llama.cpp/*.inp/.out", "run from the repository root"))
+        return check_summary();
     CHECK(spm.n == 46 && gpt2.n == 46 && l3.n == 46);
 
     clock_t t0 = clock();
     Tokenizer *tk_spm = load(SPM_GGUF), *tk_l2 = load(LLAMA2_JSON), *tk_gpt2 = load(GPT2_GGUF);
     Tokenizer *tk_l3j = load(LLAMA3_JSON), *tk_l3t = load(LLAMA3_TIKTOKEN);
     printf("  loading the 5 tokenizers: %.0f ms\n", 1000.0 * (double)(clock() - t0) / CLOCKS_PER_SEC);
-    if (!tk_spm || !tk_l2 || !tk_gpt2 || !tk_l3j || !tk_l3t) {
-        printf("%d passed, %d failed\n", n_pass, n_fail + 1);
-        return 1;
-    }
+    if (!REQUIREM(tk_spm && tk_l2 && tk_gpt2 && tk_l3j && tk_l3t, "cannot go on without the 5 tokenizers")) return check_summary();
 
     printf("llama.cpp test vectors (from HF tokenizers):\n");
     run_vectors(tk_spm, &spm, "llama-spm: ggml-vocab-llama-spm.gguf");
@@ -574,7 +561,7 @@ int main(void) {
                     int *got = NULL, ng = 0;
                     afx_err e = {{0}};
                     int okb = !tokenizer_encode(t, text, strlen(text), 1, &got, &ng, &e) && ids_eq(got, ng, idsb, nb);
-                    check_at(okb, __LINE__, "synthetic: encode with the template (add_special_tokens=True)", label);
+                    check_at(okb, __FILE__, __LINE__, "synthetic: encode with the template (add_special_tokens=True)", label);
                     free(got);
                     nok += ok && okb;
                 }
@@ -595,10 +582,10 @@ int main(void) {
             unlink(path);
             tried++;
         }
-        check_at(refused == tried && tried > 100, __LINE__, "every truncated tokenizer.json is refused", "");
+        check_at(refused == tried && tried > 100, __FILE__, __LINE__, "every truncated tokenizer.json is refused", "");
         /* an HF model directory: tokenizer.json + tokenizer_config.json (bos/eos names; a Llama class's
          * add_bos_token / add_eos_token rebuild the template, as transformers' LlamaTokenizerFast does) */
-        if (trunc_src && tmpdir[0]) {
+        if (REQUIRE(trunc_src && tmpdir[0])) {
             char dir[128], p1[160], p2[160];
             snprintf(dir, sizeof dir, "%s/model", tmpdir);
             snprintf(p1, sizeof p1, "%s/tokenizer.json", dir);
@@ -662,7 +649,7 @@ int main(void) {
                 free(ids);
             }
         }
-        check_at(good == total, __LINE__, "random text: decode(encode(x)) == x", "");
+        check_at(good == total, __FILE__, __LINE__, "random text: decode(encode(x)) == x", "");
         printf("  random text: %d/%d round trips\n", good, total);
     }
 
@@ -739,7 +726,7 @@ int main(void) {
         CHECK(tokenizer_load(&t, "tests/data", &e) == -1 && !t && strstr(e.msg, "no tokenizer.json or tokenizer.model"));
         CHECK(tokenizer_load(&t, VOCAB "llama3", &e) == 0 && t && tokenizer_vocab_size(t) == 128256); /* a directory */
         tokenizer_free(t);
-        printf("  %d checks so far\n", n_pass + n_fail);
+        printf("  %d checks so far\n", check_pass + check_fail);
     }
 
     /* ---- speed: a few KB must take milliseconds; 50 KB as one SentencePiece "word" too ---- */
@@ -780,6 +767,5 @@ int main(void) {
     tokenizer_free(tk_spm), tokenizer_free(tk_l2), tokenizer_free(tk_gpt2), tokenizer_free(tk_l3j), tokenizer_free(tk_l3t), tokenizer_free(tk_ms);
     tokenizer_free(tk_l3g);
     free_vectors(&spm), free_vectors(&gpt2), free_vectors(&l3);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return check_summary();
 }
