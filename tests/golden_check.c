@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "adapter.h"
+#include "arena.h"
 #include "config.h"
 #include "llama.h"
 #include "optim.h"
@@ -141,6 +142,15 @@ static void compare_params(Ctx *x, int family, const char *prefix, const LlamaPa
             compare(x, family, name, llama_tensor_ptr(p, kind, l), nd, shape);
         }
     }
+}
+
+/* a setup step of a check: a failure counts as a failed check (never a silent skip) */
+static int gc_require(Ctx *x, int ok, const char *what, const char *detail) {
+    if (!ok) {
+        x->t->fail++;
+        if (!x->t->quiet) printf("  FAIL  %-22s %s -- %s\n", x->label, what, detail ? detail : "");
+    }
+    return ok;
 }
 
 static void compare_scalar(Ctx *x, int family, const char *name, double v) {
@@ -523,6 +533,42 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
         if (llama_params_alloc(&g, &cfg, e)) goto done;
         if (llama_backward(&w, &g, NULL, &a, &da, labels, 1.0 / (double)count, B, T, e)) goto done;
         compare_params(&x, FAM_GRAD, "grad.", &g);
+    }
+
+    // ---- training's path: logits only on the rows with a kept target (llama_select_rows) must give
+    //      the same loss and gradients ----
+    {
+        long rows = llama_count_targets(labels, B, T, a.P);
+        int cap = rows > 0 ? (int)rows : 1;
+        LlamaActs ar;
+        LlamaActGrads dr;
+        void *am = arena_alloc(llama_acts_bytes_rows(&cfg, adapter_hooks(S), B, T, cap));
+        real *dm = arena_alloc(llama_actgrads_count_rows(&cfg, adapter_hooks(S), B, T, cap) * sizeof(real));
+        double rsum;
+        long rcnt;
+        int ok = gc_require(&x, am && dm, "selected rows: allocate", "out of memory");
+        if (ok) {
+            llama_acts_bind_rows(&ar, &cfg, adapter_hooks(S), B, T, cap, am);
+            llama_actgrads_bind_rows(&dr, &cfg, adapter_hooks(S), B, T, cap, dm);
+            ar.kern = a.kern;
+            ok = gc_require(&x, !llama_select_rows(&ar, labels, B, T, e) &&
+                             !llama_forward(&w, adapter_hooks(S), &ar, ids, mask, NULL, B, T, e) &&
+                             !llama_loss(&ar, labels, B, T, &rsum, &rcnt, e),
+                         "selected rows: forward and loss", e->msg);
+        }
+        if (ok) {
+            compare_scalar(&x, FAM_LOSS, "loss", rsum / (double)rcnt);
+            if (S) adapter_set_zero_grad(S);
+            else memset(g.mem, 0, g.count * sizeof(real));
+            LlamaParams *gb = S ? (S->trains_base ? &S->base_g : NULL) : &g;
+            if (gc_require(&x, !llama_backward(&w, gb, adapter_hooks(S), &ar, &dr, labels, 1.0 / (double)rcnt, B, T, e),
+                        "selected rows: backward", e->msg)) {
+                if (S && !S->trains_base) compare_adapter_values(&x, FAM_GRAD, S, "grad.adapter.", S->g);
+                else compare_params(&x, FAM_GRAD, "grad.", gb);
+            }
+        }
+        free(am);
+        free(dm);
     }
 
     // ---- AdamW and clipping from the golden gradients (isolates the optimizer from gradient error) ----

@@ -39,6 +39,7 @@ gemma_window_edge|ref/core/ops.h|s/t + off - s >= sp->window/t + off - s > sp->w
 gemma_sandwich_attn_norm|ref/core/block.c|s/        branch = a->on;/        branch = a->o;/
 gemma_geglu_bwd_tanh_term|ref/core/ops.c|s/0.5 \* (1.0 + th) + 0.5 \* a \* (1.0 - th \* th)/0.5 * (1.0 + th) + 0.0 * a * (1.0 - th * th)/
 gemma_adapter_knorm_bwd|ref/adapters/llama_adapter.c|s/        dK = la->dKraw;/        dK = la->dKa;/
+selected_rows_dln_scatter|ref/core/llama.c|s/memcpy(da->dln + (size_t)a->rows\[r\] \* C, a->dlnf_rows + (size_t)r \* C, C \* sizeof(real));/memcpy(da->dln + (size_t)a->rows[r] * C, a->dlnf_rows, C * sizeof(real));/
 gguf_q5_0_offset|ref/io/gguf.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
 gguf_q4_k_nibble_order|ref/io/gguf.c|s/>> 4 \* (j % 2)) & 15;/>> 4 * (j \/ 2 % 2)) \& 15;/
 '
