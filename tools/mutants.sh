@@ -65,19 +65,24 @@ echo "baseline: the unmutated copy passes make test"
 
 rm -f build/.mutants
 mkdir -p build
+# One scratch copy, built once by the baseline run; each mutant edits one file in place, `make test`
+# rebuilds what depends on it (make compares times), and the file is put back (with a new time, so
+# the next run rebuilds it unmutated).
 echo "$MUTANTS" | while IFS='|' read -r name file expr; do
     [ -n "$name" ] || continue
     case "$name" in *"$filter"*) ;; *) continue ;; esac
-    copy_tree
-    cp "$SCRATCH/$file" "$SCRATCH/$file.orig"
+    cp -p "$SCRATCH/$file" "$SCRATCH/$file.orig"
     sed -i "$expr" "$SCRATCH/$file"
     if cmp -s "$SCRATCH/$file" "$SCRATCH/$file.orig"; then
         echo "?? $name: the sed expression did not change $file (mutant is stale)"
-        echo missed >> "$ROOT/build/.mutants"; continue
+        echo missed >> "$ROOT/build/.mutants"
+        mv "$SCRATCH/$file.orig" "$SCRATCH/$file"
+        continue
     fi
-    rm "$SCRATCH/$file.orig"
     out=$(cd "$SCRATCH" && make -j2 test 2>&1)
-    if [ $? -ne 0 ]; then
+    rc=$?
+    cat "$SCRATCH/$file.orig" > "$SCRATCH/$file" && rm "$SCRATCH/$file.orig" # back, with a new time
+    if [ $rc -ne 0 ]; then
         summary=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
         if [ -z "$summary" ]; then
             echo "BUILD?  $name: make test failed without a test summary (the mutant broke the build)"
