@@ -18,7 +18,7 @@ rope_bwd_sign|ref/core/ops.c|s/dx\[j + H2\] += g2 \* c\[j\] - g1 \* s\[j\];/dx[j
 attention_bwd_rowsum|ref/core/ops.c|s/real z = p\[s\] \* (dz\[s\] - psum);/real z = p[s] * dz[s];/
 swiglu_bwd_sigmoid_term|ref/core/ops.c|s/sg \* (1 + a \* (1 - sg))/sg/
 crossentropy_bwd_onehot|ref/core/ops.c|s/(p - (i == y ? 1.0 : 0.0))/(p - (i == y ? 0.5 : 0.0))/
-tied_embedding_one_use|ref/core/llama.c|s/embedding_backward(gslot(g, LT_EMBED, 0), da->dres/embedding_backward(g \&\& g->cfg.tied ? NULL : gslot(g, LT_EMBED, 0), da->dres/
+tied_embedding_one_use|ref/core/llama.c|s/embedding_backward(gslot(g, LT_EMBED, 0), dxb/embedding_backward(g \&\& g->cfg.tied ? NULL : gslot(g, LT_EMBED, 0), dxb/
 llama3_blend_band|ref/core/ops.c|s/f = (1.0 - s) \* f \/ factor + s \* f;/f = f \/ factor;/
 adamw_bias_correction|ref/core/optim.c|s/double denom = sqrt(vi) \/ bc2_sqrt + c->eps;/double denom = sqrt(vi) + c->eps;/
 prompt_bwd_sign|ref/adapters/prompt.c|s/dE\[i\] += dx\[/dE[i] -= dx[/
