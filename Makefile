@@ -5,6 +5,7 @@
 #   make test SAN=1   the same under -fsanitize=address,undefined (use BUILD=... to keep apart)
 #   make test OMP=0   without OpenMP
 #   make WERROR=1     warnings are errors (CI)
+#   make fuzz         the fuzz harnesses tests/fuzz_*.c into $(BUILD)/fuzz/ (libFuzzer with clang; see below)
 #
 # Requirements: a C11 compiler, libm, cJSON (Debian libcjson-dev) for the JSON headers of
 # safetensors/config files and tokenizer.json, and PCRE2 (libpcre2-dev) for the tokenizers'
@@ -183,7 +184,7 @@ define run_float_suite
 endef
 
 test: $(TESTS32) $(TESTS64) $(BUILD)/affix
-	@$(run_float_suite); AFFIX_BUILD=$(BUILD) CC="$(CC)" sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh tests/test_layers.sh
+	@$(run_float_suite); AFFIX_BUILD=$(BUILD) CC="$(CC)" sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh tests/test_hostile.sh tests/test_layers.sh
 
 .PHONY: test-float
 test-float: $(TESTS32) $(BUILD)/affix

@@ -8,6 +8,9 @@
  * every command takes its kernel table from (kernels_from_env("auto", ...), simd/kernels_simd.h).
  */
 #define _POSIX_C_SOURCE 200809L /* setenv */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +240,62 @@ static int take_kernels_option(int *argc, char **argv) {
         fprintf(stderr, "affix: error: cannot set AFFIX_KERNELS\n");
         return 1;
     }
+    return 0;
+}
+
+int cli_ll(const char *opt, const char *v, long long lo, long long hi, long long *out) {
+    const char *p = v ? v : "";
+    if (*p == '+' || *p == '-') p++;
+    int digits = *p >= '0' && *p <= '9';
+    char *end = NULL;
+    errno = 0;
+    long long x = digits ? strtoll(v, &end, 10) : 0;
+    if (!digits || errno || *end || x < lo || x > hi) {
+        if (digits && !*end && (errno == ERANGE || x < lo || x > hi))
+            fprintf(stderr, "affix: error: %s '%s' is out of range (%lld..%lld)\n", opt, v, lo, hi);
+        else fprintf(stderr, "affix: error: %s '%s' is not an integer (%lld..%lld)\n", opt, v ? v : "", lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_int(const char *opt, const char *v, long long lo, long long hi, int *out) {
+    long long x;
+    if (lo < INT_MIN) lo = INT_MIN;
+    if (hi > INT_MAX) hi = INT_MAX;
+    if (cli_ll(opt, v, lo, hi, &x)) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+int cli_u64(const char *opt, const char *v, unsigned long long *out) {
+    const char *p = v ? v : "";
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = *p >= '0' && *p <= '9' ? strtoull(p, &end, 10) : 0;
+    if (!(*p >= '0' && *p <= '9') || errno || *end) {
+        fprintf(stderr, "affix: error: %s '%s' is not %s (0..%llu)\n", opt, p,
+                errno == ERANGE ? "in range" : "a non-negative integer", ULLONG_MAX);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_double(const char *opt, const char *v, double lo, double hi, double *out) {
+    const char *p = v ? v : "";
+    char *end = NULL;
+    double x = *p ? strtod(p, &end) : NAN;
+    if (!*p || *end || !isfinite(x)) {
+        fprintf(stderr, "affix: error: %s '%s' is not a finite number\n", opt, p);
+        return -1;
+    }
+    if (x < lo || x > hi) {
+        fprintf(stderr, "affix: error: %s '%s' is out of range (%g..%g)\n", opt, p, lo, hi);
+        return -1;
+    }
+    *out = x;
     return 0;
 }
 

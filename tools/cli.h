@@ -16,4 +16,12 @@ int cmd_bench(int argc, char **argv);    /* tools/cmd_bench.c     affix bench [-
  * files[*n] (at most max); advances *i past them. Prints the error and returns 2 when too many. */
 int cli_take_files(int argc, char **argv, int *i, const char **files, int *n, int max);
 
+/* The one checked number parser of the command line. Each prints "affix: error: OPT 'V' ..." and
+ * returns -1 when V is not a number of the type in [lo, hi] (no wrap, no silent truncation:
+ * "-1" is not a u64, "4294967297" is not an int, "1e9" is not an integer), else 0. */
+int cli_int(const char *opt, const char *v, long long lo, long long hi, int *out);
+int cli_ll(const char *opt, const char *v, long long lo, long long hi, long long *out);
+int cli_u64(const char *opt, const char *v, unsigned long long *out);
+int cli_double(const char *opt, const char *v, double lo, double hi, double *out);
+
 #endif

@@ -16,6 +16,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "cli.h"
 #include "data.h"
 #include "decode.h"
+#include "hooks.h"
 #include "kernels_simd.h"
 #include "metrics.h"
 #include "model.h"
@@ -43,7 +45,7 @@
 typedef struct {
     const char *model, *adapter, *task, *out, *lang, *pred_file;
     const char *files[MAX_FILES];
-    int n_files, limit, max_new, seq_len, strict, loglik, quiet;
+    int n_files, limit, max_new, seq_len, seq_given, strict, loglik, quiet;
     double temp, top_p;
     unsigned long long seed;
 } EvalOpts;
@@ -71,7 +73,6 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
     *o = (EvalOpts){.max_new = 0, .seq_len = 1024, .top_p = 1};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
         if (!strcmp(a, "--strict")) { o->strict = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
@@ -79,34 +80,38 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
             if (cli_take_files(argc, argv, &i, o->files, &o->n_files, MAX_FILES)) return 2;
             continue;
         }
+        int known = !strcmp(a, "--task") || !strcmp(a, "--lang") ||
+                    (!scoring_only && (!strcmp(a, "-m") || !strcmp(a, "--adapter") || !strcmp(a, "--out") ||
+                                       !strcmp(a, "--scoring") || !strcmp(a, "--limit") || !strcmp(a, "--max-new-tokens") ||
+                                       !strcmp(a, "--seq-len") || !strcmp(a, "--temp") || !strcmp(a, "--top-p") ||
+                                       !strcmp(a, "--seed"))) ||
+                    (scoring_only && !strcmp(a, "--predictions"));
+        if (!known) {
+            fprintf(stderr, "affix: error: %s: unknown option '%s' (see affix %s --help)\n", scoring_only ? "score" : "eval", a,
+                    scoring_only ? "score" : "eval");
+            return 2;
+        }
         if (!v) { fprintf(stderr, "affix: error: %s needs a value\n", a); return 2; }
         i++;
-        if (!strcmp(a, "-m") && !scoring_only) o->model = v;
-        else if (!strcmp(a, "--adapter") && !scoring_only) o->adapter = v;
+        int r = 0;
+        if (!strcmp(a, "-m")) o->model = v;
+        else if (!strcmp(a, "--adapter")) o->adapter = v;
         else if (!strcmp(a, "--task")) o->task = v;
-        else if (!strcmp(a, "--out") && !scoring_only) o->out = v;
+        else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--lang")) o->lang = v;
-        else if (!strcmp(a, "--predictions") && scoring_only) o->pred_file = v;
-        else if (!strcmp(a, "--scoring") && !scoring_only) {
+        else if (!strcmp(a, "--predictions")) o->pred_file = v;
+        else if (!strcmp(a, "--scoring")) {
             if (!strcmp(v, "loglik")) o->loglik = 1;
             else if (strcmp(v, "generate")) { fprintf(stderr, "affix: error: --scoring '%s': use generate or loglik\n", v); return 2; }
-        } else if (!strcmp(a, "--limit") || !strcmp(a, "--max-new-tokens") || !strcmp(a, "--seq-len")) {
-            long x = strtol(v, &end, 10);
-            if (*end || x < 1 || x > 1000000) { fprintf(stderr, "affix: error: %s '%s' must be a positive integer\n", a, v); return 2; }
-            if (!strcmp(a, "--limit")) o->limit = (int)x;
-            else if (!strcmp(a, "--max-new-tokens")) o->max_new = (int)x;
-            else o->seq_len = (int)x;
-        } else if (!strcmp(a, "--temp") || !strcmp(a, "--top-p")) {
-            double x = strtod(v, &end);
-            if (*end) { fprintf(stderr, "affix: error: %s '%s' is not a number\n", a, v); return 2; }
-            if (!strcmp(a, "--temp")) o->temp = x; else o->top_p = x;
-        } else if (!strcmp(a, "--seed")) {
-            o->seed = strtoull(v, &end, 10);
-            if (*end) { fprintf(stderr, "affix: error: --seed '%s' is not an integer\n", v); return 2; }
-        } else {
-            fprintf(stderr, "affix: error: unknown option '%s'\n", a);
-            return usage();
-        }
+        } else if (!strcmp(a, "--limit")) r = cli_int(a, v, 1, INT_MAX, &o->limit);
+        else if (!strcmp(a, "--max-new-tokens")) r = cli_int(a, v, 1, 1000000, &o->max_new);
+        else if (!strcmp(a, "--seq-len")) r = cli_int(a, v, 1, INT_MAX, &o->seq_len), o->seq_given = 1;
+        else if (!strcmp(a, "--temp")) r = cli_double(a, v, 0, 1e6, &o->temp);
+        else if (!strcmp(a, "--top-p")) {
+            r = cli_double(a, v, 0, 1, &o->top_p);
+            if (!r && !(o->top_p > 0)) { fprintf(stderr, "affix: error: --top-p '%s' must be in (0, 1]\n", v); return 2; }
+        } else r = cli_u64(a, v, &o->seed);
+        if (r) return 2;
     }
     if (!o->task || !o->n_files || (!scoring_only && !o->model) || (scoring_only && !o->pred_file)) return usage();
     if (o->lang && o->n_files > 1) {
@@ -320,6 +325,29 @@ int cmd_eval(int argc, char **argv) {
     }
     g.m = &m;
     g.set = have_set && !set.trains_base ? &set : NULL;
+    { // positions stay below max_position_embeddings: an explicit --seq-len beyond it is refused
+        ModelHooks *h = adapter_hooks(g.set);
+        long long room = (long long)m.cfg.max_pos - (h ? hooks_tokens(h, 0) + hooks_position_offset(h) : 0);
+        if (room < 1) { fprintf(stderr, "affix: error: %s: the adapter's virtual tokens leave no position of %s's %d\n", o.adapter, o.model, m.cfg.max_pos); goto done; }
+        if (o.seq_len > room) {
+            if (o.seq_given) {
+                fprintf(stderr, "affix: error: --seq-len %d exceeds %s's max_position_embeddings = %d%s (at most %lld)\n",
+                        o.seq_len, o.model, m.cfg.max_pos, room < m.cfg.max_pos ? " less the adapter's virtual tokens" : "", room);
+                goto done;
+            }
+            o.seq_len = (int)room;
+        }
+        if (o.max_new >= o.seq_len) {
+            fprintf(stderr, "affix: error: --max-new-tokens %d leaves no room for a prompt in --seq-len %d\n", o.max_new, o.seq_len);
+            goto done;
+        }
+    }
+    {
+        ModelHooks *h = adapter_hooks(g.set);
+        size_t f[5] = {2, (size_t)m.cfg.L, (size_t)o.seq_len + (h ? (size_t)hooks_tokens(h, 0) : 0) + 256,
+                       (size_t)m.cfg.NKV * (size_t)m.cfg.HS, sizeof(real)};
+        if (afx_mem_check(afx_size_prod(f, 5), "eval: the KV cache", &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    }
     g.o = &o;
     g.buf = malloc(sizeof(int) * (size_t)(o.max_new + 1));
     if (!g.buf || llama_cache_alloc(&g.cache, &m.cfg, adapter_hooks(g.set), 1, o.seq_len, 256, &e)) {
@@ -429,6 +457,28 @@ done:
 
 /* ---- affix score: the metrics of a predictions.jsonl ------------------------------------------ */
 
+typedef struct { char lang[16]; char *id, *pred; size_t order; } Pred;
+
+/* by (lang, id), then file order: the first line of a repeated (lang, id) is the one used */
+static int pred_cmp(const void *a, const void *b) {
+    const Pred *x = a, *y = b;
+    int c = strcmp(x->lang, y->lang);
+    if (!c) c = strcmp(x->id, y->id);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static const Pred *pred_find(const Pred *pr, size_t n, const char *lang, const char *id) {
+    size_t lo = 0, hi = n; /* the first entry >= (lang, id) */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(pr[mid].lang, lang);
+        if (!c) c = strcmp(pr[mid].id, id);
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && !strcmp(pr[lo].lang, lang) && !strcmp(pr[lo].id, id) ? &pr[lo] : NULL;
+}
+
 int cmd_score(int argc, char **argv) {
     EvalOpts o;
     int prc = parse(&o, argc, argv, 1);
@@ -436,10 +486,9 @@ int cmd_score(int argc, char **argv) {
     TaskKind kind;
     if (eval_kind(o.task, &kind)) { fprintf(stderr, "affix: error: unknown task '%s'\n", o.task); return 2; }
     afx_err e = {{0}};
-    FILE *fp = fopen(o.pred_file, "rb");
-    if (!fp) { fprintf(stderr, "affix: error: %s: cannot open\n", o.pred_file); return 1; }
-    // predictions: (lang, id) -> prediction text
-    typedef struct { char lang[16]; char *id, *pred; } Pred;
+    FILE *fp = afx_fopen_regular(o.pred_file, &e);
+    if (!fp) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+    // predictions: (lang, id) -> prediction text, sorted for a binary search (not a scan per example)
     Pred *pr = NULL;
     size_t npr = 0, cap = 0;
     char *line = NULL;
@@ -470,9 +519,12 @@ int cmd_score(int argc, char **argv) {
         snprintf(pr[npr].lang, sizeof pr[npr].lang, "%s", jl->valuestring);
         pr[npr].id = strdup(ji->valuestring);
         pr[npr].pred = strdup(jp->valuestring);
-        npr++;
+        pr[npr].order = npr;
         cJSON_Delete(j);
+        if (!pr[npr].id || !pr[npr].pred) { free(pr[npr].id), free(pr[npr].pred); fprintf(stderr, "affix: error: out of memory\n"); goto out; }
+        npr++;
     }
+    if (npr) qsort(pr, npr, sizeof *pr, pred_cmp);
     for (int f = 0; f < o.n_files; f++) {
         LangScore *row = &rows[f];
         memset(row, 0, sizeof *row);
@@ -484,9 +536,7 @@ int cmd_score(int argc, char **argv) {
         double em = 0, f1 = 0;
         int n = 0;
         for (size_t i = 0; i < ts.n; i++) {
-            const Pred *hit = NULL;
-            for (size_t k = 0; k < npr && !hit; k++)
-                if (!strcmp(pr[k].lang, row->lang) && !strcmp(pr[k].id, ts.ex[i].id)) hit = &pr[k];
+            const Pred *hit = pred_find(pr, npr, row->lang, ts.ex[i].id);
             if (!hit) continue; // scored examples only (an eval may have used --limit)
             Scored s = {.pred = hit->pred, .choice = -1};
             if (kind == TASK_NLI || kind == TASK_BELEBELE) // the prediction may be the option text itself

@@ -6,6 +6,7 @@
  *   affix generate -m MODEL [--adapter DIR] [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--ids]
  *                  [--no-bos] [--logits FILE]
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include "adapter.h"
 #include "cli.h"
 #include "decode.h"
+#include "files.h"
+#include "hooks.h"
 #include "kernels_simd.h"
 #include "model.h"
 #include "peft.h"
@@ -63,27 +66,33 @@ static double now(void) {
 
 int cmd_generate(int argc, char **argv) {
     const char *path = NULL, *prompt = NULL, *adapter = NULL, *logits_path = NULL;
-    int n_gen = 64, print_ids = 0, no_bos = 0;
+    int n_gen = 64, n_given = 0, print_ids = 0, no_bos = 0;
     double temp = 0, top_p = 1;
     unsigned long long seed = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (!strcmp(a, "--ids")) print_ids = 1;
-        else if (!strcmp(a, "--no-bos")) no_bos = 1;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
-        else if (!v) { fprintf(stderr, "affix: error: %s needs a value\n", a); return 2; }
-        else if (!strcmp(a, "-m")) path = argv[++i];
-        else if (!strcmp(a, "-p")) prompt = argv[++i];
-        else if (!strcmp(a, "--adapter")) adapter = argv[++i];
-        else if (!strcmp(a, "--logits")) logits_path = argv[++i];
-        else if (!strcmp(a, "-n")) { n_gen = (int)strtol(v, &end, 10); i++; if (*end || n_gen < 0) { fprintf(stderr, "affix: error: -n '%s' is not a count\n", v); return 2; } }
-        else if (!strcmp(a, "--temp")) { temp = strtod(v, &end); i++; if (*end) { fprintf(stderr, "affix: error: --temp '%s' is not a number\n", v); return 2; } }
-        else if (!strcmp(a, "--top-p")) { top_p = strtod(v, &end); i++; if (*end) { fprintf(stderr, "affix: error: --top-p '%s' is not a number\n", v); return 2; } }
-        else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); i++; if (*end) { fprintf(stderr, "affix: error: --seed '%s' is not an integer\n", v); return 2; } }
-        else { fprintf(stderr, "affix: error: unknown option '%s' for generate\n", a); return usage(); }
+        int r = 0;
+        if (!strcmp(a, "--ids")) { print_ids = 1; continue; }
+        if (!strcmp(a, "--no-bos")) { no_bos = 1; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
+        int known = !strcmp(a, "-m") || !strcmp(a, "-p") || !strcmp(a, "--adapter") || !strcmp(a, "--logits") ||
+                    !strcmp(a, "-n") || !strcmp(a, "--temp") || !strcmp(a, "--top-p") || !strcmp(a, "--seed");
+        if (!known) { fprintf(stderr, "affix: error: generate: unknown option '%s' (see affix generate --help)\n", a); return 2; }
+        if (!v) { fprintf(stderr, "affix: error: generate: %s needs a value\n", a); return 2; }
+        i++;
+        if (!strcmp(a, "-m")) path = v;
+        else if (!strcmp(a, "-p")) prompt = v;
+        else if (!strcmp(a, "--adapter")) adapter = v;
+        else if (!strcmp(a, "--logits")) logits_path = v;
+        else if (!strcmp(a, "-n")) r = cli_int(a, v, 0, INT_MAX, &n_gen), n_given = 1;
+        else if (!strcmp(a, "--temp")) r = cli_double(a, v, 0, 1e6, &temp);
+        else if (!strcmp(a, "--top-p")) {
+            r = cli_double(a, v, 0, 1, &top_p);
+            if (!r && !(top_p > 0)) { fprintf(stderr, "affix: error: --top-p '%s' must be in (0, 1]\n", v); return 2; }
+        } else r = cli_u64(a, v, &seed);
+        if (r) return 2;
     }
-    if (!path) { fprintf(stderr, "affix: error: generate needs -m MODEL\n"); return usage(); }
+    if (!path) { fprintf(stderr, "affix: error: generate needs -m MODEL (see affix generate --help)\n"); return 2; }
 
     afx_err e = {{0}};
     Model m;
@@ -127,16 +136,40 @@ int cmd_generate(int argc, char **argv) {
         if (bos < 0) { fprintf(stderr, "affix: error: %s: no prompt and no BOS token to start from\n", path); goto done; }
         free(ids);
         ids = malloc(sizeof(int));
+        if (!ids) { fprintf(stderr, "affix: error: out of memory\n"); goto done; }
         ids[0] = bos;
         n_ids = 1;
     }
     int eos = tok ? tokenizer_eos(tok) : m.eos_id;
-    if (llama_cache_alloc(&cache, &m.cfg, adapter_hooks(use_set), 1, n_ids + n_gen, 256, &e) ||
-        sampler_init(&smp, m.cfg.V, temp, top_p, seed, &e)) {
+    // every position is below max_position_embeddings (virtual tokens of an adapter take some):
+    // an explicit -n beyond it is refused before anything is allocated; the default is cut to fit
+    {
+        ModelHooks *h = adapter_hooks(use_set);
+        long long taken = (long long)(h ? hooks_tokens(h, 0) + hooks_position_offset(h) : 0) + n_ids;
+        long long room = (long long)m.cfg.max_pos - taken;
+        if (room < 0) room = 0;
+        if ((long long)n_gen > room) {
+            if (n_given) {
+                fprintf(stderr, "affix: error: -n %d: the prompt's %d tokens%s and %d new ones exceed %s's "
+                        "max_position_embeddings = %d (at most -n %lld here)\n", n_gen, n_ids,
+                        taken > n_ids ? " (plus the adapter's virtual tokens)" : "", n_gen, path, m.cfg.max_pos, room);
+                goto done;
+            }
+            n_gen = (int)room;
+        }
+        // the KV cache: 2 (K, V) x layers x (tokens + virtual ones) x kv width, checked before it is made
+        size_t f[5] = {2, (size_t)m.cfg.L, (size_t)(n_ids + n_gen) + (h ? (size_t)hooks_tokens(h, 0) : 0) + 256,
+                       (size_t)m.cfg.NKV * (size_t)m.cfg.HS, sizeof(real)};
+        if (afx_mem_check(afx_size_prod(f, 5), "generate: the KV cache", &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    }
+    if (n_ids + n_gen < 1) { fprintf(stderr, "affix: error: %s: nothing to generate\n", path); goto done; }
+    if (llama_cache_alloc(&cache, &m.cfg, adapter_hooks(use_set), 1, n_ids + n_gen, 256, &e)) {
         fprintf(stderr, "affix: error: %s\n", e.msg);
         goto done;
     }
-    have_cache = have_sampler = 1;
+    have_cache = 1;
+    if (sampler_init(&smp, m.cfg.V, temp, top_p, seed, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    have_sampler = 1;
     char kmsg[256];
     cache.kern = kernels_from_env("auto", kmsg, sizeof kmsg); // AFFIX_KERNELS=ref|simd|blas|...
     if (!cache.kern) { fprintf(stderr, "affix: error: AFFIX_KERNELS: %s\n", kmsg); goto done; }

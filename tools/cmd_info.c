@@ -56,10 +56,15 @@ int cmd_info(int argc, char **argv) {
             printf("usage: affix info -m MODEL   (a Hugging Face model directory or a .gguf file)\n");
             return 0;
         }
-        if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc && !path) path = argv[++i];
+        if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 >= argc) {
+            fprintf(stderr, "affix: error: info: %s needs a value (usage: affix info -m MODEL)\n", argv[i]);
+            return 2;
+        }
+        if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && !path) path = argv[++i];
         else if (!strncmp(argv[i], "--model=", 8) && !path) path = argv[i] + 8;
         else {
-            fprintf(stderr, "affix: error: info: unexpected argument '%s' (usage: affix info -m MODEL)\n", argv[i]);
+            fprintf(stderr, "affix: error: info: %s '%s' (usage: affix info -m MODEL)\n",
+                    argv[i][0] == '-' ? "unknown option" : "unexpected argument", argv[i]);
             return 2;
         }
     }

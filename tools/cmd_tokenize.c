@@ -46,15 +46,15 @@ int cmd_tokenize(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage();
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (i + 1 >= argc) return usage();
+            if (i + 1 >= argc) { fprintf(stderr, "affix: error: tokenize: %s needs a value\n", argv[i]); return 2; }
             model = argv[++i];
         } else if (!strncmp(argv[i], "--model=", 8)) model = argv[i] + 8;
         else if (!strcmp(argv[i], "--no-bos")) bos = 0;
         else if (!strcmp(argv[i], "--decode")) decode = 1;
         else if (!strcmp(argv[i], "--skip-special")) skip = 1;
         else {
-            fprintf(stderr, "affix: error: tokenize: unknown option '%s'\n", argv[i]);
-            return usage();
+            fprintf(stderr, "affix: error: tokenize: unknown option '%s' (see affix tokenize --help)\n", argv[i]);
+            return 2;
         }
     }
     if (!model) return usage();

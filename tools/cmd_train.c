@@ -13,10 +13,14 @@
  * good checkpoint.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +31,7 @@
 #include "cli.h"
 #include "train.h"
 #include "data.h"
+#include "hooks.h"
 #include "kernels_simd.h"
 #include "method_spec.h"
 #include "model.h"
@@ -41,7 +46,7 @@ typedef struct {
     const char *model, *method, *task, *out, *resume, *lang, *eval_data;
     const char *files[MAX_FILES];
     int n_files;
-    int seq_len, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet;
+    int seq_len, seq_given, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet;
     double lr, clip, weight_decay;
     lr_schedule schedule;
     unsigned long long seed;
@@ -75,26 +80,9 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int parse_int(const char *opt, const char *v, int lo, int *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < lo || x > 1000000000L) {
-        fprintf(stderr, "affix: error: %s '%s' must be an integer >= %d\n", opt, v, lo);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
+static int parse_int(const char *opt, const char *v, int lo, int *out) { return cli_int(opt, v, lo, 1000000000, out); }
 
-static int parse_double(const char *opt, const char *v, double *out) {
-    char *end;
-    *out = strtod(v, &end);
-    if (*end || !isfinite(*out) || *out < 0) {
-        fprintf(stderr, "affix: error: %s '%s' must be a non-negative number\n", opt, v);
-        return -1;
-    }
-    return 0;
-}
+static int parse_double(const char *opt, const char *v, double *out) { return cli_double(opt, v, 0, DBL_MAX, out); }
 
 static int parse_args(TrainOpts *o, int argc, char **argv) {
     *o = (TrainOpts){.seq_len = 512, .batch = 1, .accum = 1, .epochs = 1, .lr = 1e-3, .clip = 1.0, .seed = 42,
@@ -131,8 +119,8 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
         else if (!strcmp(a, "--resume")) o->resume = v;
         else if (!strcmp(a, "--lang")) o->lang = v;
         else if (!strcmp(a, "--eval-data")) o->eval_data = v;
-        else if (!strcmp(a, "--seq-len")) r = parse_int(a, v, 8, &o->seq_len);
-        else if (!strcmp(a, "--batch")) r = parse_int(a, v, 1, &o->batch);
+        else if (!strcmp(a, "--seq-len")) r = parse_int(a, v, 8, &o->seq_len), o->seq_given = 1;
+        else if (!strcmp(a, "--batch")) r = cli_int(a, v, 1, 256, &o->batch);
         else if (!strcmp(a, "--grad-accum")) r = parse_int(a, v, 1, &o->accum);
         else if (!strcmp(a, "--epochs")) r = parse_int(a, v, 1, &o->epochs);
         else if (!strcmp(a, "--warmup")) r = parse_int(a, v, 0, &o->warmup);
@@ -144,11 +132,8 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
         else if (!strcmp(a, "--lr")) r = parse_double(a, v, &o->lr);
         else if (!strcmp(a, "--clip")) r = parse_double(a, v, &o->clip);
         else if (!strcmp(a, "--weight-decay")) r = parse_double(a, v, &o->weight_decay);
-        else if (!strcmp(a, "--seed")) {
-            char *end;
-            o->seed = strtoull(v, &end, 10);
-            if (*end) { fprintf(stderr, "affix: error: --seed '%s' is not an integer\n", v); return 2; }
-        } else if (!strcmp(a, "--schedule")) {
+        else if (!strcmp(a, "--seed")) r = cli_u64(a, v, &o->seed);
+        else if (!strcmp(a, "--schedule")) {
             if (!strcmp(v, "cosine")) o->schedule = SCHED_COSINE;
             else if (!strcmp(v, "linear")) o->schedule = SCHED_LINEAR;
             else if (!strcmp(v, "constant")) o->schedule = SCHED_CONSTANT;
@@ -165,6 +150,8 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
 
 /* ---- data: files -> rendered, tokenized, truncated examples ---------------------------------- */
 
+static void free_examples(Example *ex, int n);
+
 static int load_examples(const TrainOpts *o, const char *const *files, int n_files, int limit, const Tokenizer *tok,
                          int eos, Example **out, int *n_out, long *n_truncated, int quiet) {
     int kind = task_kind_parse(o->task);
@@ -176,7 +163,7 @@ static int load_examples(const TrainOpts *o, const char *const *files, int n_fil
         TaskSet ts;
         TaskReadOpts ro = {.lang = o->lang, .strict = o->strict};
         afx_err e = {{0}};
-        if (task_read_file(&ts, (TaskKind)kind, files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); free(ex); return -1; }
+        if (task_read_file(&ts, (TaskKind)kind, files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); free_examples(ex, n); return -1; }
         for (size_t p = 0; p < ts.n_problems && !quiet; p++) fprintf(stderr, "affix: warning: %s (skipped)\n", ts.problems[p]);
         for (size_t i = 0; i < ts.n && (!limit || n < limit); i++) {
             TmplText tt;
@@ -186,7 +173,7 @@ static int load_examples(const TrainOpts *o, const char *const *files, int n_fil
                 tokenizer_encode(tok, tt.target, strlen(tt.target), 0, &ti, &nt, &e)) {
                 fprintf(stderr, "affix: error: %s:%ld: %s\n", files[f], ts.ex[i].line, e.msg);
                 tmpl_text_free(&tt);
-                free(pi); free(ti); free(ex); task_set_free(&ts);
+                free(pi); free(ti); free_examples(ex, n); task_set_free(&ts);
                 return -1;
             }
             tmpl_text_free(&tt);
@@ -207,14 +194,14 @@ static int load_examples(const TrainOpts *o, const char *const *files, int n_fil
             if (n == cap) {
                 cap = cap ? 2 * cap : 256;
                 Example *x2 = realloc(ex, sizeof *ex * (size_t)cap);
-                if (!x2) { free(pi); free(ti); free(ex); task_set_free(&ts); fprintf(stderr, "affix: error: out of memory\n"); return -1; }
+                if (!x2) { free(pi); free(ti); free_examples(ex, n); task_set_free(&ts); fprintf(stderr, "affix: error: out of memory\n"); return -1; }
                 ex = x2;
             }
             Example *x = &ex[n++];
             x->n = np + nt;
             x->ids = malloc(sizeof(int) * (size_t)x->n);
             x->labels = malloc(sizeof(int) * (size_t)x->n);
-            if (!x->ids || !x->labels) { fprintf(stderr, "affix: error: out of memory\n"); task_set_free(&ts); return -1; }
+            if (!x->ids || !x->labels) { fprintf(stderr, "affix: error: out of memory\n"); free(pi); free(ti); free_examples(ex, n); task_set_free(&ts); return -1; }
             for (int k = 0; k < np; k++) x->ids[k] = pi[k], x->labels[k] = -100;
             for (int k = 0; k < nt; k++) x->ids[np + k] = ti[k], x->labels[np + k] = ti[k];
             free(pi);
@@ -222,7 +209,7 @@ static int load_examples(const TrainOpts *o, const char *const *files, int n_fil
         }
         task_set_free(&ts);
     }
-    if (n == 0) { fprintf(stderr, "affix: error: %s: no usable examples\n", files[0]); free(ex); return -1; }
+    if (n == 0) { fprintf(stderr, "affix: error: %s: no usable examples\n", files[0]); free_examples(ex, n); return -1; }
     *out = ex;
     *n_out = n;
     return 0;
@@ -346,6 +333,73 @@ static void progress(const TrainOpts *o, long step, long total, double loss, dou
     fflush(stderr);
 }
 
+/* the same directory (by device and inode: "out" and "out/" and "./out" are one) */
+static int same_dir(const char *a, const char *b) {
+    struct stat x, y;
+    if (stat(a, &x) || stat(b, &y)) return !strcmp(a, b);
+    return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* train_log.csv of a run resumed in place: the header and the rows up to `step` kept, atomically */
+static int log_truncate(const char *path, long long step, afx_err *e) {
+    char *buf;
+    size_t len;
+    if (afx_read_file(path, (size_t)1 << 30, &buf, &len, e)) return -1;
+    size_t keep = 0, at = 0;
+    int line = 0;
+    while (at < len) {
+        const char *nlp = memchr(buf + at, '\n', len - at);
+        size_t end = nlp ? (size_t)(nlp - buf) + 1 : len;
+        if (!nlp) break; // a torn last line (a crash while writing it) is dropped
+        if (line++ == 0) keep = end; // the header
+        else {
+            char *q;
+            errno = 0;
+            long long k = strtoll(buf + at, &q, 10);
+            if (errno || q == buf + at || *q != ',' || k > step) break;
+            keep = end;
+        }
+        at = end;
+    }
+    int rc = 0;
+    if (keep != len) rc = afx_text_write(path, buf, keep, e);
+    free(buf);
+    return rc;
+}
+
+/* train_log.csv opened for writing (fresh: truncated; else appended) without blocking on a FIFO */
+static FILE *open_log(const char *path, int fresh, afx_err *e) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | (fresh ? O_TRUNC : O_APPEND), 0644);
+    if (fd < 0) {
+        afx_fail(e, "%s: cannot write: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !(S_ISREG(sb.st_mode) || S_ISCHR(sb.st_mode))) {
+        close(fd);
+        afx_fail(e, "%s: not a regular file", path);
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, fresh ? "w" : "a");
+    if (!f) {
+        afx_fail(e, "%s: cannot write: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+/* the ".NAME.tmp-*" files a run killed while saving left in DIR and DIR/adapter */
+static int remove_stale(const char *out, afx_err *e) {
+    static const char *const top[] = {"checkpoint.safetensors", "train_log.csv"};
+    static const char *const sub[] = {"adapter_model.safetensors", "adapter_config.json", "model.safetensors",
+                                      "config.json", "README.md"};
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/adapter", out);
+    return afx_remove_stale_tmp(out, top, 2, NULL, e) || afx_remove_stale_tmp(dir, sub, 5, NULL, e) ? -1 : 0;
+}
+
 int cmd_train(int argc, char **argv) {
     TrainOpts o;
     int prc = parse_args(&o, argc, argv);
@@ -378,12 +432,27 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     have_ad = 1;
+    if (method_spec_fits(&ad, &spec, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     Adapter *ptr = &ad;
     if (adapter_set_init(&set, &ptr, 1, &m.w, &e) || adapter_set_init_params(&set, o.seed, &e)) {
         fprintf(stderr, "affix: error: %s\n", e.msg);
         goto done;
     }
     have_set = 1;
+    { // every position below max_position_embeddings (virtual tokens take some): an explicit
+      // --seq-len beyond it is refused, the default is cut to fit, so no example fails mid-run
+        ModelHooks *h = adapter_hooks(&set);
+        long long room = (long long)m.cfg.max_pos - (hooks_tokens(h, 0) + hooks_position_offset(h));
+        if (room < 8) { fprintf(stderr, "affix: error: %s: the method's virtual tokens leave %lld of the %d positions\n", o.model, room < 0 ? 0 : room, m.cfg.max_pos); goto done; }
+        if (o.seq_len > room) {
+            if (o.seq_given) {
+                fprintf(stderr, "affix: error: --seq-len %d exceeds %s's max_position_embeddings = %d%s (at most %lld)\n",
+                        o.seq_len, o.model, m.cfg.max_pos, room < m.cfg.max_pos ? " less the virtual tokens" : "", room);
+                goto done;
+            }
+            o.seq_len = (int)room;
+        }
+    }
     int eos = tokenizer_eos(tok), pad = eos >= 0 ? eos : 0;
     long truncated = 0, trunc_eval = 0;
     if (load_examples(&o, o.files, o.n_files, o.limit, tok, eos, &ex, &n_ex, &truncated, o.quiet)) goto done;
@@ -396,9 +465,9 @@ int cmd_train(int argc, char **argv) {
             n_eval = n_ex < 64 ? n_ex : 64;
         }
     }
-    fprintf(stderr, "affix: %d examples (%ld truncated from the context side to --seq-len %d), %zu trainable parameters, "
-                    "kernels %s\n", n_ex, truncated, o.seq_len, adapter_set_param_count(&set), kern->name);
-    if (o.batch > 256) { fprintf(stderr, "affix: error: --batch %d above 256\n", o.batch); goto done; }
+    if (!o.quiet)
+        fprintf(stderr, "affix: %d examples (%ld truncated from the context side to --seq-len %d), %zu trainable parameters, "
+                        "kernels %s\n", n_ex, truncated, o.seq_len, adapter_set_param_count(&set), kern->name);
 
     long per_epoch = (n_ex + (long)o.batch * o.accum - 1) / ((long)o.batch * o.accum);
     long total = per_epoch * o.epochs;
@@ -407,11 +476,29 @@ int cmd_train(int argc, char **argv) {
 
     TrainState st = {.perm_seed = o.seed ^ 0x5eedULL, .rng = o.seed};
     if (afx_mkdirs(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (remove_stale(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    char good[4200] = ""; // the checkpoint holding the last good state of this run ("" = none yet)
+    long long good_step = -1;
     if (o.resume) {
         char path[4096];
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", o.resume);
         if (ckpt_load(path, &set, &spec, 1, &st, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-        fprintf(stderr, "affix: resumed from %s at step %lld\n", path, st.step);
+        // the data position must be one of this data: index within the examples, epoch reachable
+        long long per_step = (long long)o.batch * o.accum;
+        double reach = (double)st.step * (double)per_step / (double)(n_ex ? n_ex : 1) + 2; // epochs begun, at most
+        if (st.index > n_ex) {
+            fprintf(stderr, "affix: error: %s: index = %lld is beyond the %d examples of this run's data (made with "
+                            "other --data or --limit?)\n", path, st.index, n_ex);
+            goto done;
+        }
+        if ((double)st.epoch > reach) {
+            fprintf(stderr, "affix: error: %s: epoch = %lld cannot be reached in %lld steps of %lld examples over %d\n",
+                    path, st.epoch, st.step, per_step, n_ex);
+            goto done;
+        }
+        snprintf(good, sizeof good, "%s", path);
+        good_step = st.step;
+        if (!o.quiet) fprintf(stderr, "affix: resumed from %s at step %lld\n", path, st.step);
     }
     perm = malloc(sizeof(int) * (size_t)n_ex);
     if (!perm) { fprintf(stderr, "affix: error: out of memory\n"); goto done; }
@@ -419,12 +506,18 @@ int cmd_train(int argc, char **argv) {
 
     char path[4096];
     snprintf(path, sizeof path, "%s/train_log.csv", o.out);
-    int fresh_log = !(o.resume && !strcmp(o.resume, o.out));
-    csv = fopen(path, fresh_log ? "w" : "a");
-    if (!csv) { fprintf(stderr, "affix: error: %s: cannot write\n", path); goto done; }
-    if (fresh_log) fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,eval_loss\n");
+    int fresh_log = !(o.resume && same_dir(o.resume, o.out));
+    // resuming in place: the rows after the checkpoint's step were never committed with it (a crash
+    // or a stop after them): dropped, so that no step is logged twice
+    if (!fresh_log && afx_is_file(path) && log_truncate(path, st.step, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (!fresh_log && !afx_is_file(path)) fresh_log = 1;
+    csv = open_log(path, fresh_log, &e);
+    if (!csv) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if ((fresh_log && fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,eval_loss\n") < 0) || fflush(csv)) {
+        fprintf(stderr, "affix: error: %s: cannot write: %s\n", path, strerror(errno));
+        goto done;
+    }
 
-    TrainSet tr = train_trainable(&set);
     AdamWConfig ac = {.lr = o.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = o.weight_decay};
     mb = calloc((size_t)o.accum, sizeof *mb);
     tbs = calloc((size_t)o.accum, sizeof *tbs);
@@ -433,6 +526,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "affix: error: out of memory for %d micro-batches of %d examples\n", o.accum, o.batch);
         goto done;
     }
+    const char *nl = !o.quiet && isatty(2) ? "\n" : ""; // ends a progress bar drawn with \r
     double t_start = now();
     long steps_here = 0;
     long last = o.stop_at && o.stop_at < total ? o.stop_at : total;
@@ -459,38 +553,54 @@ int cmd_train(int argc, char **argv) {
         TrainStepResult r = {0};
         if (!failed && train_step(&m.w, &set, &ws, kern, tbs, n_mb, &ac, o.clip, st.step + 1, &r, &e)) failed = 1;
         for (int k = 0; k < n_mb; k++) free_batch(&mb[k]);
-        if (failed) { fprintf(stderr, "\naffix: error: %s\n", e.msg); goto done; }
+        if (failed) { fprintf(stderr, "%saffix: error: %s\n", nl, e.msg); goto done; }
         double loss = r.loss, gnorm = r.grad_norm;
-        if (!r.finite) {
-            fprintf(stderr, "\naffix: error: the loss became %s at step %lld; training stopped, %s/checkpoint.safetensors "
-                            "holds the last good state\n", isfinite(loss) ? "finite but the gradient not" : "NaN/Inf",
-                    st.step + 1, o.out);
+        // a non-finite step, or an update that made the parameters diverge, is never saved
+        if (!r.finite || !r.params_ok) {
+            char why[256], where[4400];
+            if (!r.finite)
+                snprintf(why, sizeof why, "the %s became %s", isfinite(loss) ? "gradient norm" : "loss",
+                         isfinite(loss) ? (isnan(gnorm) ? "NaN" : "Inf") : (isnan(loss) ? "NaN" : "Inf"));
+            else
+                snprintf(why, sizeof why, "the update made the parameters diverge (max |w| = %g, above the guard of %g; "
+                         "--lr %g too large?)", r.param_max, TRAIN_PARAM_MAX, o.lr);
+            if (good[0]) snprintf(where, sizeof where, "the last good state is %s (step %lld)", good, good_step);
+            else snprintf(where, sizeof where, "no checkpoint of this run holds a good state (none was saved yet)");
+            fprintf(stderr, "%saffix: error: step %lld: %s; training stopped, nothing of this step was saved; %s\n", nl,
+                    st.step + 1, why, where);
             goto done;
         }
-        (void)tr;
         st.step++;
         steps_here++;
         double dt = now() - t0, tps = dt > 0 ? tokens / dt : 0;
         double eval_l = NAN;
         if (o.eval_every && st.step % o.eval_every == 0) eval_l = eval_loss(&m, &set, &ws, kern, eval, n_eval, o.batch, pad, &e);
-        fprintf(csv, "%lld,%.6f,%.6e,%.6f,%.1f,", st.step, loss, lr, gnorm, tps);
-        if (isfinite(eval_l)) fprintf(csv, "%.6f", eval_l);
-        fprintf(csv, "\n");
-        fflush(csv);
-        double elapsed = now() - t_start, eta = elapsed / steps_here * (double)(total - st.step);
-        progress(&o, st.step, total, loss, lr, tps, eta);
-        if (o.save_every && st.step % o.save_every == 0 && st.step < last &&
-            save_all(o.out, o.model, &spec, &ad, &set, &st, &m, &e)) {
-            fprintf(stderr, "\naffix: error: %s\n", e.msg);
+        int w = fprintf(csv, "%lld,%.6f,%.6e,%.6f,%.1f,", st.step, loss, lr, gnorm, tps);
+        if (w >= 0 && isfinite(eval_l)) w = fprintf(csv, "%.6f", eval_l);
+        if (w >= 0) w = fprintf(csv, "\n");
+        if (w < 0 || fflush(csv)) {
+            fprintf(stderr, "%saffix: error: %s: cannot write: %s (stopped at step %lld; %s%s)\n", nl, path, strerror(errno),
+                    st.step, good[0] ? "the last good state is " : "no checkpoint was saved", good);
             goto done;
         }
+        double elapsed = now() - t_start, eta = elapsed / steps_here * (double)(total - st.step);
+        progress(&o, st.step, total, loss, lr, tps, eta);
+        if (o.save_every && st.step % o.save_every == 0 && st.step < last) {
+            if (save_all(o.out, o.model, &spec, &ad, &set, &st, &m, &e)) {
+                fprintf(stderr, "%saffix: error: %s\n", nl, e.msg);
+                goto done;
+            }
+            snprintf(good, sizeof good, "%s/checkpoint.safetensors", o.out);
+            good_step = st.step;
+        }
     }
-    if (!o.quiet && isatty(2)) fprintf(stderr, "\n");
+    if (nl[0]) fprintf(stderr, "\n");
     if (save_all(o.out, o.model, &spec, &ad, &set, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-    if (st.step < total)
+    if (st.step < total && !o.quiet)
         fprintf(stderr, "affix: stopped at step %lld of %ld (--stop-at); continue with --resume %s\n", st.step, total, o.out);
-    fprintf(stderr, "affix: %lld steps done; adapter in %s/adapter (PEFT format), checkpoint and train_log.csv in %s\n",
-            st.step, o.out, o.out);
+    if (!o.quiet)
+        fprintf(stderr, "affix: %lld steps done; adapter in %s/adapter (PEFT format), checkpoint and train_log.csv in %s\n",
+                st.step, o.out, o.out);
     rc = 0;
 done:
     train_workspace_free(&ws);

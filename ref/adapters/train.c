@@ -75,8 +75,25 @@ int train_step(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Ke
     r->loss = targets ? loss_sum / (double)targets : 0;
     r->grad_norm = grad_norm(tr.g, tr.n);
     r->finite = isfinite(r->loss) && isfinite(r->grad_norm);
+    r->params_ok = 1, r->param_norm = r->param_max = NAN;
     if (!r->finite) return 0; // the caller decides what a non-finite step means; nothing changed
     if (clip > 0) grad_clip(tr.g, tr.n, clip, r->grad_norm);
     adamw_step(tr.w, tr.g, tr.m, tr.v, tr.n, ac, t);
+    r->params_ok = train_params_check(tr.w, tr.n, TRAIN_PARAM_MAX, &r->param_norm, &r->param_max);
     return 0;
+}
+
+int train_params_check(const real *w, size_t n, double max_abs, double *norm, double *absmax) {
+    double ss = 0, mx = 0;
+    int nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = fabs((double)w[i]);
+        nan |= x != x;
+        if (x > mx) mx = x;
+        ss += x * x;
+    }
+    if (nan) mx = NAN;
+    *norm = sqrt(ss);
+    *absmax = mx;
+    return !nan && isfinite(mx) && mx <= max_abs;
 }

@@ -6,7 +6,8 @@
  *
  * The trainable set is chosen in one place (train_trainable): the adapters' arena, or for full
  * fine-tuning the base weights with their gradients and moments. A step whose loss or gradient norm
- * is not finite changes no parameter and says so (TrainStepResult.finite = 0).
+ * is not finite changes no parameter and says so (TrainStepResult.finite = 0); a step whose update
+ * makes a parameter non-finite or larger than TRAIN_PARAM_MAX says so too (params_ok = 0).
  */
 #ifndef AFFIX_TRAIN_H
 #define AFFIX_TRAIN_H
@@ -41,12 +42,26 @@ typedef struct {
 int train_batch(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Kernels *k, const TrainBatch *b,
                 int backward, double scale, double *loss_sum, long *count, afx_err *e);
 
+/* The parameter guard: after every update the trainable values are checked (one pass: their norm
+ * and largest magnitude). A non-finite value, or one above TRAIN_PARAM_MAX in magnitude, means the
+ * run has diverged (a learning rate far too large: AdamW moves every value by about lr per step,
+ * so --lr 1e30 gives values near 1e30 while the loss may stay finite); the caller must not save
+ * such a state. No trained adapter or model weight comes anywhere near 1e6. */
+#define TRAIN_PARAM_MAX 1e6
+
 typedef struct {
-    double loss;      /* mean CE over the step's kept targets */
-    double grad_norm; /* before clipping */
-    long targets;     /* kept targets of the step */
-    int finite;       /* 0: loss or gradient not finite; nothing was updated */
+    double loss;       /* mean CE over the step's kept targets */
+    double grad_norm;  /* before clipping */
+    long targets;      /* kept targets of the step */
+    int finite;        /* 0: loss or gradient not finite; nothing was updated */
+    int params_ok;     /* after the update: 1 every trainable value finite and within TRAIN_PARAM_MAX;
+                          0 the update diverged (the values are changed: do not save them) */
+    double param_norm; /* after the update: the L2 norm of the trainable values (NaN/Inf if any is) */
+    double param_max;  /* after the update: the largest |value| (NaN if a value is NaN) */
 } TrainStepResult;
+
+/* the norm and largest magnitude of n values; returns 1 when all are finite and within max_abs */
+int train_params_check(const real *w, size_t n, double max_abs, double *norm, double *absmax);
 
 /* One optimizer step over n_mb micro-batches (n_mb >= 1, no upper limit). ac->lr is the learning
  * rate of this step; clip > 0 clips the global gradient norm to it; t = the step number from 1. */

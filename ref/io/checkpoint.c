@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,9 +81,38 @@ static void tensor_name(char *buf, size_t n, int i, int slot, const char *name) 
     snprintf(buf, n, "%d.%c.%s", i, SLOT_CH[slot], name);
 }
 
+/* the first non-finite value among the set's values and moments (v must also be >= 0): 0 if none */
+static int find_nonfinite(const AdapterSet *s, char *where, size_t n) {
+    for (int i = 0; i < s->n; i++)
+        for (int p = 0; p < s->ad[i]->n_params; p++)
+            for (int slot = 0; slot < SLOTS; slot++) {
+                const AdapterTensor *a = &s->ad[i]->params[p];
+                const real *x = slot_ptr(s, a, slot);
+                for (size_t k = 0; k < a->numel; k++)
+                    if (!isfinite((double)x[k]) || (slot == SLOT_V && x[k] < 0)) {
+                        snprintf(where, n, "%s[%zu] (%s) = %g", a->name, k, slot == SLOT_W ? "value" : slot == SLOT_M ? "first moment" : "second moment", (double)x[k]);
+                        return 1;
+                    }
+            }
+    return 0;
+}
+
+static int check_state(const TrainState *st, const char *path, afx_err *e) {
+    if (st->step < 0 || st->step > CKPT_MAX_STEP)
+        return afx_fail(e, "%s: step = %lld is out of range (0..%lld)", path, st->step, (long long)CKPT_MAX_STEP);
+    if (st->epoch < 0 || st->epoch > CKPT_MAX_STEP)
+        return afx_fail(e, "%s: epoch = %lld is out of range (0..%lld)", path, st->epoch, (long long)CKPT_MAX_STEP);
+    if (st->index < 0 || st->index > CKPT_MAX_INDEX)
+        return afx_fail(e, "%s: index = %lld is out of range (0..%lld)", path, st->index, (long long)CKPT_MAX_INDEX);
+    return 0;
+}
+
 int ckpt_save(const char *path, const AdapterSet *s, const MethodSpec *specs, int n_specs, const TrainState *st,
               afx_err *e) {
-    if (check_specs(s, specs, n_specs, path, e)) return -1;
+    if (check_specs(s, specs, n_specs, path, e) || check_state(st, path, e)) return -1;
+    char bad[256];
+    if (find_nonfinite(s, bad, sizeof bad))
+        return afx_fail(e, "%s: not written: the state holds a non-finite value (%s); the file keeps what it held", path, bad);
     int nt = count_tensors(s), k = 0;
     st_wtensor *t = calloc((size_t)(nt ? nt : 1), sizeof *t);
     char (*names)[160] = calloc((size_t)(nt ? nt : 1), sizeof *names);
@@ -132,6 +163,23 @@ static int meta_ll(const st_file *f, const char *key, int is_unsigned, long long
     return 0;
 }
 
+/* the first element of a little-endian F32/F64 tensor that is Inf or NaN (or, when nonneg, below
+ * zero), from its bytes; SIZE_MAX if none */
+static size_t bad_element(const st_tensor *t, int nonneg) {
+    size_t w = t->dtype == ST_F64 ? 8 : 4;
+    for (size_t i = 0; i < t->numel; i++) {
+        const unsigned char *b = t->data + i * w;
+        unsigned hi = b[w - 1], exp = w == 8 ? ((hi & 0x7Fu) << 4) | (b[6] >> 4) : ((hi & 0x7Fu) << 1) | (b[2] >> 7);
+        if (exp == (w == 8 ? 0x7FFu : 0xFFu)) return i;
+        if (nonneg && (hi & 0x80u)) {
+            int zero = (hi & 0x7Fu) == 0;
+            for (size_t k = 0; zero && k + 1 < w; k++) zero = b[k] == 0;
+            if (!zero) return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
 int ckpt_load(const char *path, AdapterSet *s, const MethodSpec *specs, int n_specs, TrainState *st, afx_err *e) {
     if (check_specs(s, specs, n_specs, path, e)) return -1;
     st_file f;
@@ -179,6 +227,7 @@ int ckpt_load(const char *path, AdapterSet *s, const MethodSpec *specs, int n_sp
         meta_ll(&f, "index", 0, &ns.index, NULL, path, e) ||
         meta_ll(&f, "perm_seed", 1, NULL, &ns.perm_seed, path, e) || meta_ll(&f, "rng", 1, NULL, &ns.rng, path, e))
         goto done;
+    if (check_state(&ns, path, e)) goto done;
     v = st_meta(&f, "args");
     snprintf(ns.args, sizeof ns.args, "%s", v ? v : "");
 
@@ -209,6 +258,18 @@ int ckpt_load(const char *path, AdapterSet *s, const MethodSpec *specs, int n_sp
         afx_fail(e, "%s: %zu tensors, expected %d (another set of adapters?)", path, f.n_tensors, nt);
         goto done;
     }
+    // every value finite (and every second moment >= 0), read from the bytes before anything is copied
+    k = 0;
+    for (int i = 0; i < s->n; i++)
+        for (int p = 0; p < s->ad[i]->n_params; p++)
+            for (int slot = 0; slot < SLOTS; slot++, k++) {
+                size_t at = bad_element(found[k], slot == SLOT_V);
+                if (at != SIZE_MAX) {
+                    afx_fail(e, "%s: tensor '%s' holds a non-finite%s value at element %zu: not a state to resume from",
+                             path, found[k]->name, slot == SLOT_V ? " or negative" : "", at);
+                    goto done;
+                }
+            }
     // all checked: copy (F32 -> float and F64 -> double are exact)
     k = 0;
     for (int i = 0; i < s->n; i++)

@@ -32,13 +32,20 @@ typedef struct {
     char args[1024];              /* the caller's free text, kept as is ("" if none) */
 } TrainState;
 
+/* The ranges of the state's counters, checked on save and on load (a checkpoint's metadata is not
+ * trusted): 0 <= step, epoch <= CKPT_MAX_STEP; 0 <= index <= CKPT_MAX_INDEX. */
+#define CKPT_MAX_STEP 1000000000000LL
+#define CKPT_MAX_INDEX 2147483647LL
+
 /* Write the set's trainable values, AdamW moments and st to path (atomically: a failure leaves an
- * existing file as it was). specs[i] is the spec adapter s->ad[i] was made from. */
+ * existing file as it was). specs[i] is the spec adapter s->ad[i] was made from. A state holding a
+ * non-finite value (or a negative second moment) is refused: a checkpoint is always a good state. */
 int ckpt_save(const char *path, const AdapterSet *s, const MethodSpec *specs, int n_specs, const TrainState *st,
               afx_err *e);
 
 /* Restore into a set made the same way (same model config, same specs, adapter_set_init done).
- * Everything is checked before anything is copied: on failure s and st are untouched. */
+ * Everything is checked before anything is copied (the counters' ranges, and every value finite):
+ * on failure s and st are untouched. */
 int ckpt_load(const char *path, AdapterSet *s, const MethodSpec *specs, int n_specs, TrainState *st, afx_err *e);
 
 #endif

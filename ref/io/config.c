@@ -172,6 +172,19 @@ static int read_gemma3(LlamaConfig *c, const cJSON *root, const char *label, afx
     return 0;
 }
 
+int llama_config_limits(const LlamaConfig *c, const char *const *names, const char *label, afx_err *e) {
+    static const char *const hf2[8] = {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                                       "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings"};
+    if (!names) names = hf2;
+    const int v[8] = {c->V, c->C, c->FF, c->L, c->NH, c->NKV, c->HS, c->max_pos};
+    const int lim[8] = {LLAMA_MAX_VOCAB, LLAMA_MAX_HIDDEN, LLAMA_MAX_FF, LLAMA_MAX_LAYERS_ANY, LLAMA_MAX_HEADS,
+                        LLAMA_MAX_HEADS, LLAMA_MAX_HEAD_DIM, LLAMA_MAX_POSITIONS};
+    for (int i = 0; i < 8; i++)
+        if (v[i] > lim[i])
+            return afx_fail(e, "%s: %s = %d is above the limit of %d", label, names[i], v[i], lim[i]);
+    return 0;
+}
+
 static int read_config(LlamaConfig *c, const cJSON *root, const char *label, afx_err *e) {
     if (!cJSON_IsObject(root)) return afx_fail(e, "%s: config is not a JSON object", label);
     const cJSON *mt = member(root, "model_type");
@@ -230,6 +243,7 @@ static int read_config(LlamaConfig *c, const cJSON *root, const char *label, afx
     if (bias) return afx_fail(e, "%s: field 'mlp_bias' is true; biases are not supported", label);
 
 check:
+    if (llama_config_limits(c, NULL, label, e)) return -1;
     if (llama_config_check(c, e)) return afx_relabel(e, label);
     return 0;
 }

@@ -23,6 +23,21 @@
 #include "err.h"
 #include "llama.h"
 
+/* The stated limits of a model's sizes (no published model comes near them; each guards the size
+ * arithmetic and the allocations that follow from a config). Checked for config.json and GGUF. */
+#define LLAMA_MAX_VOCAB (1 << 24)
+#define LLAMA_MAX_HIDDEN (1 << 18)
+#define LLAMA_MAX_FF (1 << 20)
+#define LLAMA_MAX_LAYERS_ANY (1 << 12)
+#define LLAMA_MAX_HEADS (1 << 12)
+#define LLAMA_MAX_HEAD_DIM 1024 /* the RoPE tables' limit */
+#define LLAMA_MAX_POSITIONS (1 << 24)
+
+/* 0 if every size of c is within the limits above; otherwise "LABEL: FIELD = VALUE is above the
+ * limit of N", FIELD named as the file spells it: names[] = vocab, hidden, intermediate, layers,
+ * heads, kv heads, head_dim, max positions (NULL: config.json's names). */
+int llama_config_limits(const LlamaConfig *c, const char *const *names, const char *label, afx_err *e);
+
 /* json[0..len) need not be NUL-terminated. label names the source in messages. */
 int llama_config_from_json(LlamaConfig *c, const char *json, size_t len, const char *label, afx_err *e);
 

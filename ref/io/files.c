@@ -12,11 +12,48 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* open(2) that never blocks on a FIFO or a device (O_NONBLOCK), then refuses what is not a regular
+ * file; the descriptor is switched back to blocking reads. Returns the fd, or -1 with e set. */
+static int open_regular(const char *path, size_t *size, afx_err *e) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int err = errno;
+        close(fd);
+        return afx_fail(e, "%s: cannot stat: %s", path, strerror(err));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return afx_fail(e, "%s: not a regular file", path);
+    }
+    if ((uintmax_t)sb.st_size > SIZE_MAX) {
+        close(fd);
+        return afx_fail(e, "%s: file too large", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (size) *size = (size_t)sb.st_size;
+    return fd;
+}
+
+FILE *afx_fopen_regular(const char *path, afx_err *e) {
+    int fd = open_regular(path, NULL, e);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int err = errno;
+        close(fd);
+        afx_fail(e, "%s: cannot open: %s", path, strerror(err));
+    }
+    return f;
+}
+
 int afx_read_file(const char *path, size_t max, char **buf, size_t *len, afx_err *e) {
     *buf = NULL;
     if (len) *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = afx_fopen_regular(path, e);
+    if (!f) return -1;
     char *p = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -57,21 +94,13 @@ int afx_read_file(const char *path, size_t max, char **buf, size_t *len, afx_err
 int afx_map_file(const char *path, const unsigned char **data, size_t *size, afx_err *e) {
     *data = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int err = errno;
+    size_t n = 0;
+    int fd = open_regular(path, &n, e);
+    if (fd < 0) return -1;
+    if (n == 0) {
         close(fd);
-        return afx_fail(e, "%s: cannot stat: %s", path, strerror(err));
+        return afx_fail(e, "%s: empty file", path);
     }
-    const char *bad = !S_ISREG(sb.st_mode) ? "not a regular file" : sb.st_size <= 0 ? "empty file"
-                      : (uintmax_t)sb.st_size > SIZE_MAX ? "file too large to map" : NULL;
-    if (bad) {
-        close(fd);
-        return afx_fail(e, "%s: %s", path, bad);
-    }
-    size_t n = (size_t)sb.st_size;
     void *m = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     close(fd);
@@ -108,5 +137,21 @@ int afx_mkdirs(const char *dir, afx_err *e) {
     if (mkdir(buf, 0755) != 0 && errno != EEXIST) return afx_fail(e, "%s: cannot create: %s", buf, strerror(errno));
     struct stat st;
     if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) return afx_fail(e, "%s: not a directory", buf);
+    return 0;
+}
+
+size_t afx_phys_mem(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psize <= 0) return SIZE_MAX;
+    size_t b;
+    if (afx_size_mul((size_t)pages, (size_t)psize, &b)) return SIZE_MAX;
+    return b;
+}
+
+int afx_mem_check(size_t bytes, const char *what, afx_err *e) {
+    size_t have = afx_phys_mem();
+    if (bytes == SIZE_MAX || bytes > have)
+        return afx_fail(e, "%s needs %s%.3g GiB, more than this machine's memory (%.3g GiB)", what,
+                        bytes == SIZE_MAX ? "more than " : "", (double)bytes / 1073741824.0, (double)have / 1073741824.0);
     return 0;
 }

@@ -8,12 +8,15 @@
 #include "method_spec.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "files.h"
 
 const char *const METHOD_NAMES[METHOD_COUNT] = {"prompt", "prefix", "llama-adapter", "lora", "full"};
 
@@ -314,6 +317,13 @@ int method_spec_check(const MethodSpec *s, const LlamaConfig *c, afx_err *e) {
     case METHOD_PREFIX:
         if (!(s->given & M(OPT_P)))
             return afx_fail(e, "%s: --num-virtual-tokens is required (PEFT has no default)", mname(s));
+        if (s->num_virtual_tokens < 1 || s->num_virtual_tokens >= c->max_pos)
+            return afx_fail(e, "%s: num_virtual_tokens = %d: must be 1..%d (below the model's max_position_embeddings "
+                            "%d: virtual tokens take positions or are attended from every one)", mname(s),
+                            s->num_virtual_tokens, c->max_pos - 1, c->max_pos);
+        if (s->method == METHOD_PREFIX && s->projection && s->encoder_hidden_size > METHOD_SPEC_MAX_WIDTH)
+            return afx_fail(e, "prefix: encoder_hidden_size = %d is above the limit of %d", s->encoder_hidden_size,
+                            METHOD_SPEC_MAX_WIDTH);
         if (s->method == METHOD_PREFIX && s->layers == LAYERS_TOP && s->top_k > c->L)
             return afx_fail(e, "prefix: --layers top:%d asks for %d layers but the model has %d", s->top_k,
                             s->top_k, c->L);
@@ -330,11 +340,23 @@ int method_spec_check(const MethodSpec *s, const LlamaConfig *c, afx_err *e) {
                             s->adapter_layers, s->given & M(OPT_ADAPTER_LAYERS) ? "" : " (the default)", c->L, c->L);
         break;
     case METHOD_LORA:
+        if (s->r < 1 || s->r > METHOD_SPEC_MAX_WIDTH)
+            return afx_fail(e, "lora: r = %d: must be 1..%d", s->r, METHOD_SPEC_MAX_WIDTH);
+        break;
     case METHOD_FULL:
     case METHOD_COUNT:
         break;
     }
     return 0;
+}
+
+int method_spec_fits(const Adapter *ad, const MethodSpec *s, afx_err *e) {
+    size_t n = adapter_param_count(ad), bytes;
+    if (afx_size_mul(n, (s->method == METHOD_FULL ? 3 : 4) * sizeof(real), &bytes)) bytes = SIZE_MAX;
+    char what[256], desc[160];
+    method_spec_describe(s, &ad->cfg, desc, sizeof desc);
+    snprintf(what, sizeof what, "%.150s: training its %zu parameters", desc, n);
+    return afx_mem_check(bytes, what, e);
 }
 
 int method_spec_create(Adapter *ad, const MethodSpec *s, const LlamaConfig *c, afx_err *e) {

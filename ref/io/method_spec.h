@@ -45,6 +45,7 @@ typedef enum { METHOD_PROMPT, METHOD_PREFIX, METHOD_LLAMA_ADAPTER, METHOD_LORA, 
 extern const char *const METHOD_NAMES[METHOD_COUNT];
 
 #define METHOD_SPEC_MAX_LAYERS 1024 /* the largest layer index a --layers list may name, plus one */
+#define METHOD_SPEC_MAX_WIDTH 65536 /* the largest LoRA r and prefix encoder_hidden_size accepted */
 
 typedef enum { LAYERS_ALL, LAYERS_TOP, LAYERS_SET } layers_kind;
 
@@ -83,8 +84,16 @@ int method_spec_set(MethodSpec *s, const char *name, const char *value, afx_err 
 /* Command-line options: "--name value", "--name=value", or "--flag". Fails on the first bad one. */
 int method_spec_parse_args(MethodSpec *s, int argc, char **argv, afx_err *e);
 
-/* Checks the spec against a model (required options, layer ranges, adapter_layers <= layers). */
+/* Checks the spec against a model (required options, layer ranges, adapter_layers <= layers) and
+ * every size before it is used: num_virtual_tokens below max_position_embeddings (the virtual
+ * tokens take positions, or are keys every position attends to), r and encoder_hidden_size at most
+ * METHOD_SPEC_MAX_WIDTH. Messages name the field and its value ("lora: r = 1000000000: ..."). */
 int method_spec_check(const MethodSpec *s, const LlamaConfig *c, afx_err *e);
+
+/* 0 if training adapter ad (values, gradients and two AdamW moments: 4 arrays of its parameters;
+ * for full fine-tuning the 3 more copies of the base weights) fits in this machine's memory; else a
+ * message with the sizes. Run before adapter_set_init allocates them. */
+int method_spec_fits(const Adapter *ad, const MethodSpec *s, afx_err *e);
 
 /* Checks, then builds the adapter with the method's constructor (no weights are allocated: the
  * parameter table has names and shapes; adapter_param_count works at once). */

@@ -165,17 +165,121 @@ static int hf_locate(const void *ctx, const char *name, size_t *fi, afx_err *e) 
     return afx_fail(e, "%s: tensor '%s': shard '%s' was not opened", h->index_path, name, j->valuestring);
 }
 
+/* ---- sizes against the file's own tensors, before anything is allocated ---------------------- */
+
+/* Where the tensors of a model are: safetensors (through src) or one GGUF file. */
+typedef struct {
+    const st_source *st;
+    const gguf_file *gg;
+} TensorSrc;
+
+static const char *const GGUF_NAMES[LT_COUNT];
+static int gguf_tensor_ok(const gguf_file *f, const LlamaConfig *c, int kind, int l, const char *path,
+                          const gguf_tensor **out, afx_err *e);
+
+/* the stored shape of tensor (kind, layer) in HF order (out, in); 0, or -1 when it is not there */
+static int src_dims(const TensorSrc *ts, const LlamaConfig *c, int kind, int layer, int64_t dims[2], int *ndim,
+                    char *name, size_t nn, const char **file) {
+    size_t shape[2];
+    int nd;
+    if (llama_tensor_info(c, kind, layer, name, nn, shape, &nd)) return -1;
+    if (ts->gg) {
+        snprintf(name, nn, GGUF_NAMES[kind], layer);
+        const gguf_tensor *t = gguf_find_tensor(ts->gg, name);
+        if (!t) return -1;
+        *ndim = t->n_dims;
+        dims[0] = t->n_dims >= 2 ? t->ne[1] : t->ne[0]; /* ggml ne is (in, out) */
+        dims[1] = t->n_dims >= 2 ? t->ne[0] : 1;
+        *file = NULL;
+        return 0;
+    }
+    size_t fi = 0;
+    afx_err ignore;
+    if (ts->st->locate && ts->st->locate(ts->st->ctx, name, &fi, &ignore)) return -1;
+    const st_tensor *t = st_find(&ts->st->files[fi], name);
+    if (!t) return -1;
+    *ndim = t->ndim;
+    dims[0] = t->ndim >= 1 ? t->shape[0] : 1;
+    dims[1] = t->ndim >= 2 ? t->shape[1] : 1;
+    *file = ts->st->labels[fi];
+    return 0;
+}
+
+/* what the full check says of tensor (kind, layer): "FILE: tensor 'NAME' has shape [..], expected
+ * [..]" (GGUF: "has ne [..], expected [..] for this config") or "FILE: tensor 'NAME' is missing" */
+static void tensor_says(const TensorSrc *ts, const LlamaConfig *c, int kind, int layer, const char *label, char *out,
+                        size_t n) {
+    afx_err sub = {{0}};
+    if (ts->gg) {
+        if (!gguf_tensor_ok(ts->gg, c, kind, layer, label, NULL, &sub)) snprintf(sub.msg, sizeof sub.msg, "%s: ?", label);
+    } else {
+        const st_tensor *t;
+        const char *lab;
+        if (!llama_tensor_find(c, ts->st, "", kind, layer, &t, &lab, &sub)) snprintf(sub.msg, sizeof sub.msg, "%s: ?", label);
+    }
+    snprintf(out, n, "%s", sub.msg);
+}
+
+/* Each size of the config (fields[], in the file's own spelling) against the tensors that carry it,
+ * before anything is allocated: "LABEL: FIELD = VALUE: FILE: tensor 'NAME' has shape [..], expected
+ * [..]". Only a 2-D tensor whose other dimension agrees speaks for one field (the last layer's norm
+ * for the layer count); anything else is left to the full check that follows. */
+static int sizes_match(const TensorSrc *ts, const LlamaConfig *c, const char *const fields[7], const char *label,
+                       const char *file_label, afx_err *e) {
+    int64_t d[2];
+    int nd;
+    char name[256], says[AFX_ERR_LEN];
+    const char *file;
+#define SAYS(kind, layer) (tensor_says(ts, c, kind, layer, file_label, says, sizeof says), says)
+#define ROWS_OFF(kind, want) (!src_dims(ts, c, kind, 0, d, &nd, name, sizeof name, &file) && nd == 2 && \
+                              d[1] == c->C && d[0] != (int64_t)(want))
+    if (!src_dims(ts, c, LT_EMBED, 0, d, &nd, name, sizeof name, &file) && nd == 2) {
+        if (d[0] != c->V && d[1] == c->C)
+            return afx_fail(e, "%s: %s = %d: %s", label, fields[0], c->V, SAYS(LT_EMBED, 0));
+        if (d[1] != c->C && d[0] == c->V)
+            return afx_fail(e, "%s: %s = %d: %s", label, fields[1], c->C, SAYS(LT_EMBED, 0));
+    }
+    if (ROWS_OFF(LT_WQ, (int64_t)c->NH * c->HS))
+        return afx_fail(e, "%s: %s = %d with %s = %d: %s", label, fields[2], c->NH, fields[3], c->HS, SAYS(LT_WQ, 0));
+    if (ROWS_OFF(LT_WK, (int64_t)c->NKV * c->HS))
+        return afx_fail(e, "%s: %s = %d with %s = %d: %s", label, fields[4], c->NKV, fields[3], c->HS, SAYS(LT_WK, 0));
+    if (ROWS_OFF(LT_WG, c->FF)) return afx_fail(e, "%s: %s = %d: %s", label, fields[5], c->FF, SAYS(LT_WG, 0));
+    if (src_dims(ts, c, LT_LN1, c->L - 1, d, &nd, name, sizeof name, &file) &&
+        !src_dims(ts, c, LT_LN1, 0, d, &nd, name, sizeof name, &file))
+        return afx_fail(e, "%s: %s = %d: %s", label, fields[6], c->L, SAYS(LT_LN1, c->L - 1));
+#undef ROWS_OFF
+#undef SAYS
+    return 0;
+}
+
+/* the parameters fit in memory (after the file agreed with the config) */
+static int params_fit(const LlamaConfig *c, const char *label, afx_err *e) {
+    size_t bytes;
+    char what[1200];
+    snprintf(what, sizeof what, "%.1000s: the %zu parameters", label, llama_params_count(c));
+    if (afx_size_mul(llama_params_count(c), sizeof(real), &bytes)) bytes = SIZE_MAX;
+    return afx_mem_check(bytes, what, e);
+}
+
+static const char *const HF_FIELDS[7] = {"vocab_size", "hidden_size", "num_attention_heads", "head_dim",
+                                         "num_key_value_heads", "intermediate_size", "num_hidden_layers"};
+
 static int load_hf(Model *m, const char *dir, afx_err *e) {
     char cfg_path[1024];
     HfFiles h = {0};
     st_source src = {0};
     int rc = -1;
     if (afx_path_join(cfg_path, sizeof cfg_path, dir, "config.json", e) || llama_config_load(&m->cfg, cfg_path, e) ||
-        hf_special_ids(m, cfg_path, e) || hf_open(&h, dir, e) || llama_params_alloc(&m->w, &m->cfg, e))
+        hf_special_ids(m, cfg_path, e) || hf_open(&h, dir, e))
         goto done;
-    /* the loader of weights.h, with the index deciding the shard of each tensor */
+    /* the loader of weights.h, with the index deciding the shard of each tensor; every size of the
+     * config is checked against the tensors before the parameters are allocated */
     src = (st_source){.files = h.files, .labels = (const char *const *)h.paths, .n = h.n_files,
                       .locate = h.index ? hf_locate : NULL, .ctx = &h};
+    TensorSrc ts = {.st = &src};
+    if (sizes_match(&ts, &m->cfg, HF_FIELDS, cfg_path, dir, e) || llama_params_check(&m->cfg, &src, "", e) ||
+        params_fit(&m->cfg, dir, e) || llama_params_alloc(&m->w, &m->cfg, e))
+        goto done;
     rc = llama_params_load(&m->w, &src, "", m->source_dtype, sizeof m->source_dtype, e);
 done:
     hf_close(&h);
@@ -184,7 +288,7 @@ done:
 
 /* ---- GGUF ------------------------------------------------------------------------------------- */
 
-static const char *const GGUF_NAMES[LT_COUNT] = {
+static const char *const GGUF_NAMES[LT_COUNT] = { /* (declared above) */
     [LT_EMBED] = "token_embd.weight",        [LT_LN1] = "blk.%d.attn_norm.weight",
     [LT_WQ] = "blk.%d.attn_q.weight",        [LT_WK] = "blk.%d.attn_k.weight",
     [LT_WV] = "blk.%d.attn_v.weight",        [LT_WO] = "blk.%d.attn_output.weight",
@@ -300,6 +404,17 @@ static int gguf_rope_freqs(const gguf_file *f, LlamaConfig *c, const char *path,
     return 0;
 }
 
+/* llama_config_limits with the GGUF keys of architecture A as the field names */
+static int gguf_limits(const LlamaConfig *c, const char *A, const char *path, afx_err *e) {
+    static const char *const keys[8] = {"vocab_size", "embedding_length", "feed_forward_length", "block_count",
+                                        "attention.head_count", "attention.head_count_kv", "attention.key_length",
+                                        "context_length"};
+    char nm[8][96];
+    const char *names[8];
+    for (int i = 0; i < 8; i++) snprintf(nm[i], sizeof nm[i], "%s.%s", A, keys[i]), names[i] = nm[i];
+    return llama_config_limits(c, names, path, e);
+}
+
 static int gguf_config(Model *m, const gguf_file *f, const char *path, afx_err *e) {
     LlamaConfig *c = &m->cfg;
     const gguf_kv *kv = gguf_find_kv(f, "general.architecture");
@@ -325,6 +440,11 @@ static int gguf_config(Model *m, const gguf_file *f, const char *path, afx_err *
         kv_num(f, K("rope.freq_base"), 0, gemma ? 1e6 : 10000, &c->rope_theta, path, e) < 0 ||
         kv_int(f, K("context_length"), 0, 2048, 1, &c->max_pos, path, e) < 0)
         return -1;
+    {   /* the stated limits of the sizes just read, before anything is derived from them */
+        LlamaConfig early = *c;
+        early.V = early.HS = 0;
+        if (gguf_limits(&early, A, path, e)) return -1;
+    }
     int hs_dflt = c->C % c->NH ? 0 : c->C / c->NH, vl, rd;
     int k = kv_int(f, K("attention.key_length"), 0, hs_dflt, 1, &c->HS, path, e);
     if (k < 0) return -1;
@@ -394,6 +514,7 @@ static int gguf_config(Model *m, const gguf_file *f, const char *path, afx_err *
     c->tied = !out || (out->type == emb->type && out->nbytes == emb->nbytes && out->n_dims == emb->n_dims &&
                        !memcmp(out->ne, emb->ne, sizeof out->ne) && !memcmp(out->data, emb->data, emb->nbytes));
 
+    if (gguf_limits(c, A, path, e)) return -1;
     if (llama_config_check(c, e)) return afx_relabel(e, path);
     if (kv_int(f, "tokenizer.ggml.bos_token_id", 0, -1, 0, &m->bos_id, path, e) < 0 ||
         kv_int(f, "tokenizer.ggml.eos_token_id", 0, -1, 0, &m->eos_id, path, e) < 0)
@@ -411,12 +532,53 @@ static void unpermute_rows(real *dst, const real *src, int nh, int HS, int C) {
                        (size_t)C * sizeof *dst);
 }
 
+/* tensor (kind, layer) of c is in f with the ne of the HF shape reversed (padded with 1) */
+static int gguf_tensor_ok(const gguf_file *f, const LlamaConfig *c, int kind, int l, const char *path,
+                          const gguf_tensor **out, afx_err *e) {
+    char name[64], hfname[256];
+    size_t shape[2];
+    int ndim;
+    snprintf(name, sizeof name, GGUF_NAMES[kind], l);
+    if (llama_tensor_info(c, kind, l, hfname, sizeof hfname, shape, &ndim))
+        return afx_fail(e, "%s: no tensor of kind %d, layer %d", path, kind, l);
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    if (!t) return afx_fail(e, "%s: tensor '%s' is missing", path, name);
+    int64_t want[GGUF_MAX_DIMS] = {1, 1, 1, 1};
+    for (int i = 0; i < ndim; i++) want[i] = (int64_t)shape[ndim - 1 - i];
+    int same = 1;
+    for (int i = 0; i < GGUF_MAX_DIMS; i++) same &= t->ne[i] == want[i];
+    if (!same) {
+        char g[128], w[64];
+        return afx_fail(e, "%s: tensor '%s' has ne %s, expected %s for this config", path, name,
+                        afx_shape_str(g, sizeof g, t->n_dims, t->ne), afx_shape_str(w, sizeof w, ndim, want));
+    }
+    if (out) *out = t;
+    return 0;
+}
+
 static int load_gguf(Model *m, const char *path, afx_err *e) {
     gguf_file f;
     if (gguf_open(&f, path, e)) return -1;
     int rc = gguf_config(m, &f, path, e);
-    if (!rc) rc = llama_params_alloc(&m->w, &m->cfg, e);
     const LlamaConfig *c = &m->cfg;
+    if (!rc) { /* every size against the tensors, then every tensor's shape, before any allocation */
+        char fl[7][96];
+        const char *fields[7];
+        static const char *const keys[7] = {"vocab_size", "embedding_length", "attention.head_count",
+                                            "attention.key_length", "attention.head_count_kv",
+                                            "feed_forward_length", "block_count"};
+        const char *A = c->arch == AFX_ARCH_GEMMA3 ? "gemma3" : "llama";
+        for (int i = 0; i < 7; i++) snprintf(fl[i], sizeof fl[i], "%s.%s", A, keys[i]), fields[i] = fl[i];
+        TensorSrc ts = {.gg = &f};
+        rc = sizes_match(&ts, c, fields, path, path, e);
+    }
+    for (int kind = 0; kind < LT_COUNT && !rc; kind++) {
+        if (!llama_tensor_exists(c, kind)) continue;
+        int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
+        for (int l = 0; l < layers && !rc; l++) rc = gguf_tensor_ok(&f, c, kind, l, path, NULL, e);
+    }
+    if (!rc) rc = params_fit(c, path, e);
+    if (!rc) rc = llama_params_alloc(&m->w, &m->cfg, e);
     real *tmp = NULL;
     if (!rc) {
         tmp = malloc((size_t)(c->NH > c->NKV ? c->NH : c->NKV) * c->HS * c->C * sizeof *tmp);
@@ -426,30 +588,12 @@ static int load_gguf(Model *m, const char *path, afx_err *e) {
         if (!llama_tensor_exists(c, kind)) continue;
         int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
         for (int l = 0; l < layers && !rc; l++) {
-            char name[64], hfname[256];
-            size_t shape[2];
+            const gguf_tensor *t;
             int ndim;
-            snprintf(name, sizeof name, GGUF_NAMES[kind], l);
-            if (llama_tensor_info(c, kind, l, hfname, sizeof hfname, shape, &ndim)) {
-                rc = afx_fail(e, "%s: no tensor of kind %d, layer %d", path, kind, l);
-                break;
-            }
-            const gguf_tensor *t = gguf_find_tensor(&f, name);
-            if (!t) {
-                rc = afx_fail(e, "%s: tensor '%s' is missing", path, name);
-                break;
-            }
-            /* ggml ne = the HF shape reversed, padded with 1 */
-            int64_t want[GGUF_MAX_DIMS] = {1, 1, 1, 1};
-            for (int i = 0; i < ndim; i++) want[i] = (int64_t)shape[ndim - 1 - i];
-            int same = 1;
-            for (int i = 0; i < GGUF_MAX_DIMS; i++) same &= t->ne[i] == want[i];
-            if (!same) {
-                char g[128], w[64];
-                rc = afx_fail(e, "%s: tensor '%s' has ne %s, expected %s for this config", path, name,
-                              afx_shape_str(g, sizeof g, t->n_dims, t->ne), afx_shape_str(w, sizeof w, ndim, want));
-                break;
-            }
+            if ((rc = gguf_tensor_ok(&f, c, kind, l, path, &t, e))) break;
+            char hfname[256];
+            size_t shape[2];
+            llama_tensor_info(c, kind, l, hfname, sizeof hfname, shape, &ndim);
             real *dst = llama_tensor_ptr(&m->w, kind, l);
             /* llama.cpp interleaves q/k rows for 'llama' only; Gemma's are in HF order (gemma3.md §2.3) */
             int rope = (kind == LT_WQ || kind == LT_WK) && c->arch == AFX_ARCH_LLAMA;

@@ -393,22 +393,22 @@ int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err 
         afx_relabel(e, full ? tpath : cpath);
         goto done;
     }
-    pa->count = adapter_param_count(&pa->ad);
-    pa->values = malloc((pa->count ? pa->count : 1) * sizeof(real));
+    // every tensor's name and shape first: the sizes of adapter_config.json (r, num_virtual_tokens,
+    // ...) are not trusted before the file's own tensors agree with them; only then is memory taken
     used = calloc(f.n_tensors ? f.n_tensors : 1, 1);
-    if (!pa->values || !used) {
+    if (!used) {
         afx_fail(e, "%s: out of memory", tpath);
         goto done;
     }
-    size_t off = 0;
     for (int k = 0; k < pa->ad.n_params; k++) {
-        char key[192], want[96], got[160];
+        char key[192], want[96], got[160], desc[256];
         size_t shape[4];
         int ndim;
         peft_file_key(&pa->ad, m, k, key, sizeof key, shape, &ndim);
         const st_tensor *t = st_find(&f, key);
+        method_spec_describe(&pa->spec, cfg, desc, sizeof desc);
         if (!t) {
-            afx_fail(e, "%s: tensor '%s' is missing (%s needs it)", tpath, key, cpath);
+            afx_fail(e, "%s: tensor '%s' is missing (%s needs it for %.200s)", tpath, key, cpath, desc);
             goto done;
         }
         used[t - f.tensors] = 1;
@@ -417,12 +417,33 @@ int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err 
         if (!same) {
             int64_t ws[4];
             for (int d = 0; d < ndim; d++) ws[d] = (int64_t)shape[d];
-            afx_fail(e, "%s: tensor '%s' has shape %s, but this model needs %s: the adapter was made for another model "
-                     "shape (hidden %d, layers %d, heads %d/%d, head_dim %d, ff %d here)",
-                     tpath, key, afx_shape_str(got, sizeof got, t->ndim, t->shape), afx_shape_str(want, sizeof want, ndim, ws),
-                     cfg->C, cfg->L, cfg->NH, cfg->NKV, cfg->HS, cfg->FF);
+            afx_fail(e, "%s: %.200s: tensor '%s' in %s has shape %s, but these fields and this model (hidden %d, "
+                     "layers %d, heads %d/%d, head_dim %d, ff %d) need %s",
+                     full ? tpath : cpath, desc, key, tpath, afx_shape_str(got, sizeof got, t->ndim, t->shape),
+                     cfg->C, cfg->L, cfg->NH, cfg->NKV, cfg->HS, cfg->FF, afx_shape_str(want, sizeof want, ndim, ws));
             goto done;
         }
+    }
+    pa->count = adapter_param_count(&pa->ad);
+    {
+        size_t bytes;
+        char what[4200];
+        snprintf(what, sizeof what, "%s: the adapter's %zu values", dir, pa->count);
+        if (afx_size_mul(pa->count ? pa->count : 1, 5 * sizeof(real), &bytes)) bytes = SIZE_MAX;
+        if (afx_mem_check(bytes, what, e)) goto done;
+    }
+    pa->values = malloc((pa->count ? pa->count : 1) * sizeof(real));
+    if (!pa->values) {
+        afx_fail(e, "%s: out of memory", tpath);
+        goto done;
+    }
+    size_t off = 0;
+    for (int k = 0; k < pa->ad.n_params; k++) {
+        char key[192];
+        size_t shape[4];
+        int ndim;
+        peft_file_key(&pa->ad, m, k, key, sizeof key, shape, &ndim);
+        const st_tensor *t = st_find(&f, key);
         if (st_to_real(t, pa->values + off, e)) {
             afx_relabel(e, tpath);
             goto done;

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -350,4 +352,30 @@ int st_write(const char *path, st_dtype dtype, const st_wtensor *t, size_t n, co
     AfxPending p;
     if (st_prepare(&p, path, dtype, t, n, keys, vals, n_meta, e)) return -1;
     return afx_pending_commit(&p, e);
+}
+
+int afx_remove_stale_tmp(const char *dir, const char *const *names, int n_names, int *removed, afx_err *e) {
+    if (removed) *removed = 0;
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : afx_fail(e, "%s: cannot list the directory: %s", dir, strerror(errno));
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        const char *nm = de->d_name;
+        for (int i = 0; i < n_names; i++) {
+            size_t k = strlen(names[i]);
+            if (nm[0] != '.' || strncmp(nm + 1, names[i], k) || strncmp(nm + 1 + k, ".tmp-", 5)) continue;
+            char *end;
+            long pid = strtol(nm + 1 + k + 5, &end, 10);
+            if (*end != '-' || pid <= 0) continue;                                  /* not our naming */
+            if (pid == (long)getpid() || (kill((pid_t)pid, 0) == 0 && pid != 1)) continue; /* a live writer's */
+            char path[4096];
+            if (snprintf(path, sizeof path, "%s/%s", dir, nm) >= (int)sizeof path) continue;
+            if (unlink(path) != 0 && errno != ENOENT) rc = afx_fail(e, "%s: cannot remove: %s", path, strerror(errno));
+            else if (removed) (*removed)++;
+            break;
+        }
+    }
+    closedir(d);
+    return rc;
 }

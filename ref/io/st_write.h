@@ -70,4 +70,9 @@ void afx_pending_abort(AfxPending *p);
 /* fsync a directory (after renames inside it). */
 int afx_sync_dir(const char *dir, afx_err *e);
 
+/* Removes the ".NAME.tmp-PID-N" files that a process killed while writing NAME into dir left
+ * behind (names[0..n_names)), except those of a live process; *removed (may be NULL) counts them.
+ * A missing dir is fine. */
+int afx_remove_stale_tmp(const char *dir, const char *const *names, int n_names, int *removed, afx_err *e);
+
 #endif

@@ -59,7 +59,7 @@ static uint64_t hash_u64(uint64_t x) { /* splitmix64 finalizer */
 }
 
 static int vkey_eq(const Tokenizer *t, uint32_t id, const char *s, size_t n) {
-    return t->vkey_len[id] == n && !memcmp(t->arena + t->vkey_off[id], s, n);
+    return t->vkey_len[id] == n && (n == 0 || !memcmp(t->arena + t->vkey_off[id], s, n));
 }
 
 static int strmap_grow(Tokenizer *t) {
@@ -133,11 +133,24 @@ Tokenizer *tok_new(const char *name, afx_err *e) {
         return NULL;
     }
     t->unk = t->bos = t->eos = -1;
+    /* the arena always exists: a vocabulary of empty strings points into it, never at NULL */
+    t->arena_cap = 1 << 12;
+    if (!(t->arena = malloc(t->arena_cap))) {
+        free(t->name), free(t);
+        afx_fail(e, "%s: out of memory", name ? name : "tokenizer");
+        return NULL;
+    }
     return t;
+}
+
+void tok_limit_ids(Tokenizer *t, long long n) {
+    n += TOK_ID_SLACK; /* a small gap is left to tok_finish, which names the first missing id */
+    t->max_ids = n > TOK_MAX_IDS ? TOK_MAX_IDS : (int)n;
 }
 
 static int arena_put(Tokenizer *t, const char *s, size_t n, size_t *off) {
     if (t->arena_len + n > t->arena_cap) {
+        if (n > SIZE_MAX / 4 - t->arena_len) return -1;
         size_t cap = t->arena_cap ? t->arena_cap : 1 << 16;
         while (cap < t->arena_len + n) cap *= 2;
         char *p = realloc(t->arena, cap);
@@ -151,10 +164,16 @@ static int arena_put(Tokenizer *t, const char *s, size_t n, size_t *off) {
 }
 
 static int ensure_id(Tokenizer *t, int id, afx_err *e) {
-    if (id < 0 || id > (1 << 30)) return afx_fail(e, "%s: token id %d out of range", t->name, id);
-    if (id >= t->cap_ids) {
+    int limit = t->max_ids > 0 ? t->max_ids : TOK_MAX_IDS;
+    if (id < 0 || id >= limit) {
+        if (t->max_ids > 0 && t->max_ids < TOK_MAX_IDS)
+            return afx_fail(e, "%s: token id %d is out of range: the file holds %d entries and ids are dense, so "
+                            "they must be below %d", t->name, id, t->max_ids - TOK_ID_SLACK, t->max_ids);
+        return afx_fail(e, "%s: token id %d is out of range (ids must be below %d)", t->name, id, limit);
+    }
+    if (id >= t->cap_ids) { /* doubling, capped at the limit: never beyond it, never overflowing */
         int cap = t->cap_ids ? t->cap_ids : 1024;
-        while (cap <= id) cap *= 2;
+        while (cap <= id) cap = cap > limit / 2 ? limit : 2 * cap;
         size_t *off = realloc(t->off, (size_t)cap * sizeof *off);
         if (off) t->off = off;
         uint32_t *len = realloc(t->len, (size_t)cap * sizeof *len);
@@ -387,6 +406,9 @@ static int added_before(const Tokenizer *t, int a, int b) { /* longer first, the
 
 int tok_finish(Tokenizer *t, afx_err *e) {
     if (t->n_ids == 0) return afx_fail(e, "%s: the vocabulary is empty", t->name);
+    int nonempty = 0;
+    for (int id = 0; id < t->n_ids && !nonempty; id++) nonempty = t->len[id] > 0;
+    if (!nonempty) return afx_fail(e, "%s: every one of the %d tokens is an empty string", t->name, t->n_ids);
     for (int b = 0; b < 256; b++) {
         char s[8];
         snprintf(s, sizeof s, "<0x%02X>", b);

@@ -131,6 +131,7 @@ int tokenizer_from_gguf(Tokenizer **out, const gguf_file *f, const char *label, 
     double *prio = NULL;
     char *buf = NULL;
     if (!t) return -1;
+    tok_limit_ids(t, n);
     /* the tokens; unknown/control/user-defined ones are also added tokens (not Gemma's space runs) */
     for (int i = 0; i < n; i++) {
         gguf_str s = ktok->strs[i];

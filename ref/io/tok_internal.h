@@ -91,6 +91,7 @@ struct Tokenizer {
     uint32_t *len; /* n_ids */
     unsigned char *attr;
     int n_ids, cap_ids;
+    int max_ids; /* ids must be below this (the loader's count of the file's entries; 0: TOK_MAX_IDS) */
 
     TokStrMap vocab;   /* the model's vocabulary: string -> id (its keys: vkey_off/vkey_len) */
     size_t *vkey_off;
@@ -119,7 +120,16 @@ struct Tokenizer {
 
 /* ---- building (tok_build.c; what the loaders call) ------------------------------------------ */
 
+/* No vocabulary has more ids than this (Llama 3: 128256, Gemma 3: 262144). */
+#define TOK_MAX_IDS (1 << 24)
+
 Tokenizer *tok_new(const char *name, afx_err *e);
+/* Ids must be below n + TOK_ID_SLACK, n the number of vocabulary and added-token entries the file
+ * holds (ids are dense, so a larger one is a lie: a file of a few entries cannot ask for gigabytes
+ * of id tables); capped at TOK_MAX_IDS. The slack lets tok_finish name the first missing id of a
+ * small gap. */
+#define TOK_ID_SLACK 1024
+void tok_limit_ids(Tokenizer *t, long long n);
 /* The model vocabulary: id gets string s (also its id_to_token string). Duplicate strings or ids
  * are errors. */
 int tok_add_vocab(Tokenizer *t, int id, const char *s, size_t n, afx_err *e);

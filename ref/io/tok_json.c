@@ -387,6 +387,12 @@ int tok_load_json(Tokenizer **out, const char *path, afx_err *e) {
         goto done;
     }
     if (!(c.t = tok_new(path, e))) goto done;
+    { /* ids must be below the number of entries the file holds (vocabulary + added tokens) */
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "vocab");
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+        tok_limit_ids(c.t, (long long)(cJSON_IsObject(v) ? cJSON_GetArraySize(v) : 0) +
+                               (cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0));
+    }
     if (parse_model(&c, cJSON_GetObjectItemCaseSensitive(root, "model")) ||
         parse_added(&c, cJSON_GetObjectItemCaseSensitive(root, "added_tokens")) ||
         parse_normalizer(&c, cJSON_GetObjectItemCaseSensitive(root, "normalizer")) ||

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "errmsg.h"
+#include "files.h"
 #include "tok_internal.h"
 #include "tok_loaders.h"
 #include "utf8.h"
@@ -72,8 +73,8 @@ static int add_llama3_specials(Tokenizer *t, afx_err *e) {
 
 int tok_load_tiktoken(Tokenizer **out, const char *path, afx_err *e) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return afx_fail(e, "%s: cannot open", path);
+    FILE *f = afx_fopen_regular(path, e);
+    if (!f) return -1;
     Tokenizer *t = tok_new(path, e);
     char *line = NULL, *mapped = NULL;
     unsigned char *raw = NULL;
@@ -82,6 +83,7 @@ int tok_load_tiktoken(Tokenizer **out, const char *path, afx_err *e) {
     long lineno = 0, n = 0;
     int rc = -1;
     if (!t) goto done;
+    tok_limit_ids(t, (long long)LLAMA3_RANKS + LLAMA3_SPECIALS);
     int c0 = fgetc(f);
     if (c0 != EOF && c0 < 0x20) {
         afx_fail(e, "%s: binary data: not a tiktoken rank file (a SentencePiece .model? use tokenizer.json or GGUF)", path);

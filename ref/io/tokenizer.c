@@ -40,8 +40,8 @@ int tokenizer_load(Tokenizer **t, const char *path, afx_err *e) {
         free(p);
         return rc;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) return afx_fail(e, "%s: cannot open", path);
+    FILE *f = afx_fopen_regular(path, e); /* a FIFO or device is refused, never waited on */
+    if (!f) return -1;
     unsigned char head[4] = {0};
     size_t got = fread(head, 1, 4, f);
     fclose(f);

@@ -15,13 +15,14 @@ void llama_dtype_note(char *acc, size_t n, const char *dtype) {
     else if (strcmp(acc, dtype)) snprintf(acc, n, "mixed");
 }
 
-static int load_one(LlamaParams *p, const st_source *src, const char *prefix, int kind, int layer, char *dtype,
-                    size_t dtype_len, afx_err *e) {
+int llama_tensor_find(const LlamaConfig *c, const st_source *src, const char *prefix, int kind, int layer,
+                    const st_tensor **out, const char **out_label, afx_err *e) {
     char name[256], full[512];
     size_t shape[2], fi = 0;
     int ndim;
-    if (!llama_tensor_exists(&p->cfg, kind)) return 0; /* a tied lm_head is embed_tokens; Llama has no q_norm... */
-    if (llama_tensor_info(&p->cfg, kind, layer, name, sizeof name, shape, &ndim))
+    *out = NULL;
+    if (!llama_tensor_exists(c, kind)) return 0; /* a tied lm_head is embed_tokens; Llama has no q_norm... */
+    if (llama_tensor_info(c, kind, layer, name, sizeof name, shape, &ndim))
         return afx_fail(e, "%s: no tensor of kind %d, layer %d in this config", src->labels[0], kind, layer);
     int n = snprintf(full, sizeof full, "%s%s", prefix, name);
     if (n < 0 || (size_t)n >= sizeof full)
@@ -40,11 +41,34 @@ static int load_one(LlamaParams *p, const st_source *src, const char *prefix, in
         return afx_fail(e, "%s: tensor '%s' has shape %s, expected %s", label, full,
                         afx_shape_str(got, sizeof got, t->ndim, t->shape), afx_shape_str(want, sizeof want, ndim, w));
     }
+    *out = t;
+    *out_label = label;
+    return 0;
+}
 
+static int load_one(LlamaParams *p, const st_source *src, const char *prefix, int kind, int layer, char *dtype,
+                    size_t dtype_len, afx_err *e) {
+    const st_tensor *t;
+    const char *label = NULL;
+    if (llama_tensor_find(&p->cfg, src, prefix, kind, layer, &t, &label, e)) return -1;
+    if (!t) return 0;
     real *dst = llama_tensor_ptr(p, kind, layer);
-    if (!dst) return afx_fail(e, "%s: tensor '%s' has no place in the parameters", label, full);
+    if (!dst) return afx_fail(e, "%s: tensor '%s' has no place in the parameters", label, t->name);
     if (st_to_real(t, dst, e)) return afx_relabel(e, label);
-    if (dtype && ndim == 2) llama_dtype_note(dtype, dtype_len, st_dtype_name(t->dtype));
+    if (dtype && t->ndim == 2) llama_dtype_note(dtype, dtype_len, st_dtype_name(t->dtype));
+    return 0;
+}
+
+int llama_params_check(const LlamaConfig *c, const st_source *src, const char *prefix, afx_err *e) {
+    if (!prefix) prefix = "";
+    for (int kind = 0; kind < LT_COUNT; kind++) {
+        int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
+        for (int l = 0; l < layers; l++) {
+            const st_tensor *t;
+            const char *label;
+            if (llama_tensor_find(c, src, prefix, kind, l, &t, &label, e)) return -1;
+        }
+    }
     return 0;
 }
 

@@ -37,6 +37,17 @@ typedef struct {
 int llama_params_load(LlamaParams *p, const st_source *src, const char *prefix, char *dtype, size_t dtype_len,
                       afx_err *e);
 
+/* The same checks with nothing copied and nothing allocated: every tensor of config c is in src
+ * with exactly its shape. What a loader runs before it allocates c's parameters, so that sizes in a
+ * config are never trusted before the file's own tensors agree with them. */
+int llama_params_check(const LlamaConfig *c, const st_source *src, const char *prefix, afx_err *e);
+
+/* One tensor (kind, layer) of config c: found in src with exactly its shape (*t, and *label the
+ * file's), or -1 with the message the loader gives ("LABEL: tensor 'NAME' is missing" / "has shape
+ * [..], expected [..]"). *t = NULL (and 0) for a tensor c does not have (a tied lm_head). */
+int llama_tensor_find(const LlamaConfig *c, const st_source *src, const char *prefix, int kind, int layer,
+                      const st_tensor **t, const char **label, afx_err *e);
+
 /* The same from one file f, labelled label ("safetensors" when NULL). */
 int llama_params_load_st(LlamaParams *p, const st_file *f, const char *label, const char *prefix, afx_err *e);
 

@@ -5,9 +5,13 @@
  * error of the call in strict mode). JSON goes through cJSON; TSV is split on tabs without quoting,
  * as the XNLI/MNLI files are written. What this is not: a general CSV reader or a JSON layer.
  */
+#define _POSIX_C_SOURCE 200809L /* fdopen, fcntl */
 #include "data.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -72,6 +76,7 @@ typedef struct {
     const char *buf;     // the buffer, for line numbers of JSON positions
     size_t len, pos;     // SQuAD: search cursor ...
     long pos_line;       // ... and the line it is on
+    int id_lost;         // SQuAD: an id was not found; the line numbers of the rest are unknown
 } Reader;
 
 static int oom(Reader *r) { return afx_fail(r->e, "%s: out of memory", r->name); }
@@ -126,7 +131,7 @@ static TaskExample *new_example(Reader *r, long line) {
     return x;
 }
 
-static char *dup(Reader *r, const char *s) {
+static char *adup(Reader *r, const char *s) {
     char *p = arena_str(r->a, s, strlen(s));
     if (!p) oom(r);
     return p;
@@ -169,7 +174,7 @@ static int begin(Reader *r, TaskSet *s, TaskKind kind, const char *buf, size_t l
 static int finish(Reader *r, int rc) {
     TaskSet *s = r->s;
     if (rc == 0) {
-        const char *lang = dup(r, r->lang);
+        const char *lang = adup(r, r->lang);
         if (!lang) rc = -1;
         for (size_t i = 0; rc == 0 && i < s->n; i++)
             if (s->ex[i].lang == r->lang) s->ex[i].lang = lang;
@@ -309,16 +314,52 @@ static int read_jsonl(Reader *r, const char *buf, size_t len, JsonlLineFn fn, co
 
 /* ---- SQuAD / XQuAD -------------------------------------------------------------------------- */
 
-/* The line of the next occurrence of the JSON string "id" at or after the cursor (question ids
- * appear in file order); 0 when not found. */
+/* The raw JSON string starting at buf[i] (a '"'), decoded: 1 if it equals id. Strings without a
+ * backslash are compared in place; escaped ones (\uXXXX, \") are decoded by cJSON. *end is set
+ * past the closing quote (or to len). */
+static int json_string_is(const char *buf, size_t len, size_t i, const char *id, size_t m, size_t *end) {
+    size_t j = i + 1;
+    int esc = 0;
+    while (j < len && buf[j] != '"') {
+        if (buf[j] == '\\') esc = 1, j++;
+        j++;
+    }
+    *end = j < len ? j + 1 : len;
+    if (j >= len) return 0;
+    if (!esc) return j - i - 1 == m && memcmp(buf + i + 1, id, m) == 0;
+    cJSON *s = cJSON_ParseWithLength(buf + i, j + 1 - i);
+    int same = cJSON_IsString(s) && strcmp(s->valuestring, id) == 0;
+    cJSON_Delete(s);
+    return same;
+}
+
+/* The line of the next question id equal to `id` at or after the cursor (question ids appear in
+ * file order): the next key "id" whose string value (decoded, so ids written with \u escapes are
+ * found) is id; 0 when not found. Linear over the file in all: the cursor only moves forward, and
+ * after one failed search (an id the scan cannot find) no further search is made (the lines of
+ * the questions after it are unknown, 0), so hostile files cannot make it quadratic. */
 static long find_id_line(Reader *r, const char *id) {
+    if (r->id_lost) return 0;
     size_t m = strlen(id);
-    for (size_t i = r->pos; i + m + 2 <= r->len; i++) {
-        if (r->buf[i] != '"' || memcmp(r->buf + i + 1, id, m) != 0 || r->buf[i + 1 + m] != '"') continue;
-        for (size_t k = r->pos; k < i; k++) r->pos_line += r->buf[k] == '\n';
+    for (size_t i = r->pos; i + 4 <= r->len; i++) {
+        if (r->buf[i] != '"' || memcmp(r->buf + i, "\"id\"", 4) != 0 || (i > 0 && r->buf[i - 1] == '\\')) continue;
+        size_t k = i + 4;
+        while (k < r->len && ascii_ws(r->buf[k])) k++;
+        if (k >= r->len || r->buf[k] != ':') continue;
+        k++;
+        while (k < r->len && ascii_ws(r->buf[k])) k++;
+        if (k >= r->len || r->buf[k] != '"') continue;
+        size_t end;
+        int same = json_string_is(r->buf, r->len, k, id, m, &end);
+        if (!same) {
+            i = end - 1; /* past this value */
+            continue;
+        }
+        for (size_t q = r->pos; q < i; q++) r->pos_line += r->buf[q] == '\n';
         r->pos = i;
         return r->pos_line;
     }
+    r->id_lost = 1;
     return 0;
 }
 
@@ -361,14 +402,14 @@ static int squad_question(Reader *r, const cJSON *qa, const char *context, int a
             return problem(r, line, "%s: answer %d '%s' is not the context's text at answer_start %ld ('%s')", where,
                            k + 1, quote(t, qt, sizeof qt), start, quote(context + off, qt2, sizeof qt2));
         }
-        a[k].text = dup(r, t);
+        a[k].text = adup(r, t);
         if (!a[k].text) return -1;
         a[k].start = start, a[k].start_byte = off;
     }
     TaskExample *x = new_example(r, line);
     if (!x) return -1;
-    x->id = dup(r, id);
-    x->question = dup(r, q);
+    x->id = adup(r, id);
+    x->question = adup(r, q);
     x->context = context;
     x->answers = a, x->n_answers = na;
     return x->id && x->question ? 0 : -1;
@@ -413,7 +454,7 @@ int task_read_squad(TaskSet *s, const char *buf, size_t len, const char *name, c
                              ai + 1, pi + 1, bad, cJSON_IsArray(qas) ? cJSON_GetArraySize(qas) : 0);
                 continue;
             }
-            const char *context = dup(&r, ctx);
+            const char *context = adup(&r, ctx);
             if (!context) rc = -1;
             int qi = 0;
             for (const cJSON *qa = qas->child; rc == 0 && qa; qa = qa->next, qi++)
@@ -542,7 +583,7 @@ int task_read_nli(TaskSet *s, const char *buf, size_t len, const char *name, con
     const char **words = arena_alloc(r.a, 3 * sizeof *words);
     if (!words) rc = oom(&r);
     for (int k = 0; rc == 0 && k < 3; k++)
-        if (!(words[k] = dup(&r, NLI_WORDS[k]))) rc = -1;
+        if (!(words[k] = adup(&r, NLI_WORDS[k]))) rc = -1;
     while (rc == 0 && next_line(buf, len, &off, &no, &l)) {
         if (l.n == 0) continue;
         const char *fault = line_fault(&l);
@@ -595,7 +636,7 @@ int task_read_nli(TaskSet *s, const char *buf, size_t len, const char *name, con
         snprintf(idbuf, sizeof idbuf, "%ld", row);
         x->context = dupn(&r, col[lay.prem], cl[lay.prem]);
         x->question = dupn(&r, col[lay.hyp], cl[lay.hyp]);
-        x->id = lay.id >= 0 ? dupn(&r, col[lay.id], cl[lay.id]) : dup(&r, idbuf);
+        x->id = lay.id >= 0 ? dupn(&r, col[lay.id], cl[lay.id]) : adup(&r, idbuf);
         if (lay.lang >= 0) x->lang = dupn(&r, col[lay.lang], cl[lay.lang]);
         x->options = words, x->n_options = 3, x->label = label;
         if (!x->context || !x->question || !x->id || !x->lang) rc = -1;
@@ -625,14 +666,14 @@ static int choice_example(Reader *r, long line, const char *id, const char *pass
     const char **opts = arena_alloc(r->a, (size_t)n * sizeof *opts);
     if (!opts) return oom(r);
     for (int i = 0; i < n; i++)
-        if (!(opts[i] = dup(r, answers[i]))) return -1;
+        if (!(opts[i] = adup(r, answers[i]))) return -1;
     TaskExample *x = new_example(r, line);
     if (!x) return -1;
-    x->id = dup(r, id);
+    x->id = adup(r, id);
     x->context = passage;
-    x->question = dup(r, question);
+    x->question = adup(r, question);
     x->options = opts, x->n_options = n, x->label = label;
-    if (lang && !(x->lang = dup(r, lang))) return -1;
+    if (lang && !(x->lang = adup(r, lang))) return -1;
     return x->id && x->question ? 0 : -1;
 }
 
@@ -645,7 +686,7 @@ static int belebele_line(Reader *r, const Line *l, const cJSON *j, const char *l
     if (!p) return problem(r, l->no, "no passage (\"text\") string");
     if (!*p) return problem(r, l->no, "empty passage");
     if (!u8_valid(p, strlen(p))) return problem(r, l->no, "invalid UTF-8 in the passage");
-    const char *passage = dup(r, p);
+    const char *passage = adup(r, p);
     if (!passage) return -1;
     char id[40];
     if (!items) { // official flat form: mc_answer1..4, correct_answer_num "1".."4", dialect
@@ -730,7 +771,7 @@ static int gsm8k_line(Reader *r, const Line *l, const cJSON *j, const TaskReadOp
     TaskExample *x = new_example(r, l->no);
     char id[32];
     snprintf(id, sizeof id, "%ld", l->no);
-    if (!x || !(x->id = dup(r, id)) || !(x->question = dup(r, q)) || !(x->number = dup(r, num)) ||
+    if (!x || !(x->id = adup(r, id)) || !(x->question = adup(r, q)) || !(x->number = adup(r, num)) ||
         !(x->rationale = dupn(r, a, rl)))
         return -1;
     return 0;
@@ -767,7 +808,7 @@ int task_read_mgsm(TaskSet *s, const char *buf, size_t len, const char *name, co
             TaskExample *x = new_example(&r, l.no);
             char id[32];
             snprintf(id, sizeof id, "%ld", l.no);
-            if (!x || !(x->id = dup(&r, id)) || !(x->question = dupn(&r, col[0], cl[0])) || !(x->number = dup(&r, num)))
+            if (!x || !(x->id = adup(&r, id)) || !(x->question = dupn(&r, col[0], cl[0])) || !(x->number = adup(&r, num)))
                 rc = -1;
         }
     }
@@ -791,8 +832,21 @@ int task_read(TaskSet *s, TaskKind kind, const char *buf, size_t len, const char
 
 int task_read_file(TaskSet *s, TaskKind kind, const char *path, const TaskReadOpts *o, afx_err *e) {
     memset(s, 0, sizeof *s);
-    FILE *f = fopen(path, "rb");
-    if (!f) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK: a FIFO or a device is refused, not waited on in open(2) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return afx_fail(e, "%s: not a regular file", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return afx_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    }
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
