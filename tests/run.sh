@@ -34,6 +34,13 @@ for t in "$@"; do
     total_fail=$((total_fail + f))
     summary="$summary$(printf '  %-36s %4s passed, %s failed' "$t" "$p" "$f")
 "
+    # AFFIX_FAIL_FAST=1 (tools/mutants.sh): stop at the first program that failed
+    if [ "${AFFIX_FAIL_FAST:-0}" = 1 ] && [ "$f" -ne 0 ]; then
+        echo "=== summary (stopped at the first failure: AFFIX_FAIL_FAST=1)"
+        printf '%s' "$summary"
+        echo "$total_pass passed, $total_fail failed"
+        exit 1
+    fi
 done
 # the golden files are the ones the MANIFEST names, byte for byte
 echo "=== golden/MANIFEST sha256"
