@@ -183,26 +183,23 @@ int prefix_create(Adapter *ad, const LlamaConfig *c, const PrefixOptions *o, afx
     if (o->num_virtual_tokens <= 0) return afx_fail(e, "prefix: num_virtual_tokens must be positive");
     Prefix *px = calloc(1, sizeof *px);
     int *slot = malloc((size_t)c->L * sizeof(int));
+    int n = o->layers ? 0 : c->L;
     if (!px || !slot) {
-        free(px);
-        free(slot);
-        return afx_fail(e, "prefix: out of memory");
+        afx_fail(e, "prefix: out of memory");
+        goto fail;
     }
     for (int l = 0; l < c->L; l++) slot[l] = o->layers ? -1 : l;
-    int n = o->layers ? 0 : c->L;
     for (int i = 0; o->layers && i < o->n_layers; i++) {
         int l = o->layers[i];
         if (l < 0 || l >= c->L || (i > 0 && l <= o->layers[i - 1])) {
-            free(px);
-            free(slot);
-            return afx_fail(e, "prefix: layers must be ascending indices in [0,%d) (got %d)", c->L, l);
+            afx_fail(e, "prefix: layers must be ascending indices in [0,%d) (got %d)", c->L, l);
+            goto fail;
         }
         slot[l] = n++;
     }
     if (n == 0) {
-        free(px);
-        free(slot);
-        return afx_fail(e, "prefix: no layer selected");
+        afx_fail(e, "prefix: no layer selected");
+        goto fail;
     }
     px->o = *o;
     px->o.layers = NULL;
@@ -215,11 +212,8 @@ int prefix_create(Adapter *ad, const LlamaConfig *c, const PrefixOptions *o, afx
     ad->params = calloc((size_t)np, sizeof *ad->params);
     ad->acts = calloc((size_t)(1 + 2 * n), sizeof *ad->acts);
     if (!ad->params || !ad->acts) {
-        free(ad->params);
-        free(ad->acts);
-        free(px);
-        free(slot);
-        return afx_fail(e, "prefix: out of memory");
+        afx_fail(e, "prefix: out of memory");
+        goto fail;
     }
     ad->ops = &PREFIX_OPS;
     ad->cfg = *c;
@@ -246,4 +240,11 @@ int prefix_create(Adapter *ad, const LlamaConfig *c, const PrefixOptions *o, afx
         set_tensor(&ad->acts[2 + 2 * slot[l]], name, 2, P, KV);
     }
     return 0;
+fail: // one cleanup for every early failure
+    free(ad->params);
+    free(ad->acts);
+    memset(ad, 0, sizeof *ad);
+    free(px);
+    free(slot);
+    return -1;
 }

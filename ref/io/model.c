@@ -13,6 +13,8 @@
 
 #include "model.h"
 
+#include "ops.h" /* rope_inv_freq: the llama3 bands */
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -356,15 +358,15 @@ static int kv_num(const gguf_file *f, const char *key, int required, double dflt
 }
 
 /* llama3 rope scaling: the divisor of frequency i (llama.cpp's rope_freqs[i]) */
+/* llama3 rope scaling: the divisor of frequency i (llama.cpp's rope_freqs[i]), from the core's one
+ * implementation of the bands (ops.h rope_inv_freq): unscaled / scaled inverse frequency */
 static double llama3_divisor(const LlamaConfig *c, int i) {
-    double inv = pow(c->rope_theta, -2.0 * i / c->HS), wl = 2 * 3.14159265358979323846 / inv;
-    double hi_wl = c->rope_original_max_position / c->rope_high_freq_factor;
-    double lo_wl = c->rope_original_max_position / c->rope_low_freq_factor;
-    if (wl < hi_wl) return 1;
-    if (wl > lo_wl) return c->rope_factor;
-    double s = (c->rope_original_max_position / wl - c->rope_low_freq_factor) /
-               (c->rope_high_freq_factor - c->rope_low_freq_factor);
-    return 1 / ((1 - s) / c->rope_factor + s);
+    double plain[1024], scaled[1024]; /* HS/2 <= 1024: gguf_rope_freqs checks numel == HS/2 <= 1024 first */
+    if (c->HS / 2 > 1024 || i < 0 || i >= c->HS / 2) return 1;
+    rope_inv_freq(plain, c->HS, c->rope_theta, 0, 0, 0, 0);
+    rope_inv_freq(scaled, c->HS, c->rope_theta, c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor,
+                  c->rope_original_max_position);
+    return plain[i] / scaled[i];
 }
 
 /* rope_freqs.weight -> llama3 scaling parameters, verified value by value */
