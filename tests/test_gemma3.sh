@@ -40,23 +40,28 @@ if [ ! -f "$gguf" ]; then
     exit 1
 fi
 
+# add the "N passed, M failed" last line of $1 (the output of program $2, exit code $3) to the sums
+tally() {
+    t_last=$(printf '%s\n' "$1" | tail -n 1)
+    t_p=$(printf '%s\n' "$t_last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1/p')
+    t_f=$(printf '%s\n' "$t_last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\2/p')
+    if [ -z "$t_p" ]; then
+        echo "!!! $2 did not end with 'N passed, M failed' (exit code $3)"
+        t_p=0 t_f=1
+    elif [ "$3" -ne 0 ] && [ "$t_f" -eq 0 ]; then
+        echo "!!! $2 exited with code $3"
+        t_f=1
+    fi
+    pass=$((pass + t_p))
+    fail=$((fail + t_f))
+}
+
 # ---- (1) tokenizer ------------------------------------------------------------------------------
 echo "=== tokenizer: $TOK_TEST $gguf"
 out=$("$TOK_TEST" "$gguf" "$DATA/tokenizer.json" "$DATA/greedy.json" 2>&1)
 rc=$?
 printf '%s\n' "$out"
-last=$(printf '%s\n' "$out" | tail -n 1)
-p=$(printf '%s\n' "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1/p')
-f=$(printf '%s\n' "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\2/p')
-if [ -z "$p" ]; then
-    echo "!!! $TOK_TEST did not end with 'N passed, M failed' (exit code $rc)"
-    p=0 f=1
-elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    echo "!!! $TOK_TEST exited with code $rc"
-    f=1
-fi
-pass=$((pass + p))
-fail=$((fail + f))
+tally "$out" "$TOK_TEST" "$rc"
 
 # ---- (2) greedy generation ----------------------------------------------------------------------
 if [ "${GEMMA3_ONLY:-}" != tokenizer ]; then
@@ -93,21 +98,6 @@ if [ "${GEMMA3_ONLY:-}" != tokenizer ]; then
     rm -f "$tmp" "$tmp.err"
 fi
 
-# add the "N passed, M failed" last line of $1 (the output of program $2, exit code $3) to the sums
-tally() {
-    t_last=$(printf '%s\n' "$1" | tail -n 1)
-    t_p=$(printf '%s\n' "$t_last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1/p')
-    t_f=$(printf '%s\n' "$t_last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\2/p')
-    if [ -z "$t_p" ]; then
-        echo "!!! $2 did not end with 'N passed, M failed' (exit code $3)"
-        t_p=0 t_f=1
-    elif [ "$3" -ne 0 ] && [ "$t_f" -eq 0 ]; then
-        echo "!!! $2 exited with code $3"
-        t_f=1
-    fi
-    pass=$((pass + t_p))
-    fail=$((fail + t_f))
-}
 
 # ---- (3) PEFT adapters -> affix generate --logits -----------------------------------------------
 LOGITS_TEST=${LOGITS_TEST:-$(dirname "$TOK_TEST")/test_gemma3_logits}

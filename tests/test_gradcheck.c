@@ -165,36 +165,29 @@ static void check_attention(unsigned long long *s, const AttnSpec *sp, const cha
     check(ok, "attention row with no visible key is 0", "");
 }
 
-typedef struct { real *y, *g, *u, *gy; size_t n; } SwiCtx;
-static double swi_loss(void *p) {
+/* a gated activation out = act(gate) * up: SwiGLU or GeGLU, with its backward */
+typedef void (*gated_fwd)(real *out, const real *gate, const real *up, size_t n);
+typedef void (*gated_bwd)(real *dgate, real *dup, const real *dout, const real *gate, const real *up, size_t n);
+typedef struct { real *y, *g, *u, *gy; size_t n; gated_fwd fwd; } SwiCtx;
+static double gated_loss(void *p) {
     SwiCtx *c = p;
-    swiglu_forward(c->y, c->g, c->u, c->n);
+    c->fwd(c->y, c->g, c->u, c->n);
     return dot(c->y, c->gy, c->n);
 }
-static void check_swiglu(unsigned long long *s) {
+static void check_gated(unsigned long long *s, gated_fwd fwd, gated_bwd bwd, const char *name) {
     enum { n = 11 };
     real y[n], g[n], u[n], gy[n], dg[n] = {0}, du[n] = {0};
     fill(g, n, s, 3); fill(u, n, s, 1); fill(gy, n, s, 1);
-    SwiCtx c = {y, g, u, gy, n};
-    swiglu_backward(dg, du, gy, g, u, n);
-    check_grad("swiglu d(gate)", g, n, dg, swi_loss, &c);
-    check_grad("swiglu d(up)", u, n, du, swi_loss, &c);
+    SwiCtx c = {y, g, u, gy, n, fwd};
+    bwd(dg, du, gy, g, u, n);
+    char what[64];
+    snprintf(what, sizeof what, "%s d(gate)", name);
+    check_grad(what, g, n, dg, gated_loss, &c);
+    snprintf(what, sizeof what, "%s d(up)", name);
+    check_grad(what, u, n, du, gated_loss, &c);
 }
-
-static double geg_loss(void *p) {
-    SwiCtx *c = p;
-    geglu_forward(c->y, c->g, c->u, c->n);
-    return dot(c->y, c->gy, c->n);
-}
-static void check_geglu(unsigned long long *s) {
-    enum { n = 11 };
-    real y[n], g[n], u[n], gy[n], dg[n] = {0}, du[n] = {0};
-    fill(g, n, s, 3); fill(u, n, s, 1); fill(gy, n, s, 1);
-    SwiCtx c = {y, g, u, gy, n};
-    geglu_backward(dg, du, gy, g, u, n);
-    check_grad("geglu (gelu_tanh) d(gate)", g, n, dg, geg_loss, &c);
-    check_grad("geglu (gelu_tanh) d(up)", u, n, du, geg_loss, &c);
-}
+static void check_swiglu(unsigned long long *s) { check_gated(s, swiglu_forward, swiglu_backward, "swiglu"); }
+static void check_geglu(unsigned long long *s) { check_gated(s, geglu_forward, geglu_backward, "geglu (gelu_tanh)"); }
 
 typedef struct { real *z; const int *labels; int B, T, V; } CeCtx;
 static double ce_loss(void *p) {

@@ -339,16 +339,18 @@ static void cases_attention(const Kernels *K, int ki) {
     }
 }
 
-static void cases_swiglu(const Kernels *K, int ki) {
+/* a gated activation out = act(gate) * up (SwiGLU, GeGLU): forward, and backward with either output
+ * NULL; the gate spans scale and the given extreme values (the sigmoid's / tanh's tails) */
+static void cases_gated(const Kernels *K, int ki, int fwd, int bwd_entry, double scale, const float extreme[4]) {
     static const size_t ns[] = {1, 3, 17, 69, 4097, 12345};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         size_t n = ns[i];
         for (int bwd = 0; bwd < 2; bwd++)
             for (int which = 0; which < (bwd ? 3 : 1); which++) {
-                Case c = {.entry = bwd ? E_SWI_B : E_SWI_F, .n = n, .nout = bwd ? 2 : 1};
+                Case c = {.entry = bwd ? bwd_entry : fwd, .n = n, .nout = bwd ? 2 : 1};
                 snprintf(c.dims, sizeof c.dims, "n=%zu%s", n, which == 1 ? " dup=NULL" : which == 2 ? " dgate=NULL" : "");
-                c.a = rnd(n, 12), c.b = rnd(n, 2), c.c = rnd(n, 1); // gate spans the sigmoid's tails
-                if (n > 8) c.a[0] = 95.f, c.a[1] = -95.f, c.a[2] = -87.5f, c.a[3] = 0.f;
+                c.a = rnd(n, scale), c.b = rnd(n, 2), c.c = rnd(n, 1);
+                if (n > 8) memcpy(c.a, extreme, 4 * sizeof(float));
                 c.outn[0] = c.outn[1] = n;
                 c.init[0] = bwd ? (which == 2 ? NULL : rnd(n, 0.3)) : nans(n);
                 if (bwd) c.init[1] = which == 1 ? NULL : rnd(n, 0.3);
@@ -359,24 +361,14 @@ static void cases_swiglu(const Kernels *K, int ki) {
     }
 }
 
+static void cases_swiglu(const Kernels *K, int ki) {
+    static const float tails[4] = {95.f, -95.f, -87.5f, 0.f}; // the sigmoid's tails
+    cases_gated(K, ki, E_SWI_F, E_SWI_B, 12, tails);
+}
+
 static void cases_geglu(const Kernels *K, int ki) {
-    static const size_t ns[] = {1, 3, 17, 69, 4097, 12345};
-    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
-        size_t n = ns[i];
-        for (int bwd = 0; bwd < 2; bwd++)
-            for (int which = 0; which < (bwd ? 3 : 1); which++) {
-                Case c = {.entry = bwd ? E_GEG_B : E_GEG_F, .n = n, .nout = bwd ? 2 : 1};
-                snprintf(c.dims, sizeof c.dims, "n=%zu%s", n, which == 1 ? " dup=NULL" : which == 2 ? " dgate=NULL" : "");
-                c.a = rnd(n, 6), c.b = rnd(n, 2), c.c = rnd(n, 1); // gate spans tanh's saturation
-                if (n > 8) c.a[0] = 60.f, c.a[1] = -60.f, c.a[2] = 1e-4f, c.a[3] = 0.f;
-                c.outn[0] = c.outn[1] = n;
-                c.init[0] = bwd ? (which == 2 ? NULL : rnd(n, 0.3)) : nans(n);
-                if (bwd) c.init[1] = which == 1 ? NULL : rnd(n, 0.3);
-                c.outname[0] = bwd ? "dgate" : "out", c.outname[1] = "dup";
-                run_case(K, ki, &c);
-                free_case(&c);
-            }
-    }
+    static const float tails[4] = {60.f, -60.f, 1e-4f, 0.f}; // tanh's saturation, and near 0
+    cases_gated(K, ki, E_GEG_F, E_GEG_B, 6, tails);
 }
 
 static void cases_crossentropy(const Kernels *K, int ki) {

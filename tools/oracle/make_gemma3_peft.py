@@ -108,6 +108,25 @@ def last_logits(model, tok, prompt):
     return ids, out.float()
 
 
+def spread_ids(V):
+    return [round(k * (V - 1) / (N_SPREAD - 1)) for k in range(N_SPREAD)]
+
+
+def logits_record(lang, prompt, ids, lg, base_lg, spread):
+    """One prompt's entry of a *_logits.json file: top-20, max |logit|, the spread ids, and the
+    difference from the base model's logits base_lg (0 for the base model itself)."""
+    import torch
+    top = torch.topk(lg.double(), 20)
+    return {
+        "lang": lang, "prompt": prompt, "prompt_ids": ids,
+        "top20_ids": top.indices.tolist(), "top20_values": top.values.tolist(),
+        "max_abs": float(lg.abs().max()), "argmax": int(lg.argmax()),
+        "spread_values": [float(lg[i]) for i in spread],
+        "max_abs_diff_vs_base": float((lg - base_lg).abs().max()),
+        "base_argmax": int(base_lg.argmax()),
+    }
+
+
 def peft_config(case):
     from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig
     if case == "prefix":
@@ -151,17 +170,8 @@ def make_case(case, base, tok, base_logits, about_gguf):
     prompts = []
     for lang, prompt in PROMPTS:
         ids, lg = last_logits(back, tok, prompt)
-        V = lg.numel()
-        spread = [round(k * (V - 1) / (N_SPREAD - 1)) for k in range(N_SPREAD)]
-        top = torch.topk(lg.double(), 20)
-        prompts.append({
-            "lang": lang, "prompt": prompt, "prompt_ids": ids,
-            "top20_ids": top.indices.tolist(), "top20_values": top.values.tolist(),
-            "max_abs": float(lg.abs().max()), "argmax": int(lg.argmax()),
-            "spread_values": [float(lg[i]) for i in spread],
-            "max_abs_diff_vs_base": float((lg - base_logits[lang]).abs().max()),
-            "base_argmax": int(base_logits[lang].argmax()),
-        })
+        V, spread = lg.numel(), spread_ids(lg.numel())
+        prompts.append(logits_record(lang, prompt, ids, lg, base_logits[lang], spread))
         print("  %s %s: argmax %d (base %d), max|logit| %.3f, max|adapter - base| %.3f" % (
             case, lang, prompts[-1]["argmax"], prompts[-1]["base_argmax"], prompts[-1]["max_abs"],
             prompts[-1]["max_abs_diff_vs_base"]), file=sys.stderr)
@@ -192,16 +202,8 @@ def make_base(base, tok, about_gguf):
     spread = None
     for lang, prompt in PROMPTS:
         ids, lg = last_logits(base, tok, prompt)
-        V = lg.numel()
-        spread = [round(k * (V - 1) / (N_SPREAD - 1)) for k in range(N_SPREAD)]
-        top = torch.topk(lg.double(), 20)
-        prompts.append({
-            "lang": lang, "prompt": prompt, "prompt_ids": ids,
-            "top20_ids": top.indices.tolist(), "top20_values": top.values.tolist(),
-            "max_abs": float(lg.abs().max()), "argmax": int(lg.argmax()),
-            "spread_values": [float(lg[i]) for i in spread],
-            "max_abs_diff_vs_base": 0.0, "base_argmax": int(lg.argmax()),
-        })
+        V, spread = lg.numel(), spread_ids(lg.numel())
+        prompts.append(logits_record(lang, prompt, ids, lg, lg, spread))
     doc = {
         "about": "Logits of transformers' Gemma3ForCausalLM (float32, eager) without an adapter, at the last "
                  "position of BOS + prompt, made by tools/oracle/make_gemma3_peft.py (the same format as "
