@@ -71,6 +71,19 @@ check "predictions.jsonl has one line per example (2 x 12)" '[ "$(wc -l < "$T/ev
     --predictions "$T/eval/predictions.jsonl" > "$T/score.txt" 2>/dev/null
 check "score recomputes eval's per-language numbers from the predictions alone" \
     '[ "$(grep -E "^(en|zh) " "$T/eval.txt")" = "$(grep -E "^(en|zh) " "$T/score.txt")" ]'
+"$AFFIX" eval -m $M --adapter "$T/one/adapter" --task xnli --scoring loglik --limit 12 --sample 3 --quiet \
+    --data tests/data/demo/xnli.test.en.tsv --out "$T/sample" > /dev/null 2>&1
+check "--sample 3 of --limit 12 scores examples 0, 4 and 8, as the full run did" \
+    '[ "$(cut -d, -f1-3 "$T/sample/predictions.jsonl")" = "$(head -n 12 "$T/eval/predictions.jsonl" | sed -n "1p;5p;9p" | cut -d, -f1-3)" ]'
+"$AFFIX" train -m $M --method lora --r 2 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --seq-len 64 \
+    --batch 2 --grad-accum 2 --lr 3e-2 --max-steps 3 --save-init --dump-batches "$T/batches.jsonl" --out "$T/init" --quiet 2>/dev/null
+"$AFFIX" generate -m $M -p "Once" -n 1 --logits "$T/base.f32" > /dev/null 2>&1
+"$AFFIX" generate -m $M --adapter "$T/init/adapter-init" -p "Once" -n 1 --logits "$T/init.f32" > /dev/null 2>&1
+"$AFFIX" generate -m $M --adapter "$T/init/adapter" -p "Once" -n 1 --logits "$T/trained.f32" > /dev/null 2>&1
+check "--save-init: LoRA at step 0 (B = 0) gives the base model's logits; the trained adapter does not" \
+    '[ -s "$T/base.f32" ] && cmp -s "$T/base.f32" "$T/init.f32" && ! cmp -s "$T/base.f32" "$T/trained.f32"'
+check "--dump-batches: one line per micro-batch (3 steps x 2), each with its step, ids and labels" \
+    '[ "$(wc -l < "$T/batches.jsonl")" -eq 6 ] && [ "$(grep -c "^{\"step\":[123],\"micro\":[01],\"ids\":\[\[1," "$T/batches.jsonl")" -eq 6 ] && grep -q "\"labels\":\[\[-100," "$T/batches.jsonl"'
 "$AFFIX" eval -m $M --task mgsm --data tests/data/tasks/mgsm_en.tsv --limit 2 --max-new-tokens 8 --quiet > "$T/mgsm.txt" 2>&1
 check "eval by generation (mgsm) runs and prints a table" 'grep -q "^en " "$T/mgsm.txt"'
 

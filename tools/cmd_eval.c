@@ -2,7 +2,7 @@
  * predictions file alone.
  *
  *   affix eval -m MODEL [--adapter DIR] --task xquad|xnli|belebele|mgsm --data FILE... [--lang CODE]
- *              [--scoring generate|loglik] [--limit N] [--max-new-tokens N] [--seq-len N]
+ *              [--scoring generate|loglik] [--limit N] [--sample N] [--max-new-tokens N] [--seq-len N]
  *              [--temp T --top-p P --seed S] [--out DIR] [--strict]
  *   affix score --task T --data FILE... --predictions FILE [--lang CODE]
  *
@@ -45,7 +45,7 @@
 typedef struct {
     const char *model, *adapter, *task, *out, *lang, *pred_file;
     const char *files[MAX_FILES];
-    int n_files, limit, max_new, seq_len, seq_given, strict, loglik, quiet;
+    int n_files, limit, sample, max_new, seq_len, seq_given, strict, loglik, quiet;
     double temp, top_p;
     unsigned long long seed;
 } EvalOpts;
@@ -63,7 +63,7 @@ static int eval_kind(const char *task, TaskKind *kind) {
 static int usage(void) {
     fprintf(stderr,
             "usage: affix eval -m MODEL [--adapter DIR] --task xquad|xnli|belebele|mgsm --data FILE... [--lang CODE]\n"
-            "                  [--scoring generate|loglik] [--limit N] [--max-new-tokens N] [--seq-len N]\n"
+            "                  [--scoring generate|loglik] [--limit N] [--sample N] [--max-new-tokens N] [--seq-len N]\n"
             "                  [--temp T] [--top-p P] [--seed S] [--out DIR] [--strict] [--quiet]\n"
             "       affix score --task T --data FILE... --predictions FILE [--lang CODE]\n");
     return 2;
@@ -82,7 +82,7 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
         }
         int known = !strcmp(a, "--task") || !strcmp(a, "--lang") ||
                     (!scoring_only && (!strcmp(a, "-m") || !strcmp(a, "--adapter") || !strcmp(a, "--out") ||
-                                       !strcmp(a, "--scoring") || !strcmp(a, "--limit") || !strcmp(a, "--max-new-tokens") ||
+                                       !strcmp(a, "--scoring") || !strcmp(a, "--limit") || !strcmp(a, "--sample") || !strcmp(a, "--max-new-tokens") ||
                                        !strcmp(a, "--seq-len") || !strcmp(a, "--temp") || !strcmp(a, "--top-p") ||
                                        !strcmp(a, "--seed"))) ||
                     (scoring_only && !strcmp(a, "--predictions"));
@@ -104,6 +104,7 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
             if (!strcmp(v, "loglik")) o->loglik = 1;
             else if (strcmp(v, "generate")) { fprintf(stderr, "affix: error: --scoring '%s': use generate or loglik\n", v); return 2; }
         } else if (!strcmp(a, "--limit")) r = cli_int(a, v, 1, INT_MAX, &o->limit);
+        else if (!strcmp(a, "--sample")) r = cli_int(a, v, 1, INT_MAX, &o->sample);
         else if (!strcmp(a, "--max-new-tokens")) r = cli_int(a, v, 1, 1000000, &o->max_new);
         else if (!strcmp(a, "--seq-len")) r = cli_int(a, v, 1, INT_MAX, &o->seq_len), o->seq_given = 1;
         else if (!strcmp(a, "--temp")) r = cli_double(a, v, 0, 1e6, &o->temp);
@@ -205,13 +206,27 @@ static int generate(Gen *g, const char *prompt, const char *stop, int max_new, c
     return 0;
 }
 
-/* mean log-likelihood of each option after the prompt: one batched forward, one row per option */
+/* log p(id | the position whose logits are z), in double */
+static double log_prob(const real *z, int V, int id) {
+    double mx = z[0], se = 0;
+    for (int v = 1; v < V; v++) if (z[v] > mx) mx = z[v];
+    for (int v = 0; v < V; v++) se += exp((double)z[v] - mx);
+    return (double)z[id] - mx - log(se);
+}
+
+/* Mean log-likelihood of each option after the prompt. The prompt is decoded once into the KV cache
+ * (logits of its last position only); each option then continues from that state: its first token's
+ * log-probability comes from the prompt's last logits, its later tokens' from decoding the option's
+ * own tokens, after which the cache is rewound to the prompt. The same numbers as one forward of
+ * prompt + option per option (decode equals forward, tests/test_decode.c), without recomputing the
+ * prompt or the vocabulary-wide logits of positions nobody reads. */
 static int loglik_choice(Gen *g, const TaskExample *x, int *choice, afx_err *e) {
     int n_opt = tmpl_n_candidates(x), rc = -1;
     if (n_opt <= 0 || n_opt > 16) return afx_fail(e, "%s: no options to score", x->id);
     TmplText tt;
     if (tmpl_render(x, TMPL_EVAL, &tt, e)) return -1;
-    int *p = NULL, np = 0, *c[16] = {0}, nc[16] = {0}, T = 0;
+    int *p = NULL, np = 0, *c[16] = {0}, nc[16] = {0}, V = g->m->cfg.V;
+    double score[16];
     if (tokenizer_encode(g->tok, tt.prompt, strlen(tt.prompt), 1, &p, &np, e)) goto out;
     int longest = 0;
     for (int i = 0; i < n_opt; i++) {
@@ -220,47 +235,30 @@ static int loglik_choice(Gen *g, const TaskExample *x, int *choice, afx_err *e) 
         int r = tokenizer_encode(g->tok, cand, strlen(cand), 0, &c[i], &nc[i], e);
         free(cand);
         if (r) goto out;
+        if (nc[i] == 0) { afx_fail(e, "%s: option %d has no tokens", x->id, i); goto out; }
         if (nc[i] > longest) longest = nc[i];
     }
     np = fit_prompt(p, np, longest, g->o->seq_len, tokenizer_bos(g->tok));
-    T = np + longest;
-    int *ids = calloc((size_t)n_opt * T, sizeof(int)), *mask = calloc((size_t)n_opt * T, sizeof(int));
-    int *labels = malloc(sizeof(int) * (size_t)n_opt * T);
-    LlamaActs a;
-    if (!ids || !mask || !labels) { afx_fail(e, "out of memory"); free(ids); free(mask); free(labels); goto out; }
-    for (int i = 0; i < n_opt; i++)
-        for (int t = 0; t < T; t++) {
-            size_t k = (size_t)i * T + t;
-            int in_c = t >= np && t - np < nc[i];
-            ids[k] = t < np ? p[t] : in_c ? c[i][t - np] : 0;
-            mask[k] = t < np || in_c;
-            labels[k] = in_c ? ids[k] : -100;
+    const real *last;
+    llama_cache_reset(&g->cache);
+    g->cache.last_only = 1;
+    if (llama_decode(&g->m->w, adapter_hooks(g->set), &g->cache, p, NULL, np, &last, NULL, e)) goto out;
+    int used = g->cache.used, pos = g->cache.next_pos;
+    for (int i = 0; i < n_opt; i++) score[i] = log_prob(last, V, c[i][0]);
+    g->cache.last_only = 0; // an option's every position is read
+    for (int i = 0; i < n_opt; i++) {
+        if (llama_cache_rewind(&g->cache, used, pos, e)) goto out;
+        for (int t = 0; t + 1 < nc[i];) { // tokens 0..nc-2 predict tokens 1..nc-1, a cache chunk at a time
+            int n = nc[i] - 1 - t < g->cache.chunk ? nc[i] - 1 - t : g->cache.chunk, Tc;
+            if (llama_decode(&g->m->w, adapter_hooks(g->set), &g->cache, c[i] + t, NULL, n, &last, &Tc, e)) goto out;
+            for (int k = 0; k < n; k++) score[i] += log_prob(g->cache.logits + (size_t)(Tc - n + k) * V, V, c[i][t + k + 1]);
+            t += n;
         }
-    if (!(g->set && adapter_set_bind_acts(g->set, n_opt, T, e)) && !llama_acts_alloc(&a, &g->m->cfg, adapter_hooks(g->set), n_opt, T, e)) {
-        a.kern = g->kern;
-        if (!llama_forward(&g->m->w, adapter_hooks(g->set), &a, ids, mask, NULL, n_opt, T, e)) {
-            double score[16];
-            int V = g->m->cfg.V;
-            for (int i = 0; i < n_opt; i++) { // sum of log p(token | before) over the option's tokens
-                double s = 0;
-                for (int t = np; t < np + nc[i]; t++) {
-                    const real *z = a.logits + ((size_t)i * a.Tx + a.P + t - 1) * V;
-                    double mx = z[0], se = 0;
-                    for (int v = 1; v < V; v++) if (z[v] > mx) mx = z[v];
-                    for (int v = 0; v < V; v++) se += exp((double)z[v] - mx);
-                    s += (double)z[ids[(size_t)i * T + t]] - mx - log(se);
-                }
-                score[i] = s;
-            }
-            *choice = choice_best(score, nc, n_opt);
-            rc = 0;
-        }
-        llama_acts_free(&a);
     }
-    free(ids);
-    free(mask);
-    free(labels);
+    *choice = choice_best(score, nc, n_opt);
+    rc = 0;
 out:
+    g->cache.last_only = 1;
     tmpl_text_free(&tt);
     free(p);
     for (int i = 0; i < 16; i++) free(c[i]);
@@ -355,6 +353,7 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     have_cache = 1;
+    g.cache.last_only = 1; // generation reads the last position's logits only
     char kmsg[256];
     g.kern = g.cache.kern = kernels_from_env("auto", kmsg, sizeof kmsg);
     if (!g.kern) { fprintf(stderr, "affix: error: AFFIX_KERNELS: %s\n", kmsg); goto done; }
@@ -375,11 +374,15 @@ int cmd_eval(int argc, char **argv) {
         if (task_read_file(&ts, kind, o.files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         for (size_t p = 0; p < ts.n_problems && !o.quiet; p++) fprintf(stderr, "affix: warning: %s (skipped)\n", ts.problems[p]);
         row->skipped = (int)ts.n_problems;
-        size_t n = o.limit && (size_t)o.limit < ts.n ? (size_t)o.limit : ts.n;
+        // --limit: the first N examples; --sample: N examples spread evenly over the file (example
+        // floor(i*n/N)), so a genre-ordered file (XNLI) is sampled across its genres; parallel files
+        // give parallel samples
+        size_t pool = o.limit && (size_t)o.limit < ts.n ? (size_t)o.limit : ts.n;
+        size_t n = o.sample && (size_t)o.sample < pool ? (size_t)o.sample : pool;
         double sum_em = 0, sum_f1 = 0;
         double t0 = (double)clock() / CLOCKS_PER_SEC;
         for (size_t i = 0; i < n; i++) {
-            const TaskExample *x = &ts.ex[i];
+            const TaskExample *x = &ts.ex[i * pool / n];
             Scored s = {.choice = -1};
             int r;
             if (o.loglik) {

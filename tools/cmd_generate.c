@@ -168,6 +168,7 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     have_cache = 1;
+    cache.last_only = 1; // sampling (and --logits) read the last position only
     if (sampler_init(&smp, m.cfg.V, temp, top_p, seed, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     have_sampler = 1;
     char kmsg[256];

@@ -43,10 +43,10 @@
 #define MAX_FILES 64
 
 typedef struct {
-    const char *model, *method, *task, *out, *resume, *lang, *eval_data;
+    const char *model, *method, *task, *out, *resume, *lang, *eval_data, *dump_batches;
     const char *files[MAX_FILES];
     int n_files;
-    int seq_len, seq_given, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet;
+    int seq_len, seq_given, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet, save_init;
     double lr, clip, weight_decay;
     lr_schedule schedule;
     unsigned long long seed;
@@ -70,6 +70,8 @@ static int usage(void) {
             "  --eval-every N (0) [--eval-data FILE]  --save-every N (0 = at the end)  --lang CODE\n"
             "  --stop-at N (stop after step N, keeping the schedule of the full run; resume later)\n"
             "  --resume DIR  --strict  --quiet\n"
+            "  --save-init (DIR/adapter-init: the adapter before step 1, PEFT format)\n"
+            "  --dump-batches FILE (every micro-batch's ids and labels as JSON lines: to replay elsewhere)\n"
             "method options: see `affix params --help` (e.g. --num-virtual-tokens 10 --layers top:30)\n");
     return 2;
 }
@@ -93,6 +95,7 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
         if (!strcmp(a, "--strict")) { o->strict = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(a, "--save-init")) { o->save_init = 1; continue; }
         if (!strcmp(a, "--data")) {
             if (cli_take_files(argc, argv, &i, o->files, &o->n_files, MAX_FILES)) return 2;
             continue;
@@ -103,7 +106,7 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
                     !strcmp(a, "--epochs") || !strcmp(a, "--warmup") || !strcmp(a, "--max-steps") || !strcmp(a, "--stop-at") ||
                     !strcmp(a, "--eval-every") || !strcmp(a, "--save-every") || !strcmp(a, "--limit") ||
                     !strcmp(a, "--lr") || !strcmp(a, "--clip") || !strcmp(a, "--weight-decay") ||
-                    !strcmp(a, "--seed") || !strcmp(a, "--schedule");
+                    !strcmp(a, "--seed") || !strcmp(a, "--schedule") || !strcmp(a, "--dump-batches");
         if (!known) { // a method option: the method's parser judges it
             if (o->method_argc + 2 > 64) { fprintf(stderr, "affix: error: too many method options\n"); return 2; }
             o->method_argv[o->method_argc++] = argv[i];
@@ -119,6 +122,7 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
         else if (!strcmp(a, "--resume")) o->resume = v;
         else if (!strcmp(a, "--lang")) o->lang = v;
         else if (!strcmp(a, "--eval-data")) o->eval_data = v;
+        else if (!strcmp(a, "--dump-batches")) o->dump_batches = v;
         else if (!strcmp(a, "--seq-len")) r = parse_int(a, v, 8, &o->seq_len), o->seq_given = 1;
         else if (!strcmp(a, "--batch")) r = cli_int(a, v, 1, 256, &o->batch);
         else if (!strcmp(a, "--grad-accum")) r = parse_int(a, v, 1, &o->accum);
@@ -305,18 +309,41 @@ static double eval_loss(Model *m, AdapterSet *s, TrainWorkspace *ws, const Kerne
     return cnt ? sum / (double)cnt : NAN;
 }
 
-static int save_all(const char *out, const char *model_path, const MethodSpec *spec, Adapter *ad, AdapterSet *s,
-                    const TrainState *st, const Model *m, afx_err *e) {
+static int save_adapter(const char *out, const char *name, const char *model_path, const MethodSpec *spec, Adapter *ad,
+                        const Model *m, afx_err *e) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
-    if (ckpt_save(path, s, spec, 1, st, e)) return -1;
-    snprintf(path, sizeof path, "%s/adapter", out);
+    snprintf(path, sizeof path, "%s/%s", out, name);
     PeftSaveOptions po;
     peft_save_options_init(&po);
     po.base_model = model_path;
     po.bos_id = m->bos_id;
     po.eos_id = m->eos_id;
     return peft_save(path, spec, ad, &po, e);
+}
+
+static int save_all(const char *out, const char *model_path, const MethodSpec *spec, Adapter *ad, AdapterSet *s,
+                    const TrainState *st, const Model *m, afx_err *e) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
+    if (ckpt_save(path, s, spec, 1, st, e)) return -1;
+    return save_adapter(out, "adapter", model_path, spec, ad, m, e);
+}
+
+/* --dump-batches: one JSON line per micro-batch, each row cut to its real tokens (right padding) */
+static int dump_batch(FILE *f, long long step, int micro, const Batch *b) {
+    int w = fprintf(f, "{\"step\":%lld,\"micro\":%d,\"ids\":[", step, micro);
+    for (int pass = 0; pass < 2 && w >= 0; pass++) {
+        const int *a = pass ? b->labels : b->ids;
+        if (pass) w = fprintf(f, "],\"labels\":[");
+        for (int i = 0; i < b->B && w >= 0; i++) {
+            w = fprintf(f, "%s[", i ? "," : "");
+            for (int t = 0, k = 0; t < b->T && w >= 0; t++)
+                if (b->mask[(size_t)i * b->T + t]) w = fprintf(f, "%s%d", k++ ? "," : "", a[(size_t)i * b->T + t]);
+            if (w >= 0) w = fprintf(f, "]");
+        }
+    }
+    if (w >= 0) w = fprintf(f, "]}\n");
+    return w < 0 ? -1 : 0;
 }
 
 static void progress(const TrainOpts *o, long step, long total, double loss, double lr, double tps, double eta) {
@@ -413,6 +440,7 @@ int cmd_train(int argc, char **argv) {
     int have_model = 0, have_ad = 0, have_set = 0, rc = 1, n_ex = 0, n_eval = 0;
     Example *ex = NULL, *eval = NULL;
     int *perm = NULL;
+    FILE *dump = NULL;
     FILE *csv = NULL;
     TrainWorkspace ws = {0};
     Batch *mb = NULL; // one optimizer step's micro-batches (--grad-accum of them, no upper limit)
@@ -518,6 +546,15 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
 
+    if (o.save_init && st.step == 0 && save_adapter(o.out, "adapter-init", o.model, &spec, &ad, &m, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        goto done;
+    }
+    if (o.dump_batches && !(dump = fopen(o.dump_batches, st.step ? "a" : "w"))) {
+        fprintf(stderr, "affix: error: %s: cannot write: %s\n", o.dump_batches, strerror(errno));
+        goto done;
+    }
+
     AdamWConfig ac = {.lr = o.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = o.weight_decay};
     mb = calloc((size_t)o.accum, sizeof *mb);
     tbs = calloc((size_t)o.accum, sizeof *tbs);
@@ -546,6 +583,10 @@ int cmd_train(int argc, char **argv) {
             }
             if (make_batch(&mb[k], ex, which, o.batch, pad, &e)) failed = 1;
             else tokens += mb[k].tokens, tbs[k] = as_train_batch(&mb[k]);
+            if (!failed && dump && dump_batch(dump, st.step + 1, k, &mb[k])) {
+                afx_fail(&e, "%s: cannot write: %s", o.dump_batches, strerror(errno));
+                failed = 1;
+            }
         }
         // zero_grad -> forward -> loss -> backward over the micro-batches -> clip -> AdamW (train.h)
         double lr = o.lr * lr_factor(o.schedule, st.step, o.warmup, total);
@@ -608,6 +649,10 @@ done:
     free(tbs);
     free(which);
     if (csv) fclose(csv);
+    if (dump && fclose(dump) && rc == 0) {
+        fprintf(stderr, "affix: error: %s: cannot write: %s\n", o.dump_batches, strerror(errno));
+        rc = -1;
+    }
     free(perm);
     if (eval && eval != ex) free_examples(eval, n_eval);
     if (ex) free_examples(ex, n_ex);

@@ -98,6 +98,14 @@ void llama_cache_reset(LlamaCache *c) {
     c->next_pos = 0;
 }
 
+int llama_cache_rewind(LlamaCache *c, int used, int next_pos, afx_err *e) {
+    if (used < 0 || used > c->used || next_pos < 0 || next_pos > c->next_pos || (used == 0 && next_pos != 0))
+        return afx_fail(e, "decode: cannot rewind to %d rows (position %d) from %d rows", used, next_pos, c->used);
+    c->used = used;
+    c->next_pos = next_pos;
+    return 0;
+}
+
 /* the cache of layer l, batch row b */
 static real *krow(const LlamaCache *c, real *base, int l, int b) {
     size_t R = (size_t)c->cap + c->P_prefix, KD = (size_t)c->cfg.NKV * c->cfg.HS;
@@ -128,7 +136,7 @@ static void decode_place(void *ctx, int l, BlockActs *ba, KeyStore *ks) {
 
 /* one chunk of Tx rows (virtual tokens first when this is the first call) */
 static int decode_chunk(const LlamaParams *w, ModelHooks *s, LlamaCache *c, const int *ids, const int *mask,
-                        int T, int Pv, afx_err *e) {
+                        int T, int Pv, int last_chunk, afx_err *e) {
     const LlamaConfig *g = &c->cfg;
     int B = c->B, Tx = Pv + T, R = c->cap + c->P_prefix;
     size_t C = g->C, N = (size_t)B * Tx;
@@ -162,8 +170,16 @@ static int decode_chunk(const LlamaParams *w, ModelHooks *s, LlamaCache *c, cons
     BlockRun run = {c->kern, w, c->normg, c->rope_cos, c->rope_sin, c->rope_lcos, c->rope_lsin, s, B, Tx};
     DecodePlace dp = {c, s, row0};
     blocks_forward(&run, c->x, decode_place, &dp);
-    c->kern->rmsnorm_forward(c->ln, c->rstd, c->x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, g->eps);
-    c->kern->matmul_forward(c->logits, c->ln, w->t[LT_LM_HEAD], (int)N, (int)C, g->V);
+    if (c->last_only && last_chunk) { // the final norm and lm_head only where the logits are read
+        for (int b = 0; b < B; b++) {
+            size_t r = (size_t)b * Tx + Tx - 1;
+            c->kern->rmsnorm_forward(c->ln + r * C, c->rstd + r, c->x + r * C, block_norm(&run, LT_LNF, 0), 1, (int)C, g->eps);
+            c->kern->matmul_forward(c->logits + r * g->V, c->ln + r * C, w->t[LT_LM_HEAD], 1, (int)C, g->V);
+        }
+    } else if (last_chunk) {
+        c->kern->rmsnorm_forward(c->ln, c->rstd, c->x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, g->eps);
+        c->kern->matmul_forward(c->logits, c->ln, w->t[LT_LM_HEAD], (int)N, (int)C, g->V);
+    }
     c->used += Tx;
     c->next_pos += Tx;
     return 0;
@@ -205,7 +221,7 @@ int llama_decode(const LlamaParams *w, ModelHooks *s, LlamaCache *c, const int *
             }
         }
         int rc = decode_chunk(w, s, c, sub_ids ? sub_ids : ids + done, sub_ids ? sub_mask : (mask ? mask + done : NULL),
-                              n, Pv, e);
+                              n, Pv, done + n == T, e);
         free(sub_ids);
         free(sub_mask);
         if (rc) return -1;

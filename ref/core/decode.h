@@ -25,6 +25,7 @@ typedef struct {
     int P_prompt;    /* virtual tokens of a prompt adapter (added at the first call) */
     int used;        /* rows filled (prefix included) */
     int next_pos;    /* position of the next token */
+    int last_only;   /* 1: logits only for the last token of each row (what generation reads); 0: all */
     real *k, *v;     /* (L, B, R, NKV*HS), R = P_prefix + cap slots per row: prefix rows, then tokens */
     int *keymask;    /* (B, R) 1 = the slot may be attended (prefix slots: 1) */
     /* scratch for one chunk of Tc <= chunk (+ virtual) tokens: the block's views (block.h) */
@@ -47,8 +48,14 @@ void llama_cache_free(LlamaCache *c);
 /* forget every token (keeps the allocation); the next call starts a new sequence */
 void llama_cache_reset(LlamaCache *c);
 
+/* back to an earlier state of the same sequence: the first `used` rows (LlamaCache.used, read after
+ * the call to return to) stay, later rows are forgotten; positions continue from there. Used to
+ * score several continuations of one prompt without recomputing the prompt. */
+int llama_cache_rewind(LlamaCache *c, int used, int next_pos, afx_err *e);
+
 /* Feeds T new tokens per row: ids (B,T); mask (B,T) 1 = real (NULL: all real). Positions continue
- * from the previous call. On return c->logits holds (B, Tc, V) for the last chunk processed;
+ * from the previous call. On return c->logits holds (B, Tc, V) for the last chunk processed
+ * (with last_only set, only the rows' last tokens are computed; the other rows are stale);
  * *last points to the logits of the last token of row 0 (row b: *last + b*Tc*V). */
 int llama_decode(const LlamaParams *w, struct ModelHooks *s, LlamaCache *c, const int *ids, const int *mask,
                  int T, const real **last, int *Tc, afx_err *e);

@@ -1,0 +1,314 @@
+"""report.py — the reproduction's report from its finished runs: one markdown table per task,
+results.json, SVG charts (per-language bars per method, method means per script and family, loss
+curves) and RUNS.md (every command, its wall time and peak RSS). Python 3 standard library only;
+called by reproduce.py after every run, so a partial reproduction is already readable.
+"""
+import csv
+import html
+import json
+import os
+import platform
+import subprocess
+import time
+
+# Resource classes of Joshi et al. 2020 ("The State and Fate of Linguistic Diversity"): classes 4-5
+# are "high", 0-3 "low". Stated here once; the README repeats it.
+JOSHI = {"en": 5, "de": 5, "zh": 5, "es": 5, "fr": 5, "ja": 5, "ar": 5, "ru": 4, "ko": 4, "vi": 4, "tr": 4,
+         "hi": 4, "el": 3, "ro": 3, "th": 3, "ur": 3, "bn": 3, "sw": 2, "te": 1, "my": 1}
+EVAL_TASK = {"nli": "xnli", "qa": "xquad", "rc": "belebele", "math": "mgsm"}
+TASK_TITLE = {"nli": "XNLI (accuracy %, log-likelihood of the label words)",
+              "qa": "XQuAD (F1 %, greedy generation; zh and th character-level)",
+              "rc": "Belebele (accuracy %, log-likelihood of the option letters; held-out passages)",
+              "math": "MGSM (exact match %, last number of the greedy generation)"}
+METHOD_ORDER = ["base", "prompt", "prefix", "llama-adapter", "lora", "full",
+                "prefix-top6", "prefix-top12", "prefix-P5", "prefix-P20"]
+COLORS = {"base": "#999999", "prompt": "#e6a000", "prefix": "#0072b2", "llama-adapter": "#009e73", "lora": "#d55e00",
+          "full": "#cc79a7", "prefix-top6": "#56b4e9", "prefix-top12": "#3d8fc4", "prefix-P5": "#8fc7e8",
+          "prefix-P20": "#1b4f72"}
+
+
+def eval_results(rec):
+    """results.json of an eval run (None if it failed or has none)."""
+    if not rec or rec.get("rc") != 0 or "eval" not in rec["argv"]:
+        return None
+    out = rec["argv"][rec["argv"].index("--out") + 1]
+    p = os.path.join(out, "results.json")
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def primary_of(rec):
+    """The primary metric of a one-language eval run (the sweep's dev accuracy)."""
+    r = eval_results(rec)
+    if not r or not r["languages"]:
+        return None
+    return r["languages"][0][r["primary_metric"]]
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def fmt(x, nd=1):
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def task_table(task, recs):
+    """{method: {"langs": {lang: {metric: value, n, script, family}}, "metric": name, ...}} of a task."""
+    rows = {}
+    for name, rec in recs.items():
+        if not name.startswith(task + "-") or not name.endswith("-eval"):
+            continue
+        method = name[len(task) + 1:-len("-eval")]
+        r = eval_results(rec)
+        if not r:
+            rows[method] = {"failed": rec.get("error") or f"exit {rec.get('rc')}"}
+            continue
+        rows[method] = {"metric": r["primary_metric"], "langs": {l["lang"]: l for l in r["languages"]}}
+    return rows
+
+
+def summarize(row):
+    """Means of a row: all languages, high/low resource, per script, per family."""
+    m = row["metric"]
+    L = row["langs"]
+    s = {"mean": mean([v[m] for v in L.values()]),
+         "high": mean([v[m] for k, v in L.items() if JOSHI.get(k, 0) >= 4]),
+         "low": mean([v[m] for k, v in L.items() if JOSHI.get(k, 0) <= 3]),
+         "non-en": mean([v[m] for k, v in L.items() if k != "en"])}
+    for key in ("script", "family"):
+        groups = {}
+        for v in L.values():
+            groups.setdefault(v.get(key, "?"), []).append(v[m])
+        s[key] = {g: mean(xs) for g, xs in sorted(groups.items())}
+    return s
+
+
+def ordered(methods):
+    return sorted(methods, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99)
+
+
+def markdown(task, rows, plan, lrs):
+    langs = sorted({l for r in rows.values() if "langs" in r for l in r["langs"]})
+    out = [f"## {TASK_TITLE[task]}", ""]
+    if not langs:
+        return "\n".join(out + ["(no finished evaluation yet)", ""])
+    any_row = next(r for r in rows.values() if "langs" in r)
+    ns = {l: any_row["langs"][l]["n"] for l in langs if l in any_row["langs"]}
+    out.append("Examples per language: " + ", ".join(f"{l} {n}" for l, n in ns.items()) + ".")
+    out.append("")
+    head = ["method", "lr"] + langs + ["mean", "non-en", "high", "low"]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * 2 + "---:|" * (len(head) - 2))
+    summ = {}
+    for m in ordered(rows):
+        r = rows[m]
+        lr = lrs.get(m.split("-top")[0].split("-P")[0] if m.startswith("prefix-") else m, "")
+        if "failed" in r:
+            out.append(f"| {m} | {lr} | failed: {r['failed']} |" + " |" * (len(head) - 3))
+            continue
+        s = summ[m] = summarize(r)
+        cells = [fmt(r["langs"].get(l, {}).get(r["metric"])) for l in langs]
+        out.append(f"| {m} | {lr if m != 'base' else '—'} | " + " | ".join(cells) +
+                   f" | {fmt(s['mean'])} | {fmt(s['non-en'])} | {fmt(s['high'])} | {fmt(s['low'])} |")
+    if task == "qa":  # EM beside F1
+        out += ["", "Exact match (%):", "", "| method | " + " | ".join(langs) + " | mean |", "|---|" + "---:|" * (len(langs) + 1)]
+        for m in ordered(rows):
+            r = rows[m]
+            if "langs" in r:
+                em = [r["langs"].get(l, {}).get("EM") for l in langs]
+                out.append(f"| {m} | " + " | ".join(fmt(x) for x in em) + f" | {fmt(mean(em))} |")
+    for key in ("script", "family"):
+        groups = sorted({g for s in summ.values() for g in s[key]})
+        if not groups:
+            continue
+        out += ["", f"Means per {key}:", "", f"| method | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
+        for m in ordered(summ):
+            out.append(f"| {m} | " + " | ".join(fmt(summ[m][key].get(g)) for g in groups) + " |")
+    out.append("")
+    return "\n".join(out)
+
+
+# ---- SVG ------------------------------------------------------------------------------------------
+
+def svg_bars(title, groups, series, values, ymax=100, path=None):
+    """Grouped bars: groups on x, one bar per series; values[series][group] (None = missing)."""
+    W, H, L, B, T = max(640, 60 + len(groups) * (14 * len(series) + 18)), 360, 50, 60, 40
+    gw = (W - L - 20) / max(1, len(groups))
+    bw = (gw - 10) / max(1, len(series))
+    s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+         f'<text x="{L}" y="20" font-size="14">{html.escape(title)}</text>']
+    for k in range(0, 101, 20):
+        y = H - B - (H - B - T) * k / 100
+        s.append(f'<line x1="{L}" x2="{W - 20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        s.append(f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{ymax * k / 100:g}</text>')
+    for gi, g in enumerate(groups):
+        x0 = L + gi * gw + 5
+        for si, name in enumerate(series):
+            v = values.get(name, {}).get(g)
+            if v is None:
+                continue
+            h = (H - B - T) * min(v, ymax) / ymax
+            s.append(f'<rect x="{x0 + si * bw:.1f}" y="{H - B - h:.1f}" width="{bw - 1:.1f}" height="{h:.1f}" '
+                     f'fill="{COLORS.get(name, "#444")}"><title>{html.escape(name)} {html.escape(g)}: {v:.1f}</title></rect>')
+        s.append(f'<text x="{x0 + gw / 2 - 5:.1f}" y="{H - B + 14}" text-anchor="middle">{html.escape(g)}</text>')
+    for si, name in enumerate(series):
+        x = L + si * 110
+        s.append(f'<rect x="{x}" y="{H - 24}" width="10" height="10" fill="{COLORS.get(name, "#444")}"/>'
+                 f'<text x="{x + 14}" y="{H - 15}">{html.escape(name)}</text>')
+    s.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(s) + "\n")
+
+
+def svg_lines(title, curves, path, window=20):
+    """Loss curves: curves[name] = [(step, loss)]; a moving average over `window` steps, raw underneath."""
+    W, H, L, B, T = 720, 360, 50, 50, 40
+    pts = [p for c in curves.values() for p in c]
+    if not pts:
+        return
+    xmax = max(p[0] for p in pts)
+    ymax = max(sorted(p[1] for p in pts)[int(0.98 * (len(pts) - 1))], 1e-3)
+    X = lambda x: L + (W - L - 20) * x / max(1, xmax)
+    Y = lambda y: H - B - (H - B - T) * min(y, ymax) / ymax
+    s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+         f'<text x="{L}" y="20" font-size="14">{html.escape(title)}</text>']
+    for k in range(0, 6):
+        y = ymax * k / 5
+        s.append(f'<line x1="{L}" x2="{W - 20}" y1="{Y(y):.1f}" y2="{Y(y):.1f}" stroke="#ddd"/>'
+                 f'<text x="{L - 6}" y="{Y(y) + 4:.1f}" text-anchor="end">{y:.2f}</text>')
+    s.append(f'<text x="{W - 20}" y="{H - B + 16}" text-anchor="end">step (max {xmax})</text>')
+    for i, (name, c) in enumerate(curves.items()):
+        col = COLORS.get(name, "#444")
+        raw = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in c)
+        sm = []
+        for j in range(len(c)):
+            w = c[max(0, j - window + 1):j + 1]
+            sm.append((c[j][0], sum(p[1] for p in w) / len(w)))
+        s.append(f'<polyline fill="none" stroke="{col}" stroke-opacity="0.25" points="{raw}"/>')
+        s.append(f'<polyline fill="none" stroke="{col}" stroke-width="2" points="' +
+                 " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in sm) + '"/>')
+        s.append(f'<rect x="{L + i * 110}" y="{H - 24}" width="10" height="10" fill="{col}"/>'
+                 f'<text x="{L + i * 110 + 14}" y="{H - 15}">{html.escape(name)}</text>')
+    s.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(s) + "\n")
+
+
+def train_curve(rec):
+    if not rec or "train" not in rec["argv"]:
+        return []
+    p = os.path.join(rec["argv"][rec["argv"].index("--out") + 1], "train_log.csv")
+    if not os.path.exists(p):
+        return []
+    with open(p) as f:
+        return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
+
+
+# ---- RUNS.md and results.json ---------------------------------------------------------------------
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+
+
+def affix_version(affix):
+    try:
+        return subprocess.run([affix, "version"], capture_output=True, text=True, timeout=30).stdout.strip().replace("\n", "; ")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def git_commit(root):
+    try:
+        return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def write(out, plan, records):
+    recs = {r["name"]: r for r in records}
+    lrs = plan.get("lr", {})
+    os.makedirs(out, exist_ok=True)
+    affix = records[0]["argv"][0] if records else "build/affix"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    res = {"plan": plan, "machine": machine(), "affix": affix_version(affix), "commit": git_commit(root),
+           "written": time.strftime("%Y-%m-%d %H:%M:%S"), "sweep": {}, "tasks": {}, "runs": records}
+    md = [f"# Gemma 3 270M: English-trained adapters, zero-shot in other languages ({plan['scale']} scale)", "",
+          "Written by `tools/reproduce/reproduce.py` from the runs in `runs/` (README \"Results on a real model\" "
+          "states the protocol). Numbers as measured; a dash is a run not (yet) finished.", ""]
+    # the sweep
+    sweep = {}
+    for name, rec in recs.items():
+        if name.startswith("sweep-") and name.endswith("-dev"):
+            m, lr = name[len("sweep-"):-len("-dev")].rsplit("-lr", 1)
+            sweep.setdefault(m, {})[lr] = primary_of(rec)
+    for name, rec in recs.items():  # sweep runs that failed in training
+        if name.startswith("sweep-") and not name.endswith("-dev") and rec["rc"] != 0:
+            m, lr = name[len("sweep-"):].rsplit("-lr", 1)
+            sweep.setdefault(m, {})[lr] = None
+    if sweep:
+        res["sweep"] = sweep
+        k = plan["knobs"]
+        md += ["## Learning rate sweep (held-out English NLI slice)", "",
+               f"{k['sweep_steps']} steps of batch 4 on the English NLI training pairs, then accuracy (%) on "
+               f"{k['sweep_dev'] or 'all'} of the held-out pairs (every {plan['nli_heldout_every']}th dev pair); the best "
+               "is used for every task.", "", "| method | " + " | ".join(["lr 1", "lr 2", "lr 3"]) + " | chosen |",
+               "|---|---:|---:|---:|---:|"]
+        for m in ordered(sweep):
+            cells = [f"{lr}: {fmt(sweep[m].get(lr))}" for lr in plan["lr_grid"].get(m, [])]
+            md.append(f"| {m} | " + " | ".join(cells) + f" | {lrs.get(m, '—')} |")
+        md.append("")
+    for task in plan["tasks"]:
+        rows = task_table(task, recs)
+        res["tasks"][task] = {"eval": EVAL_TASK[task], "rows": {m: ({**r, "summary": summarize(r)} if "langs" in r else r)
+                                                               for m, r in rows.items()}}
+        md.append(markdown(task, rows, plan, lrs))
+        with open(os.path.join(out, f"{task}.md"), "w") as f:
+            f.write(markdown(task, rows, plan, lrs))
+        ok = {m: r for m, r in rows.items() if "langs" in r}
+        if ok:
+            langs = sorted({l for r in ok.values() for l in r["langs"]})
+            vals = {m: {l: r["langs"][l][r["metric"]] for l in r["langs"]} for m, r in ok.items()}
+            svg_bars(f"{TASK_TITLE[task]} — per language", langs, ordered(ok), vals, path=os.path.join(out, f"{task}.svg"))
+            groups = {}
+            for m, r in ok.items():
+                s = summarize(r)
+                groups[m] = {**{f"script {g}": v for g, v in s["script"].items()},
+                             **{f"family {g}": v for g, v in s["family"].items()}, "mean": s["mean"]}
+            gnames = sorted({g for v in groups.values() for g in v})
+            svg_bars(f"{EVAL_TASK[task]} — method means per script and family", gnames, ordered(ok), groups,
+                     path=os.path.join(out, f"{task}-groups.svg"))
+        curves = {m: train_curve(recs.get(f"{task}-{m}")) for m in METHOD_ORDER}
+        curves = {m: c for m, c in curves.items() if c}
+        if curves:
+            svg_lines(f"training loss on English ({task}), mean over the answer tokens", curves,
+                      os.path.join(out, f"{task}-loss.svg"))
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    tmp = os.path.join(out, "results.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(res, f, indent=1)
+    os.replace(tmp, os.path.join(out, "results.json"))
+    # RUNS.md
+    total = sum(r["wall_s"] for r in records)
+    lines = [f"# Runs ({plan['scale']} scale)", "", f"Machine: {res['machine']}. affix: {res['affix']}. Commit {res['commit']}.",
+             f"{len(records)} runs, {total:.0f} s ({total / 3600:.2f} h) of wall time in all; peak RSS per run as "
+             "measured by the kernel (`ru_maxrss`). Times were measured on a shared 2-core machine: another job "
+             "running beside a run slows it.", "",
+             "| run | wall s | peak RSS MB | exit | finished | command |", "|---|---:|---:|---:|---|---|"]
+    for r in records:
+        cmd = " ".join(os.path.relpath(a, root) if a.startswith(root) else a for a in r["argv"])
+        note = " (resumed)" if r.get("resumed") else ""
+        lines.append(f"| {r['name']}{note} | {r['wall_s']:.0f} | {r['max_rss_mb']:.0f} | {r['rc']} | {r['finished']} | `{cmd}` |")
+    with open(os.path.join(out, "RUNS.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
