@@ -206,14 +206,16 @@ test-gemma3: $(BUILD)/affix $(BUILD)/test_gemma3_tok $(BUILD)/test_gemma3_logits
 
 # The paper's experiment in miniature on Gemma 3 270M (tools/reproduce/reproduce.py; README "Results on
 # a real model"): every (task x method) run, resumable, the report in tools/reproduce/results/.
-# reproduce-quick: XNLI, prefix vs LoRA vs the base model, small limits (about 10 minutes on 2 cores).
+# reproduce-quick: XNLI, prefix vs LoRA vs the base model, small limits (about 10 minutes on 2 cores),
+# into build/reproduce/quick. REPRO_OUT=DIR writes elsewhere.
 # Needs python3 (standard library only; installed with apt-get when missing).
 .PHONY: reproduce reproduce-quick
 reproduce reproduce-quick: $(BUILD)/affix
 	@command -v python3 >/dev/null 2>&1 || { echo "make $@: installing python3 with apt-get" >&2; \
 	  (apt-get update && apt-get install -y python3) >/dev/null || { echo "make $@: python3 is needed" >&2; exit 1; }; }
 	@gguf=$$(sh tools/fetch_gemma3.sh) || exit 1; \
-	python3 tools/reproduce/reproduce.py --model "$$gguf" --affix $(BUILD)/affix $(if $(filter reproduce-quick,$@),--quick)
+	python3 tools/reproduce/reproduce.py --model "$$gguf" --affix $(BUILD)/affix $(if $(filter reproduce-quick,$@),--quick) \
+	    $(if $(REPRO_OUT),--out $(REPRO_OUT))
 
 # ---- make bench (benchmarks, never part of make test) ------------------------------------------
 # affix vs PyTorch-CPU per config x method, GEMMs vs the FMA peak, decoding vs the weight-streaming

@@ -84,6 +84,38 @@ check "--save-init: LoRA at step 0 (B = 0) gives the base model's logits; the tr
     '[ -s "$T/base.f32" ] && cmp -s "$T/base.f32" "$T/init.f32" && ! cmp -s "$T/base.f32" "$T/trained.f32"'
 check "--dump-batches: one line per micro-batch (3 steps x 2), each with its step, ids and labels" \
     '[ "$(wc -l < "$T/batches.jsonl")" -eq 6 ] && [ "$(grep -c "^{\"step\":[123],\"micro\":[01],\"ids\":\[\[1," "$T/batches.jsonl")" -eq 6 ] && grep -q "\"labels\":\[\[-100," "$T/batches.jsonl"'
+# --task lm: per-token NLL of the contexts. The model's own greedy story (README of stories260K) is
+# cheap for it, Chinese is not; the first token's NLL equals -log softmax of generate's BOS logits
+printf '%s' '{"data":[{"title":"t","paragraphs":[{"context":"Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.","qas":[{"id":"a","question":"Who?","answers":[{"text":"Lily","answer_start":48}]}]}]}],"version":"1.1"}' > "$T/xquad.en.json"
+"$AFFIX" eval -m $M --task lm --data "$T/xquad.en.json" tests/data/tasks/xquad.zh.json --quiet > "$T/lm.txt" 2>&1
+check "eval --task lm: NLL per token < 1 on the model's own story, > 5 on Chinese" \
+    'awk "/^en /{e=\$5} /^zh /{z=\$5} END{exit !(e > 0 && e < 1 && z > 5)}" "$T/lm.txt"'
+"$AFFIX" eval -m $M --task lm --data "$T/xquad.en.json" --seq-len 2 --quiet --out "$T/lm2" > /dev/null 2>&1
+"$AFFIX" generate -m $M -p "" -n 1 --logits "$T/bos.f32" --ids > /dev/null 2>&1
+want=$(od -An -v -f -w4 "$T/bos.f32" | awk 'NR == 404 {t = $1} {x[NR] = $1; if (NR == 1 || $1 > m) m = $1} END {for (i in x) s += exp(x[i] - m); printf "%.6f", -(t - m - log(s))}')
+check "eval --task lm --seq-len 2: one token scored, its NLL = -log softmax(BOS logits)[\" Once\"] ($want)" \
+    'grep -q "\"tokens\":1,\"nll\":$want}" "$T/lm2/predictions.jsonl"'
+# probe: CKA with English per layer on parallel XNLI rows
+mkdir -p "$T/copy" && cp tests/data/demo/xnli.test.en.tsv "$T/copy/xnli.test.en.tsv"
+"$AFFIX" probe -m $M --task xnli --sample 16 --quiet --out "$T/probe" \
+    --data tests/data/demo/xnli.test.en.tsv "$T/copy/xnli.test.en.tsv" tests/data/demo/xnli.test.zh.tsv > "$T/probe.txt" 2>&1
+check "probe: 6 depths (embeddings + 5 layers); the same texts give CKA 1 at each, Chinese less" \
+    '[ "$(grep -cE "^ +[0-9]+ " "$T/probe.txt")" -eq 6 ] && awk "/^ +[0-9]+ /{n++; if (\$2 < 0.999999 || \$3 >= 0.99) bad=1} END{exit !(n == 6 && !bad)}" "$T/probe.txt"'
+check "probe writes results.json and a heat map" '[ -s "$T/probe/results.json" ] && grep -q "<svg" "$T/probe/cka.svg"'
+"$AFFIX" probe -m $M --task xnli --sample 16 --quiet --compare base "$T/one/adapter" \
+    --data tests/data/demo/xnli.test.en.tsv tests/data/demo/xnli.test.zh.tsv > "$T/probe2.txt" 2>&1
+"$AFFIX" probe -m $M --task xnli --sample 16 --quiet --adapter "$T/one/adapter" \
+    --data tests/data/demo/xnli.test.en.tsv tests/data/demo/xnli.test.zh.tsv > "$T/probe3.txt" 2>&1
+a=$(awk '/^ +5 /{print $3}' "$T/probe.txt"); b=$(awk '/^ +5 /{print $2}' "$T/probe3.txt"); d=$(awk '/^ +5 /{print $2}' "$T/probe2.txt")
+check "probe --compare base ADAPTER: layer 5 difference = adapter - base ($b - $a = $d)" \
+    'awk -v a="$a" -v b="$b" -v d="$d" "BEGIN{x = b - a - d; exit !(d != \"\" && x < 0.0015 && x > -0.0015)}"'
+"$AFFIX" probe -m $M --task xnli --sample 16 --quiet --out "$T/p16" \
+    --data tests/data/demo/xnli.test.en.tsv tests/data/demo/xnli.test.zh.tsv > /dev/null 2>&1
+got=$(grep '"zh"' "$T/p16/results.json" | sed 's/.*\[\([^,]*\),.*/\1/')
+want=$(sed -n 's/.*"layer0_cka_en_zh": *\([0-9.eE+-]*\).*/\1/p' tests/data/probe/stories260k.json)
+check "probe: layer 0 CKA(en, zh) = numpy on the GGUF's embedding rows ($got vs $want; TOL_CKA 1e-12 of tests/tolerances.h)" \
+    'awk -v g="$got" -v w="$want" "BEGIN{d = (g - w) / w; exit !(g != \"\" && d < 1e-12 && d > -1e-12)}"'
+expect_error "probe without an English file" "probe -m $M --task xnli --data tests/data/demo/xnli.test.zh.tsv" "English"
 "$AFFIX" eval -m $M --task mgsm --data tests/data/tasks/mgsm_en.tsv --limit 2 --max-new-tokens 8 --quiet > "$T/mgsm.txt" 2>&1
 check "eval by generation (mgsm) runs and prints a table" 'grep -q "^en " "$T/mgsm.txt"'
 

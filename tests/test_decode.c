@@ -140,6 +140,38 @@ fail:
     goto done;
 }
 
+/* the residual-stream observer (affix probe): in one prefill, layer l's input must be the forward's
+ * (embed for l = 0, out of layer l-1 after), for l = 0..L (L: the last block's output) */
+typedef struct { const LlamaActs *a; int seen; double worst; } ObsCheck;
+static void obs_check(void *ctx, int l, const real *x, int Bc, int Tx, int Pv) {
+    ObsCheck *o = ctx;
+    (void)Pv;
+    size_t n = (size_t)Bc * Tx * CUR->C;
+    const real *want = l == 0 ? o->a->embed : o->a->out + (size_t)(l - 1) * n;
+    for (size_t i = 0; i < n; i++) o->worst = fmax(o->worst, fabs((double)x[i] - want[i]) / fmax(1.0, fabs((double)want[i])));
+    o->seen |= 1 << l;
+}
+
+static double compare_observer(const LlamaParams *w, AdapterSet *s, afx_err *e) {
+    LlamaActs a;
+    LlamaCache c;
+    if (s && adapter_set_bind_acts(s, B, T, e)) return -1;
+    if (llama_acts_alloc(&a, CUR, adapter_hooks(s), B, T, e)) return -1;
+    double r = -1;
+    if (!llama_forward(w, adapter_hooks(s), &a, IDS, NULL, NULL, B, T, e) &&
+        !llama_cache_alloc(&c, CUR, adapter_hooks(s), B, T, 0, e)) {
+        ObsCheck o = {&a, 0, 0};
+        c.observe = obs_check;
+        c.observe_ctx = &o;
+        const real *last;
+        if (!llama_decode(w, adapter_hooks(s), &c, IDS, NULL, T, &last, NULL, e))
+            r = o.seen == (1 << (CUR->L + 1)) - 1 ? o.worst : 3; // every depth once
+        llama_cache_free(&c);
+    }
+    llama_acts_free(&a);
+    return r;
+}
+
 static void check_paths(const char *name, const LlamaParams *w, Adapter **ads, int n) {
     afx_err e = {{0}};
     AdapterSet set, *s = NULL;
@@ -161,6 +193,10 @@ static void check_paths(const char *name, const LlamaParams *w, Adapter **ads, i
     snprintf(what, sizeof what, "%s: last-row logits, a detour rewound, the continuation = full forward", name);
     snprintf(detail, sizeof detail, "worst %.2e %.500s", d3, d3 < 0 ? e.msg : "");
     check(d3 >= 0 && d3 <= CLOSE, what, detail);
+    double d4 = compare_observer(w, s, &e);
+    snprintf(what, sizeof what, "%s: the observer sees the forward's residual stream at every depth", name);
+    snprintf(detail, sizeof detail, "worst %.2e %.500s", d4, d4 < 0 ? e.msg : "");
+    check(d4 >= 0 && d4 <= CLOSE, what, detail);
     if (s) adapter_set_free(s);
 }
 

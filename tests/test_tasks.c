@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "check.h"
+#include "files.h"
+#include "tolerances.h"
 #include "data.h"
 #include "metrics.h"
 #include "templates.h"
@@ -545,7 +549,48 @@ static void test_names(void) {
           "task kind names", "");
 }
 
+/* linear CKA against numpy's feature-space formula (tests/data/probe/cka.json, made by
+ * tools/oracle/make_cka_vectors.py), and its invariances */
+static void test_cka(void) {
+    char *buf = NULL;
+    size_t len = 0;
+    afx_err e = {{0}};
+    if (!require(afx_read_file("tests/data/probe/cka.json", 1 << 24, &buf, &len, &e) == 0, "cka: read the vectors", e.msg)) return;
+    cJSON *root = cJSON_Parse(buf), *cases = root ? cJSON_GetObjectItem(root, "cases") : NULL;
+    double worst = 0;
+    int n_cases = 0;
+    cJSON *c;
+    cJSON_ArrayForEach(c, cases) {
+        int n = cJSON_GetObjectItem(c, "n")->valueint, dx = cJSON_GetObjectItem(c, "dx")->valueint,
+            dy = cJSON_GetObjectItem(c, "dy")->valueint;
+        double *X = malloc(sizeof(double) * (size_t)n * dx), *Y = malloc(sizeof(double) * (size_t)n * dy);
+        int i = 0;
+        cJSON *v;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(c, "X")) X[i++] = v->valuedouble;
+        i = 0;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(c, "Y")) Y[i++] = v->valuedouble;
+        double want = cJSON_GetObjectItem(c, "cka")->valuedouble, got = cka_linear(X, dx, Y, dy, n);
+        double err = fabs(got - want) / fmax(1e-300, fabs(want)), sym = cka_linear(Y, dy, X, dx, n);
+        char what[160], d[160];
+        snprintf(what, sizeof what, "cka: %s = numpy's %.12f", cJSON_GetObjectItem(c, "name")->valuestring, want);
+        snprintf(d, sizeof d, "got %.15f, relative error %.1e (tolerance %.0e)", got, err, TOL_CKA);
+        check(err <= TOL_CKA && fabs(sym - got) <= TOL_CKA, what, d);
+        if (err > worst) worst = err;
+        if (!n_cases++) check(fabs(cka_linear(X, dx, X, dx, n) - 1) <= TOL_CKA, "cka: X with itself is 1", "");
+        free(X);
+        free(Y);
+    }
+    char d[64];
+    snprintf(d, sizeof d, "worst relative error %.1e", worst);
+    check(n_cases == 5, "cka: all 5 committed cases were compared", d);
+    double one[2] = {1, 1};
+    check(isnan(cka_linear(one, 1, one, 1, 2)), "cka: a set without variance gives NaN", "");
+    cJSON_Delete(root);
+    free(buf);
+}
+
 int main(void) {
+    test_cka();
     test_unicode();
     test_squad();
     test_mgsm();

@@ -42,8 +42,10 @@ static int usage(FILE *out) {
             "                       fine-tune on a task (squad, nli, belebele, gsm8k, mgsm); writes a\n"
             "                       PEFT-format adapter, a resumable checkpoint and train_log.csv\n"
             "  eval -m MODEL [--adapter DIR] --task T --data FILE... [--out DIR]\n"
-            "                       zero-shot evaluation per language (xquad, xnli, belebele, mgsm):\n"
-            "                       table, predictions.jsonl, results.json, results.svg\n"
+            "                       zero-shot evaluation per language (xquad, xnli, belebele, mgsm), or\n"
+            "                       --task lm (NLL per token): table, predictions.jsonl, results.json/.svg\n"
+            "  probe -m MODEL [--adapter DIR | --compare A B] --task xnli|xquad --data FILE...\n"
+            "                       linear CKA with English per layer on parallel texts (heat map)\n"
             "  score --task T --data FILE... --predictions FILE\n"
             "                       the metrics of a predictions file alone\n"
             "  bench                speed of training steps, forward, decoding and GEMMs\n"
@@ -337,6 +339,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cmd_score(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "probe")) return cmd_probe(argc - 2, argv + 2);
     fprintf(stderr, "affix: error: unknown command '%s' (try: affix help)\n", cmd);
     return 2;
 }

@@ -10,6 +10,7 @@ int cmd_generate(int argc, char **argv); /* tools/cmd_generate.c  affix generate
 int cmd_train(int argc, char **argv);    /* tools/cmd_train.c     affix train -m MODEL --method ... */
 int cmd_eval(int argc, char **argv);     /* tools/cmd_eval.c      affix eval -m MODEL --task ... */
 int cmd_score(int argc, char **argv);    /* tools/cmd_eval.c      affix score --task ... --predictions F */
+int cmd_probe(int argc, char **argv);    /* tools/cmd_probe.c     affix probe -m MODEL --data FILE... (CKA) */
 int cmd_bench(int argc, char **argv);    /* tools/cmd_bench.c     affix bench [--configs ...] (make bench) */
 
 /* "--data FILE..." at argv[*i]: appends the following arguments up to the next "--option" to

@@ -45,7 +45,7 @@
 typedef struct {
     const char *model, *adapter, *task, *out, *lang, *pred_file;
     const char *files[MAX_FILES];
-    int n_files, limit, sample, max_new, seq_len, seq_given, strict, loglik, quiet;
+    int n_files, limit, sample, max_new, seq_len, seq_given, strict, loglik, quiet, lm;
     double temp, top_p;
     unsigned long long seed;
 } EvalOpts;
@@ -62,7 +62,7 @@ static int eval_kind(const char *task, TaskKind *kind) {
 
 static int usage(void) {
     fprintf(stderr,
-            "usage: affix eval -m MODEL [--adapter DIR] --task xquad|xnli|belebele|mgsm --data FILE... [--lang CODE]\n"
+            "usage: affix eval -m MODEL [--adapter DIR] --task xquad|xnli|belebele|mgsm|lm --data FILE... [--lang CODE]\n"
             "                  [--scoring generate|loglik] [--limit N] [--sample N] [--max-new-tokens N] [--seq-len N]\n"
             "                  [--temp T] [--top-p P] [--seed S] [--out DIR] [--strict] [--quiet]\n"
             "       affix score --task T --data FILE... --predictions FILE [--lang CODE]\n");
@@ -265,6 +265,69 @@ out:
     return rc;
 }
 
+/* ---- --task lm: how well the model still models a language (forgetting) ------------------------ */
+
+/* Negative log-likelihood (nats) of a text's tokens after BOS, each predicted from the tokens before
+ * it (and the adapter's virtual tokens or prefix, as at inference); the first --seq-len tokens. */
+static int lm_text(Gen *g, const char *text, double *nll, long *count, afx_err *e) {
+    int *ids = NULL, n = 0, V = g->m->cfg.V, rc = 0;
+    if (tokenizer_encode(g->tok, text, strlen(text), 1, &ids, &n, e)) return -1;
+    if (n > g->o->seq_len) n = g->o->seq_len;
+    double s = 0;
+    llama_cache_reset(&g->cache);
+    g->cache.last_only = 0;
+    for (int off = 0; off + 1 < n;) { // inputs ids[0..n-2] predict ids[1..n-1], a cache chunk at a time
+        int k = n - 1 - off < g->cache.chunk ? n - 1 - off : g->cache.chunk, Tc;
+        const real *last;
+        if (llama_decode(&g->m->w, adapter_hooks(g->set), &g->cache, ids + off, NULL, k, &last, &Tc, e)) { rc = -1; break; }
+        for (int r = 0; r < k; r++) s -= log_prob(g->cache.logits + (size_t)(Tc - k + r) * V, V, ids[off + r + 1]);
+        off += k;
+    }
+    g->cache.last_only = 1;
+    free(ids);
+    *nll = s;
+    *count = n > 1 ? n - 1 : 0;
+    return rc;
+}
+
+/* every distinct context of the file once (its questions share it), --limit/--sample as for the
+ * other tasks; NLL = the token-weighted mean over the texts, PPL = exp(NLL) */
+static int lm_file(Gen *g, const TaskSet *ts, const char *path, LangScore *row, afx_buf *preds, afx_err *e) {
+    size_t n_uniq = 0, *uniq = malloc(sizeof(size_t) * (ts->n ? ts->n : 1));
+    if (!uniq) return afx_fail(e, "out of memory");
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->ex[i].context && (!n_uniq || strcmp(ts->ex[uniq[n_uniq - 1]].context, ts->ex[i].context)))
+            uniq[n_uniq++] = i;
+    size_t pool = g->o->limit && (size_t)g->o->limit < n_uniq ? (size_t)g->o->limit : n_uniq;
+    size_t n = g->o->sample && (size_t)g->o->sample < pool ? (size_t)g->o->sample : pool;
+    double sum = 0;
+    long tokens = 0;
+    for (size_t i = 0; i < n; i++) {
+        const TaskExample *x = &ts->ex[uniq[i * pool / n]];
+        double nll;
+        long c;
+        if (lm_text(g, x->context, &nll, &c, e)) {
+            char why[200];
+            snprintf(why, sizeof why, "%.199s", e->msg);
+            free(uniq);
+            return afx_fail(e, "%.3000s:%ld: %s", path, x->line, why);
+        }
+        sum += nll;
+        tokens += c;
+        char line[320];
+        snprintf(line, sizeof line, "{\"lang\":\"%.15s\",\"line\":%ld,\"tokens\":%ld,\"nll\":%.6f}\n", row->lang, x->line, c,
+                 c ? nll / (double)c : 0.0);
+        if (afx_buf_puts(preds, line)) { free(uniq); return afx_fail(e, "out of memory"); }
+        if (!g->o->quiet) fprintf(stderr, "\rlm %s: %zu/%zu  ", row->lang, i + 1, n);
+    }
+    if (!g->o->quiet) fprintf(stderr, "\n");
+    free(uniq);
+    row->n = (int)n;
+    row->score[0] = tokens ? sum / (double)tokens : 0;
+    row->score[1] = exp(row->score[0]);
+    return 0;
+}
+
 /* ---- output ----------------------------------------------------------------------------------------- */
 
 static const char *metric_names(TaskKind kind, int *n, int *primary) {
@@ -291,8 +354,10 @@ int cmd_eval(int argc, char **argv) {
     int prc = parse(&o, argc, argv, 0);
     if (prc) return prc;
     TaskKind kind;
-    if (eval_kind(o.task, &kind)) { fprintf(stderr, "affix: error: unknown task '%s' (xquad, xnli, belebele, mgsm)\n", o.task); return 2; }
-    if (o.loglik && kind != TASK_NLI && kind != TASK_BELEBELE) {
+    o.lm = !strcmp(o.task, "lm"); // language modelling of the files' contexts (read as SQuAD/XQuAD JSON)
+    if (o.lm) kind = TASK_SQUAD;
+    else if (eval_kind(o.task, &kind)) { fprintf(stderr, "affix: error: unknown task '%s' (xquad, xnli, belebele, mgsm, lm)\n", o.task); return 2; }
+    if (o.loglik && (o.lm || (kind != TASK_NLI && kind != TASK_BELEBELE))) {
         fprintf(stderr, "affix: error: --scoring loglik needs options to score (xnli, belebele)\n");
         return 2;
     }
@@ -335,7 +400,7 @@ int cmd_eval(int argc, char **argv) {
             }
             o.seq_len = (int)room;
         }
-        if (o.max_new >= o.seq_len) {
+        if (!o.lm && o.max_new >= o.seq_len) {
             fprintf(stderr, "affix: error: --max-new-tokens %d leaves no room for a prompt in --seq-len %d\n", o.max_new, o.seq_len);
             goto done;
         }
@@ -374,6 +439,12 @@ int cmd_eval(int argc, char **argv) {
         if (task_read_file(&ts, kind, o.files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         for (size_t p = 0; p < ts.n_problems && !o.quiet; p++) fprintf(stderr, "affix: warning: %s (skipped)\n", ts.problems[p]);
         row->skipped = (int)ts.n_problems;
+        if (o.lm) {
+            int r = lm_file(&g, &ts, o.files[f], row, &preds, &e);
+            task_set_free(&ts);
+            if (r) { fprintf(stderr, "\naffix: error: %s\n", e.msg); goto done; }
+            continue;
+        }
         // --limit: the first N examples; --sample: N examples spread evenly over the file (example
         // floor(i*n/N)), so a genre-ordered file (XNLI) is sampled across its genres; parallel files
         // give parallel samples
@@ -433,6 +504,7 @@ int cmd_eval(int argc, char **argv) {
     }
     Report rep = {.model = o.model, .adapter = o.adapter, .rows = rows, .n = o.n_files};
     fill_report(&rep, kind, o.task);
+    if (o.lm) rep.n_metrics = 2, rep.metric[0] = "NLL", rep.metric[1] = "PPL", rep.primary = 1;
     if (strstr(o.model, "stories260K")) rep.note = TINY_NOTE;
     report_print(stdout, &rep);
     if (o.out) {
@@ -558,6 +630,7 @@ int cmd_score(int argc, char **argv) {
     }
     Report rep = {.model = "(predictions)", .adapter = o.pred_file, .rows = rows, .n = o.n_files};
     fill_report(&rep, kind, o.task);
+    if (o.lm) rep.n_metrics = 2, rep.metric[0] = "NLL", rep.metric[1] = "PPL", rep.primary = 1;
     report_print(stdout, &rep);
     rc = 0;
 out:

@@ -40,6 +40,10 @@ gemma_sandwich_attn_norm|ref/core/block.c|s/        branch = a->on;/        bran
 gemma_geglu_bwd_tanh_term|ref/core/ops.c|s/0.5 \* (1.0 + th) + 0.5 \* a \* (1.0 - th \* th)/0.5 * (1.0 + th) + 0.0 * a * (1.0 - th * th)/
 gemma_adapter_knorm_bwd|ref/adapters/llama_adapter.c|s/        dK = la->dKraw;/        dK = la->dKa;/
 selected_rows_dln_scatter|ref/core/llama.c|s/memcpy(da->dln + (size_t)a->rows\[r\] \* C, a->dlnf_rows + (size_t)r \* C, C \* sizeof(real));/memcpy(da->dln + (size_t)a->rows[r] * C, a->dlnf_rows, C * sizeof(real));/
+decode_last_only_row|ref/core/decode.c|s/size_t r = (size_t)b \* Tx + Tx - 1;/size_t r = (size_t)b * Tx;/
+decode_rewind_keeps_rows|ref/core/decode.c|s/    c->used = used;/    (void)used;/
+eval_lm_next_token|tools/cmd_eval.c|s/ids\[off + r + 1\]);/ids[off + r]);/
+probe_pools_bos|tools/cmd_probe.c|s/int from = Pv + (p->bos_skipped ? 0 : 1);/int from = Pv;/
 gguf_q5_0_offset|ref/io/gguf.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
 gguf_q4_k_nibble_order|ref/io/gguf.c|s/>> 4 \* (j % 2)) & 15;/>> 4 * (j \/ 2 % 2)) \& 15;/
 '

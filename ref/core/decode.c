@@ -117,12 +117,13 @@ static real *krow(const LlamaCache *c, real *base, int l, int b) {
 typedef struct {
     LlamaCache *c;
     ModelHooks *s;
-    int row0;
+    int row0, Tx, Pv;
 } DecodePlace;
 
 static void decode_place(void *ctx, int l, BlockActs *ba, KeyStore *ks) {
     DecodePlace *dp = ctx;
     LlamaCache *c = dp->c;
+    if (c->observe) c->observe(c->observe_ctx, l, c->x, c->B, dp->Tx, dp->Pv); // layer l's input
     *ba = (BlockActs){.ln1 = c->ln, .ln1_rstd = c->rstd, .q = c->q, .k = c->kp, .v = c->vp,
                       .qn = c->qn, .qn_rstd = c->qn_rstd, .kn = c->kn, .kn_rstd = c->kn_rstd, .qr = c->qr, .kr = c->kr,
                       .att = c->att, .att_shared = 1, .att_out = c->att_out, .o = c->o, .on = c->on, .on_rstd = c->on_rstd,
@@ -168,8 +169,9 @@ static int decode_chunk(const LlamaParams *w, ModelHooks *s, LlamaCache *c, cons
 
     // the block over every layer: one scratch set, the residual stream updated in place, keys in the cache
     BlockRun run = {c->kern, w, c->normg, c->rope_cos, c->rope_sin, c->rope_lcos, c->rope_lsin, s, B, Tx};
-    DecodePlace dp = {c, s, row0};
+    DecodePlace dp = {c, s, row0, Tx, Pv};
     blocks_forward(&run, c->x, decode_place, &dp);
+    if (c->observe) c->observe(c->observe_ctx, g->L, c->x, B, Tx, Pv);
     if (c->last_only && last_chunk) { // the final norm and lm_head only where the logits are read
         for (int b = 0; b < B; b++) {
             size_t r = (size_t)b * Tx + Tx - 1;

@@ -26,6 +26,11 @@ typedef struct {
     int used;        /* rows filled (prefix included) */
     int next_pos;    /* position of the next token */
     int last_only;   /* 1: logits only for the last token of each row (what generation reads); 0: all */
+    /* an optional observer of the residual stream (representation probes): called with layer l's
+     * input x (B, Tx, C) for l = 0..L-1 (l = 0: the scaled embeddings) and with l = L after the
+     * last block, before the final norm; the first Pv rows of each batch row are virtual tokens */
+    void (*observe)(void *ctx, int l, const real *x, int B, int Tx, int Pv);
+    void *observe_ctx;
     real *k, *v;     /* (L, B, R, NKV*HS), R = P_prefix + cap slots per row: prefix rows, then tokens */
     int *keymask;    /* (B, R) 1 = the slot may be attended (prefix slots: 1) */
     /* scratch for one chunk of Tc <= chunk (+ virtual) tokens: the block's views (block.h) */

@@ -393,3 +393,39 @@ int choice_best(const double *score, const int *ntok, int n_options) {
     }
     return best;
 }
+
+/* the centered Gram matrix Kc = H X X^T H (H = I - 11^T/n) of X (n, d) into K (n, n) */
+static void gram_centered(const double *X, int d, int n, double *K) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j <= i; j++) {
+            double s = 0;
+            for (int k = 0; k < d; k++) s += X[(size_t)i * d + k] * X[(size_t)j * d + k];
+            K[(size_t)i * n + j] = K[(size_t)j * n + i] = s;
+        }
+    double all = 0;
+    for (size_t i = 0; i < (size_t)n * n; i++) all += K[i];
+    all /= (double)n * n;
+    for (int i = 0; i < n; i++) { // row means = column means (symmetric)
+        double r = 0;
+        for (int j = 0; j < n; j++) r += K[(size_t)i * n + j];
+        K[(size_t)n * n + i] = r / n; // scratch row past the matrix
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) K[(size_t)i * n + j] += all - K[(size_t)n * n + i] - K[(size_t)n * n + j];
+}
+
+double cka_linear(const double *X, int dx, const double *Y, int dy, int n) {
+    if (n < 2 || dx < 1 || dy < 1) return NAN;
+    double *K = malloc(sizeof(double) * ((size_t)n * n + n)), *L = malloc(sizeof(double) * ((size_t)n * n + n));
+    double r = NAN;
+    if (K && L) {
+        gram_centered(X, dx, n, K);
+        gram_centered(Y, dy, n, L);
+        double kl = 0, kk = 0, ll = 0;
+        for (size_t i = 0; i < (size_t)n * n; i++) kl += K[i] * L[i], kk += K[i] * K[i], ll += L[i] * L[i];
+        if (kk > 0 && ll > 0) r = kl / (sqrt(kk) * sqrt(ll));
+    }
+    free(K);
+    free(L);
+    return r;
+}

@@ -87,4 +87,12 @@ int choice_from_text(const char *text, int n_options);
  * option i). -1 when no option has a score. */
 int choice_best(const double *score, const int *ntok, int n_options);
 
+/* Linear CKA (Kornblith et al. 2019) between two sets of representations of the same n items:
+ * X (n, dx) and Y (n, dy), row-major. With the columns centered,
+ *     CKA = ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F),
+ * computed through the centered n x n Gram matrices (<Kc, Lc> / (||Kc|| ||Lc||), K = X X^T), in
+ * double. 1 for representations equal up to rotation and isotropic scaling, near 0 for unrelated
+ * ones. Returns NAN when n < 2 or a set has no variance. */
+double cka_linear(const double *X, int dx, const double *Y, int dy, int n);
+
 #endif

@@ -208,6 +208,55 @@ def train_curve(rec):
         return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
 
 
+def research_tables(recs):
+    """Forgetting (NLL per token of XQuAD contexts, per language) and CKA with English per layer, for the
+    base model and the NLI-trained adapters."""
+    lm, probe = {}, {}
+    for name, rec in recs.items():
+        if name.startswith("lm-") and name.endswith("-eval"):
+            r = eval_results(rec)
+            if r:
+                lm[name[3:-5]] = {l["lang"]: l["NLL"] for l in r["languages"]}
+        if name.startswith("probe-") and rec.get("rc") == 0:
+            p = os.path.join(rec["argv"][rec["argv"].index("--out") + 1], "results.json")
+            if os.path.exists(p):
+                with open(p) as f:
+                    probe[name[6:]] = json.load(f)["probe"]["cka"]
+    if not lm and not probe:
+        return None
+    md = []
+    if lm:
+        langs = sorted({l for v in lm.values() for l in v})
+        base = lm.get("base", {})
+        md += ["## Forgetting: NLL per token of XQuAD contexts (nats; lower = the language is modelled better)", "",
+               "The adapters trained on English NLI, run as a language model on each language's XQuAD contexts "
+               "(`affix eval --task lm`); Δ = mean change against the base model.", "",
+               "| method | " + " | ".join(langs) + " | mean | Δ mean | Δ non-en |", "|---|" + "---:|" * (len(langs) + 3)]
+        for m in ordered(lm):
+            v = lm[m]
+            d_all = mean([v[l] - base[l] for l in langs if l in v and l in base]) if base else None
+            d_ne = mean([v[l] - base[l] for l in langs if l in v and l in base and l != "en"]) if base else None
+            md.append(f"| {m} | " + " | ".join(fmt(v.get(l), 3) for l in langs) +
+                      f" | {fmt(mean([v.get(l) for l in langs]), 3)} | {fmt(d_all, 3)} | {fmt(d_ne, 3)} |")
+        md.append("")
+    if probe:
+        any_p = next(iter(probe.values()))
+        langs = sorted(any_p)
+        L = len(next(iter(any_p.values())))
+        md += ["## Representations: linear CKA with English per layer (XNLI premises, mean over the languages)", "",
+               "`affix probe`: mean-pooled residual stream per layer (0 = embeddings), CKA between English and each "
+               "language on parallel premises, then the mean over " + ", ".join(langs) + ".", "",
+               "| layer | " + " | ".join(ordered(probe)) + " |", "|---|" + "---:|" * len(probe)]
+        for l in range(L):
+            md.append(f"| {l} | " + " | ".join(fmt(mean([probe[m][g][l] for g in langs]), 3) for m in ordered(probe)) + " |")
+        if "base" in probe:
+            md += ["", "Base model, per language:", "", "| layer | " + " | ".join(langs) + " |", "|---|" + "---:|" * len(langs)]
+            for l in range(L):
+                md.append(f"| {l} | " + " | ".join(fmt(probe["base"][g][l], 3) for g in langs) + " |")
+        md.append("")
+    return {"md": "\n".join(md), "forgetting": lm, "probe": probe}
+
+
 # ---- RUNS.md and results.json ---------------------------------------------------------------------
 
 def machine():
@@ -293,6 +342,12 @@ def write(out, plan, records):
         if curves:
             svg_lines(f"training loss on English ({task}), mean over the answer tokens", curves,
                       os.path.join(out, f"{task}-loss.svg"))
+    research = research_tables(recs)
+    if research:
+        md.append(research["md"])
+        with open(os.path.join(out, "research.md"), "w") as f:
+            f.write(research["md"])
+        res["forgetting"], res["probe"] = research["forgetting"], research["probe"]
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     tmp = os.path.join(out, "results.json.tmp")

@@ -71,7 +71,7 @@ SCALES = {
     "default": dict(sweep_steps=60, sweep_dev=100, nli_epochs=1, nli_eval=120, qa_steps=80, qa_eval=30,
                     rc_steps=30, rc_eval=100, math_steps=100, math_eval=20, tasks="nli,qa,rc", ablations=True,
                     methods=",".join(METHODS)),
-    "quick": dict(sweep_steps=0, sweep_dev=0, nli_epochs=0, nli_steps=100, nli_eval=40, tasks="nli", ablations=False,
+    "quick": dict(sweep_steps=0, sweep_dev=0, nli_epochs=0, nli_steps=100, nli_eval=40, tasks="nli", ablations=False, research=False,
                   methods="prefix,lora", lr="3e-3"),
     "full": dict(sweep_steps=150, sweep_dev=249, nli_epochs=2, nli_eval=0, qa_epochs=2, qa_eval=0, rc_epochs=2,
                  rc_eval=0, math_epochs=1, math_eval=0, tasks="nli,qa,rc,math", ablations=True, methods=",".join(METHODS)),
@@ -88,6 +88,9 @@ class Runner:
 
     def __init__(self, out, affix):
         self.out, self.affix, self.records = out, affix, []
+
+    def records_by_name(self):
+        return {r["name"]: r for r in self.records}
 
     def run(self, name, argv, resumable=False):
         d = os.path.join(self.out, "runs", name)
@@ -192,7 +195,8 @@ def main():
         if m not in METHODS:
             raise SystemExit(f"reproduce: unknown method {m!r} in REPRO_METHODS ({', '.join(METHODS)})")
     data = os.environ.get("REPRO_DATA", os.path.join(HERE, "data"))
-    out = a.out or os.path.join(HERE, "results", "gemma3-270m" + ("-quick" if a.quick else ""))
+    # the reproduction's results are committed; the quick run's are scratch (build/)
+    out = a.out or (os.path.join(ROOT, "build", "reproduce", "quick") if a.quick else os.path.join(HERE, "results", "gemma3-270m"))
     # paths in the commands relative to the repository (the runs' records stay valid if it moves)
     rel = lambda p: os.path.relpath(os.path.abspath(p), ROOT) if os.path.abspath(p).startswith(ROOT + os.sep) else os.path.abspath(p)
     out, a.affix, a.model, data = rel(out), rel(a.affix), os.path.abspath(a.model), os.path.abspath(data)
@@ -236,6 +240,8 @@ def main():
             argv += ["--max-new-tokens", "32", "--seq-len", "1024"]
         if task == "mgsm":
             argv += ["--max-new-tokens", "256", "--seq-len", "1024"]
+        if task == "lm":
+            argv += ["--seq-len", "512"]
         return R.run(name, argv)
 
     def prune(rec, keep_adapter):
@@ -247,6 +253,11 @@ def main():
         for p in [os.path.join(d, "checkpoint.safetensors")] + ([] if keep_adapter else [os.path.join(d, "adapter", "model.safetensors")]):
             if os.path.exists(p):
                 os.remove(p)
+
+    def probe(name, adapter, data_files, n):
+        argv = [a.affix, "probe", "-m", G] + (["--adapter", adapter] if adapter else []) + [
+            "--task", "xnli", "--data"] + data_files + n_args(n) + ["--out", os.path.join(out, "runs", name, "probe"), "--quiet"]
+        return R.run(name, argv)
 
     def adapter_of(rec):
         return os.path.join(rec["argv"][rec["argv"].index("--out") + 1], "adapter") if rec and rec["rc"] == 0 else None
@@ -302,6 +313,19 @@ def main():
             if ad:
                 evaluate(f"nli-{name}-eval", "xnli", ad, files["xnli"], sc["nli_eval"], "loglik")
                 prune(t, keep_adapter=True)
+            write_report()
+    # 4. the paper's open questions (issue "research tools"): forgetting and representations, for the
+    #    NLI-trained adapters: NLL per token of XQuAD contexts per language (affix eval --task lm) and
+    #    linear CKA with English per layer on parallel XNLI premises (affix probe)
+    if sc.get("research", True) and "nli" in tasks:
+        for m in ["base"] + [m for m in methods]:
+            rec = R.records_by_name().get(f"nli-{m}") if m != "base" else None
+            ad = adapter_of(rec) if m != "base" else None
+            if m != "base" and not ad:
+                continue
+            evaluate(f"lm-{m}-eval", "lm", ad, files["xquad"], sc.get("lm_eval", 20))
+            if m in ("base", "prefix", "lora", "full", "prompt", "llama-adapter"):
+                probe(f"probe-{m}", ad, files["xnli"], sc.get("probe_n", 100))
             write_report()
     write_report()
     for task in tasks:
