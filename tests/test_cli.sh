@@ -116,6 +116,26 @@ want=$(sed -n 's/.*"layer0_cka_en_zh": *\([0-9.eE+-]*\).*/\1/p' tests/data/probe
 check "probe: layer 0 CKA(en, zh) = numpy on the GGUF's embedding rows ($got vs $want; TOL_CKA 1e-12 of tests/tolerances.h)" \
     'awk -v g="$got" -v w="$want" "BEGIN{d = (g - w) / w; exit !(g != \"\" && d < 1e-12 && d > -1e-12)}"'
 expect_error "probe without an English file" "probe -m $M --task xnli --data tests/data/demo/xnli.test.zh.tsv" "English"
+# hybrids: lora+prefix trained together, saved as one PEFT directory per part + affix_hybrid.json
+HY="train -m $M --method lora+prefix --r 2 --num-virtual-tokens 4 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --seq-len 64 --batch 2 --lr 3e-2 --max-steps 4 --quiet"
+"$AFFIX" $HY --save-init --out "$T/hy" 2>/dev/null
+check "hybrid lora+prefix: adapter/lora/, adapter/prefix/ (PEFT) and affix_hybrid.json naming them" \
+    '[ -s "$T/hy/adapter/lora/adapter_model.safetensors" ] && [ -s "$T/hy/adapter/prefix/adapter_config.json" ] && grep -q "\"parts\": \[\"lora\", \"prefix\"\]" "$T/hy/adapter/affix_hybrid.json"'
+"$AFFIX" generate -m $M --adapter "$T/hy/adapter-init" -p "Once" -n 1 --logits "$T/hy0.f32" > /dev/null 2>&1
+"$AFFIX" generate -m $M --adapter "$T/hy/adapter-init/prefix" -p "Once" -n 1 --logits "$T/hy0p.f32" > /dev/null 2>&1
+"$AFFIX" generate -m $M --adapter "$T/hy/adapter" -p "Once" -n 1 --logits "$T/hy.f32" > /dev/null 2>&1
+"$AFFIX" generate -m $M --adapter "$T/hy/adapter/prefix" -p "Once" -n 1 --logits "$T/hyp.f32" > /dev/null 2>&1
+check "hybrid at step 0 (LoRA B = 0) = its prefix alone; trained, the LoRA part changes the logits" \
+    '[ -s "$T/hy0.f32" ] && cmp -s "$T/hy0.f32" "$T/hy0p.f32" && [ -s "$T/hy.f32" ] && ! cmp -s "$T/hy.f32" "$T/hyp.f32"'
+"$AFFIX" $HY --stop-at 2 --out "$T/hy2" 2>/dev/null
+"$AFFIX" $HY --resume "$T/hy2" --out "$T/hy2" 2>/dev/null
+check "hybrid: 2 steps + resume + 2 steps = 4 steps, both parts byte for byte" \
+    'cmp -s "$T/hy/adapter/lora/adapter_model.safetensors" "$T/hy2/adapter/lora/adapter_model.safetensors" && cmp -s "$T/hy/adapter/prefix/adapter_model.safetensors" "$T/hy2/adapter/prefix/adapter_model.safetensors"'
+expect_error "hybrid with full fine-tuning is refused" "train -m $M --method lora+full --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --out $T/hyx --quiet" "hybrid"
+expect_error "a method named twice is refused" "train -m $M --method lora+lora --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --out $T/hyx --quiet" "twice"
+expect_error "an option no part takes is refused" "train -m $M --method lora+prefix --num-virtual-tokens 4 --adapter-len 3 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --out $T/hyx --quiet" "adapter-len"
+printf '{"parts": ["lora", "../x"]}' > "$T/badhy.json"; mkdir -p "$T/badhy" && mv "$T/badhy.json" "$T/badhy/affix_hybrid.json"
+expect_error "a hybrid manifest naming a path is refused" "generate -m $M --adapter $T/badhy -p x -n 1" "parts"
 "$AFFIX" eval -m $M --task mgsm --data tests/data/tasks/mgsm_en.tsv --limit 2 --max-new-tokens 8 --quiet > "$T/mgsm.txt" 2>&1
 check "eval by generation (mgsm) runs and prints a table" 'grep -q "^en " "$T/mgsm.txt"'
 

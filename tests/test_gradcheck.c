@@ -373,6 +373,15 @@ static void check_methods(const LlamaConfig *cfg, const int *ids, const int *mas
         check_adapters("lora+prefix", &w, p, 2, ids, mask, labels, B, T, seed);
     adapter_destroy(&ad[0]);
     adapter_destroy(&ad[1]);
+    // LoRA on q,k,v + Llama-Adapter (affix's rule: the adaption prompt's keys/values use the base k/v
+    // projections, LoRA acts on the tokens' path only)
+    LoraOptions rkv = {.r = 2, .alpha = 4, .targets = {1, 1, 1, 0, 0, 0, 0}};
+    LlamaAdapterOptions la2 = {.adapter_len = 2, .adapter_layers = cfg->L};
+    if (require(lora_create(&ad[0], cfg, &rkv, &e) == 0 && llama_adapter_create(&ad[1], cfg, &la2, &e) == 0,
+                "lora+llama-adapter: create", e.msg))
+        check_adapters("lora+llama-adapter", &w, p, 2, ids, mask, labels, B, T, seed);
+    adapter_destroy(&ad[0]);
+    adapter_destroy(&ad[1]);
     llama_params_free(&w);
 }
 

@@ -78,6 +78,64 @@ static double maxdiff(const real *x, const real *y, size_t n) {
     return m;
 }
 
+
+/* layer 0's attention output (the input of o_proj, adapter terms included) for the set s */
+static int att0(LlamaParams *w, AdapterSet *s, real *out, afx_err *e) {
+    LlamaActs a;
+    if (s && adapter_set_bind_acts(s, B, T, e)) return -1;
+    if (llama_acts_alloc(&a, &w->cfg, adapter_hooks(s), B, T, e)) return -1;
+    int rc = llama_forward(w, adapter_hooks(s), &a, IDS, MASK, NULL, B, T, e);
+    if (!rc) memcpy(out, a.att_out, sizeof(real) * (size_t)B * a.Tx * w->cfg.NH * w->cfg.HS);
+    llama_acts_free(&a);
+    return rc;
+}
+
+/* every parameter of ad at fixed non-zero values (LoRA B and the gates away from their zero init) */
+static void fill_adapter(Adapter *ad, unsigned long long seed) {
+    for (int k = 0; k < ad->n_params; k++) fill(ad->params[k].w, ad->params[k].numel, seed + (unsigned long long)k, 0.5);
+}
+
+/* LoRA + Llama-Adapter, affix's rule: the adaption prompt's keys and values come from the base k/v
+ * projections (LoRA adapts the tokens' path only). With LoRA on k and v only (q untouched), layer 0's
+ * adapter term is then the same with or without the LoRA: (hybrid - lora) = (llama-adapter - base).
+ * Under the other rule (LoRA'd projections for the adaption prompt too, as PEFT would compute them)
+ * the two differ. */
+static void test_lora_llama_adapter_rule(LlamaParams *w) {
+    afx_err e = {{0}};
+    size_t n = (size_t)B * T * CFG.NH * CFG.HS;
+    real *base = malloc(n * sizeof(real)), *lo = malloc(n * sizeof(real)), *la = malloc(n * sizeof(real)),
+         *hy = malloc(n * sizeof(real));
+    LoraOptions ro = {.r = 2, .alpha = 4, .targets = {0, 1, 1, 0, 0, 0, 0}};
+    LlamaAdapterOptions lao = {.adapter_len = 3, .adapter_layers = CFG.L};
+    Adapter a[4];
+    AdapterSet s[3];
+    int ok = base && lo && la && hy && !lora_create(&a[0], &CFG, &ro, &e) && !llama_adapter_create(&a[1], &CFG, &lao, &e) &&
+             !lora_create(&a[2], &CFG, &ro, &e) && !llama_adapter_create(&a[3], &CFG, &lao, &e);
+    Adapter *p0[1] = {&a[0]}, *p1[1] = {&a[1]}, *p2[2] = {&a[2], &a[3]};
+    ok = ok && !adapter_set_init(&s[0], p0, 1, w, &e) && !adapter_set_init(&s[1], p1, 1, w, &e) &&
+         !adapter_set_init(&s[2], p2, 2, w, &e);
+    if (require(ok, "lora+llama-adapter rule: setup", e.msg)) {
+        fill_adapter(&a[0], 100), fill_adapter(&a[2], 100); // the same LoRA values in both sets
+        fill_adapter(&a[1], 200), fill_adapter(&a[3], 200); // the same Llama-Adapter values
+        if (require(!att0(w, NULL, base, &e) && !att0(w, &s[0], lo, &e) && !att0(w, &s[1], la, &e) && !att0(w, &s[2], hy, &e),
+                    "lora+llama-adapter rule: forwards", e.msg)) {
+            double worst = 0, term = 0, lora_effect = 0;
+            for (size_t i = 0; i < n; i++) {
+                worst = fmax(worst, fabs((double)(hy[i] - lo[i]) - (double)(la[i] - base[i])));
+                term = fmax(term, fabs((double)(la[i] - base[i])));
+                lora_effect = fmax(lora_effect, fabs((double)(lo[i] - base[i])));
+            }
+            char d[160];
+            snprintf(d, sizeof d, "worst %.2e; the adapter term %.2e, the LoRA's effect %.2e", worst, term, lora_effect);
+            check(worst <= 1e-5 * fmax(1, term) && term > 1e-3 && lora_effect > 1e-3,
+                  "lora+llama-adapter: the adaption prompt uses the base k/v projections (layer 0: hybrid - lora = adapter - base)", d);
+        }
+        for (int i = 0; i < 3; i++) adapter_set_free(&s[i]);
+    }
+    for (int i = 0; i < 4; i++) adapter_destroy(&a[i]);
+    free(base), free(lo), free(la), free(hy);
+}
+
 int main(void) {
     afx_err e = {{0}};
     char msg[256];
@@ -354,6 +412,7 @@ int main(void) {
         }
     }
 
+    test_lora_llama_adapter_rule(&w);
     llama_params_free(&w);
     return check_summary();
 }

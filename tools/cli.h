@@ -25,4 +25,21 @@ int cli_ll(const char *opt, const char *v, long long lo, long long hi, long long
 int cli_u64(const char *opt, const char *v, unsigned long long *out);
 int cli_double(const char *opt, const char *v, double lo, double hi, double *out);
 
+/* --adapter DIR of generate, eval and probe (tools/cli_adapters.c): a PEFT directory, affix's full
+ * fine-tuning directory, or a hybrid (DIR/affix_hybrid.json: one PEFT directory per part), loaded
+ * and bound to m. use = the set the decoder runs with (NULL for full fine-tuning, whose values were
+ * copied into m's weights). note: what the loader read but did not keep ("" if nothing). */
+#include "adapter.h"
+#include "model.h"
+#include "peft.h"
+typedef struct {
+    PeftAdapter pa[2];
+    int n, have_set;
+    AdapterSet set;
+    AdapterSet *use;
+    char note[1100];
+} CliAdapters;
+int cli_adapters_open(CliAdapters *ca, const char *dir, Model *m, afx_err *e);
+void cli_adapters_close(CliAdapters *ca);
+
 #endif

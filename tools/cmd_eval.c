@@ -365,29 +365,19 @@ int cmd_eval(int argc, char **argv) {
     afx_err e = {{0}};
     Model m;
     Gen g = {0};
-    PeftAdapter pa;
-    AdapterSet set;
-    int have_pa = 0, have_set = 0, have_cache = 0, have_smp = 0, rc = 1;
+    CliAdapters ca;
+    int have_cache = 0, have_smp = 0, rc = 1;
     LangScore rows[MAX_FILES];
     afx_buf preds = {0}; /* predictions.jsonl */
-    memset(&pa, 0, sizeof pa);
-    memset(&set, 0, sizeof set);
+    memset(&ca, 0, sizeof ca);
     if (model_load(&m, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
     if (tokenizer_load(&g.tok, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     if (o.adapter) {
-        Adapter *p;
-        if (peft_load(o.adapter, &m.cfg, &pa, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-        have_pa = 1;
-        p = &pa.ad;
-        if (adapter_set_init(&set, &p, 1, &m.w, &e) || peft_adapter_apply(&pa, &e)) {
-            fprintf(stderr, "affix: error: %s: %s\n", o.adapter, e.msg);
-            goto done;
-        }
-        have_set = 1;
-        if (pa.note[0] && !o.quiet) fprintf(stderr, "affix: note: %s\n", pa.note);
+        if (cli_adapters_open(&ca, o.adapter, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        if (ca.note[0] && !o.quiet) fprintf(stderr, "affix: note: %s\n", ca.note);
     }
     g.m = &m;
-    g.set = have_set && !set.trains_base ? &set : NULL;
+    g.set = ca.use;
     { // positions stay below max_position_embeddings: an explicit --seq-len beyond it is refused
         ModelHooks *h = adapter_hooks(g.set);
         long long room = (long long)m.cfg.max_pos - (h ? hooks_tokens(h, 0) + hooks_position_offset(h) : 0);
@@ -523,8 +513,7 @@ done:
     free(g.buf);
     if (have_smp) sampler_free(&g.smp);
     if (have_cache) llama_cache_free(&g.cache);
-    if (have_set) adapter_set_free(&set);
-    if (have_pa) peft_adapter_free(&pa);
+    cli_adapters_close(&ca);
     tokenizer_free(g.tok);
     model_free(&m);
     return rc;

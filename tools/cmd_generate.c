@@ -99,26 +99,16 @@ int cmd_generate(int argc, char **argv) {
     Tokenizer *tok = NULL;
     LlamaCache cache;
     Sampler smp;
-    PeftAdapter pa;
-    AdapterSet set;
+    CliAdapters ca;
     AdapterSet *use_set = NULL; // the set the decoder runs with (NULL: none, or full fine-tuning)
-    int *ids = NULL, n_ids = 0, rc = 1, have_cache = 0, have_sampler = 0, have_pa = 0, have_set = 0;
+    int *ids = NULL, n_ids = 0, rc = 1, have_cache = 0, have_sampler = 0;
     char *text = NULL;
-    memset(&pa, 0, sizeof pa);
-    memset(&set, 0, sizeof set);
+    memset(&ca, 0, sizeof ca);
     if (model_load(&m, path, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
-    if (adapter) { // as affix eval --adapter: PEFT directory -> adapter bound to the model, values applied
-        Adapter *p;
-        if (peft_load(adapter, &m.cfg, &pa, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-        have_pa = 1;
-        p = &pa.ad;
-        if (adapter_set_init(&set, &p, 1, &m.w, &e) || peft_adapter_apply(&pa, &e)) {
-            fprintf(stderr, "affix: error: %s: %s\n", adapter, e.msg);
-            goto done;
-        }
-        have_set = 1;
-        if (pa.note[0]) fprintf(stderr, "affix: note: %s\n", pa.note);
-        use_set = set.trains_base ? NULL : &set; // full fine-tuning: the values are the base weights
+    if (adapter) { // as affix eval --adapter (tools/cli_adapters.c)
+        if (cli_adapters_open(&ca, adapter, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        if (ca.note[0]) fprintf(stderr, "affix: note: %s\n", ca.note);
+        use_set = ca.use;
     }
     // the tokenizer is needed for a prompt and for printing text; --ids from BOS works without one
     if (tokenizer_load(&tok, path, &e)) {
@@ -221,8 +211,7 @@ int cmd_generate(int argc, char **argv) {
 done:
     if (have_sampler) sampler_free(&smp);
     if (have_cache) llama_cache_free(&cache);
-    if (have_set) adapter_set_free(&set);
-    if (have_pa) peft_adapter_free(&pa);
+    cli_adapters_close(&ca);
     free(ids);
     tokenizer_free(tok);
     model_free(&m);

@@ -175,25 +175,16 @@ static int probe_config(const ProbeOpts *o, const char *adapter, LangTexts *lt, 
                         afx_err *e) {
     Model m;
     Tokenizer *tok = NULL;
-    PeftAdapter pa;
-    AdapterSet set;
+    CliAdapters ca;
     LlamaCache c;
-    int have_pa = 0, have_set = 0, have_c = 0, rc = -1;
+    int have_c = 0, rc = -1;
     double **pooled = calloc((size_t)n_lang, sizeof(double *));
-    memset(&pa, 0, sizeof pa);
-    memset(&set, 0, sizeof set);
+    memset(&ca, 0, sizeof ca);
     if (!pooled) return afx_fail(e, "out of memory");
     if (model_load(&m, o->model, e)) { free(pooled); return -1; }
     if (tokenizer_load(&tok, o->model, e)) goto done;
-    if (adapter) { // as affix eval --adapter
-        Adapter *p;
-        if (peft_load(adapter, &m.cfg, &pa, e)) goto done;
-        have_pa = 1;
-        p = &pa.ad;
-        if (adapter_set_init(&set, &p, 1, &m.w, e) || peft_adapter_apply(&pa, e)) goto done;
-        have_set = 1;
-    }
-    AdapterSet *use = have_set && !set.trains_base ? &set : NULL;
+    if (adapter && cli_adapters_open(&ca, adapter, &m, e)) goto done; // as affix eval --adapter
+    AdapterSet *use = ca.use;
     if (llama_cache_alloc(&c, &m.cfg, adapter_hooks(use), 1, o->seq_len, 256, e)) goto done;
     have_c = 1;
     c.last_only = 1;
@@ -216,8 +207,7 @@ done:
     for (int j = 0; j < n_lang; j++) free(pooled[j]);
     free(pooled);
     if (have_c) llama_cache_free(&c);
-    if (have_set) adapter_set_free(&set);
-    if (have_pa) peft_adapter_free(&pa);
+    cli_adapters_close(&ca);
     tokenizer_free(tok);
     model_free(&m);
     return rc;

@@ -62,7 +62,8 @@ typedef struct {
 
 static int usage(void) {
     fprintf(stderr,
-            "usage: affix train -m MODEL --method prompt|prefix|llama-adapter|lora|full [method options]\n"
+            "usage: affix train -m MODEL --method prompt|prefix|llama-adapter|lora|full|lora+prefix|lora+llama-adapter|\n"
+            "                   lora+prompt [method options]\n"
             "                   --task squad|nli|belebele|gsm8k|mgsm --data FILE... --out DIR [options]\n"
             "  --seq-len N (512)  --batch N (1)  --grad-accum N (1)  --lr X (1e-3)  --epochs N (1)\n"
             "  --warmup STEPS (0)  --schedule cosine|linear|constant (cosine)  --clip X (1.0, 0 = off)\n"
@@ -309,8 +310,10 @@ static double eval_loss(Model *m, AdapterSet *s, TrainWorkspace *ws, const Kerne
     return cnt ? sum / (double)cnt : NAN;
 }
 
+/* OUT/NAME in PEFT's format; a hybrid (n = 2) as one PEFT directory per part, OUT/NAME/METHOD/, and
+ * OUT/NAME/affix_hybrid.json naming them in order (PEFT holds one adapter per directory) */
 static int save_adapter(const char *out, const char *name, const char *model_path, const MethodSpec *spec, Adapter *ad,
-                        const Model *m, afx_err *e) {
+                        int n, const Model *m, afx_err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", out, name);
     PeftSaveOptions po;
@@ -318,15 +321,27 @@ static int save_adapter(const char *out, const char *name, const char *model_pat
     po.base_model = model_path;
     po.bos_id = m->bos_id;
     po.eos_id = m->eos_id;
-    return peft_save(path, spec, ad, &po, e);
+    if (n == 1) return peft_save(path, spec, ad, &po, e);
+    if (afx_mkdirs(path, e)) return -1;
+    char manifest[512] = "{\n  \"format\": \"affix hybrid adapter: one PEFT directory per part, applied together\",\n  \"parts\": [";
+    for (int i = 0; i < n; i++) {
+        char sub[4200];
+        snprintf(sub, sizeof sub, "%s/%s", path, METHOD_NAMES[spec[i].method]);
+        if (peft_save(sub, &spec[i], &ad[i], &po, e)) return -1;
+        snprintf(manifest + strlen(manifest), sizeof manifest - strlen(manifest), "%s\"%s\"", i ? ", " : "",
+                 METHOD_NAMES[spec[i].method]);
+    }
+    snprintf(manifest + strlen(manifest), sizeof manifest - strlen(manifest), "]\n}\n");
+    snprintf(path + strlen(path), sizeof path - strlen(path), "/affix_hybrid.json");
+    return afx_text_write(path, manifest, strlen(manifest), e);
 }
 
-static int save_all(const char *out, const char *model_path, const MethodSpec *spec, Adapter *ad, AdapterSet *s,
+static int save_all(const char *out, const char *model_path, const MethodSpec *spec, Adapter *ad, int n, AdapterSet *s,
                     const TrainState *st, const Model *m, afx_err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
-    if (ckpt_save(path, s, spec, 1, st, e)) return -1;
-    return save_adapter(out, "adapter", model_path, spec, ad, m, e);
+    if (ckpt_save(path, s, spec, n, st, e)) return -1;
+    return save_adapter(out, "adapter", model_path, spec, ad, n, m, e);
 }
 
 /* --dump-batches: one JSON line per micro-batch, each row cut to its real tokens (right padding) */
@@ -434,8 +449,9 @@ int cmd_train(int argc, char **argv) {
     afx_err e = {{0}};
     Model m;
     Tokenizer *tok = NULL;
-    MethodSpec spec;
-    Adapter ad;
+    MethodSpec spec[2]; // one method, or a hybrid of two (lora+prefix, lora+llama-adapter, lora+prompt)
+    Adapter ad[2];
+    int n_ad = 0;
     AdapterSet set;
     int have_model = 0, have_ad = 0, have_set = 0, rc = 1, n_ex = 0, n_eval = 0;
     Example *ex = NULL, *eval = NULL;
@@ -454,15 +470,18 @@ int cmd_train(int argc, char **argv) {
     if (model_load(&m, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
     have_model = 1;
     if (tokenizer_load(&tok, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-    if (method_spec_init(&spec, o.method, &e) || method_spec_parse_args(&spec, o.method_argc, o.method_argv, &e) ||
-        method_spec_create(&ad, &spec, &m.cfg, &e)) {
+    int n_spec = 0;
+    if (method_spec_parse_hybrid(spec, 2, &n_spec, o.method, o.method_argc, o.method_argv, &e)) {
         fprintf(stderr, "affix: error: %s\n", e.msg);
         goto done;
     }
-    have_ad = 1;
-    if (method_spec_fits(&ad, &spec, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-    Adapter *ptr = &ad;
-    if (adapter_set_init(&set, &ptr, 1, &m.w, &e) || adapter_set_init_params(&set, o.seed, &e)) {
+    for (int i = 0; i < n_spec; i++) {
+        if (method_spec_create(&ad[i], &spec[i], &m.cfg, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        n_ad = i + 1, have_ad = 1;
+        if (method_spec_fits(&ad[i], &spec[i], &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    }
+    Adapter *ptr[2] = {&ad[0], &ad[1]};
+    if (adapter_set_init(&set, ptr, n_ad, &m.w, &e) || adapter_set_init_params(&set, o.seed, &e)) {
         fprintf(stderr, "affix: error: %s\n", e.msg);
         goto done;
     }
@@ -510,7 +529,7 @@ int cmd_train(int argc, char **argv) {
     if (o.resume) {
         char path[4096];
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", o.resume);
-        if (ckpt_load(path, &set, &spec, 1, &st, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        if (ckpt_load(path, &set, spec, n_ad, &st, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         // the data position must be one of this data: index within the examples, epoch reachable
         long long per_step = (long long)o.batch * o.accum;
         double reach = (double)st.step * (double)per_step / (double)(n_ex ? n_ex : 1) + 2; // epochs begun, at most
@@ -546,7 +565,7 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
 
-    if (o.save_init && st.step == 0 && save_adapter(o.out, "adapter-init", o.model, &spec, &ad, &m, &e)) {
+    if (o.save_init && st.step == 0 && save_adapter(o.out, "adapter-init", o.model, spec, ad, n_ad, &m, &e)) {
         fprintf(stderr, "affix: error: %s\n", e.msg);
         goto done;
     }
@@ -627,7 +646,7 @@ int cmd_train(int argc, char **argv) {
         double elapsed = now() - t_start, eta = elapsed / steps_here * (double)(total - st.step);
         progress(&o, st.step, total, loss, lr, tps, eta);
         if (o.save_every && st.step % o.save_every == 0 && st.step < last) {
-            if (save_all(o.out, o.model, &spec, &ad, &set, &st, &m, &e)) {
+            if (save_all(o.out, o.model, spec, ad, n_ad, &set, &st, &m, &e)) {
                 fprintf(stderr, "%saffix: error: %s\n", nl, e.msg);
                 goto done;
             }
@@ -636,7 +655,7 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (nl[0]) fprintf(stderr, "\n");
-    if (save_all(o.out, o.model, &spec, &ad, &set, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (save_all(o.out, o.model, spec, ad, n_ad, &set, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     if (st.step < total && !o.quiet)
         fprintf(stderr, "affix: stopped at step %lld of %ld (--stop-at); continue with --resume %s\n", st.step, total, o.out);
     if (!o.quiet)
@@ -657,7 +676,7 @@ done:
     if (eval && eval != ex) free_examples(eval, n_eval);
     if (ex) free_examples(ex, n_ex);
     if (have_set) adapter_set_free(&set);
-    if (have_ad) adapter_destroy(&ad);
+    for (int i = 0; have_ad && i < n_ad; i++) adapter_destroy(&ad[i]);
     tokenizer_free(tok);
     if (have_model) model_free(&m);
     return rc;

@@ -311,6 +311,62 @@ int method_spec_parse_args(MethodSpec *s, int argc, char **argv, afx_err *e) {
     return 0;
 }
 
+int method_spec_parse_hybrid(MethodSpec *specs, int max, int *n, const char *method, int argc, char **argv, afx_err *e) {
+    char names[4][32];
+    int k = 0;
+    *n = 0;
+    for (const char *p = method; k < 4;) { // "a+b" -> names[0] = "a", names[1] = "b"
+        const char *plus = strchr(p, '+');
+        size_t len = plus ? (size_t)(plus - p) : strlen(p);
+        if (!len || len >= sizeof names[0]) return afx_fail(e, "method '%s': expected METHOD or METHOD+METHOD", method);
+        memcpy(names[k], p, len);
+        names[k++][len] = 0;
+        if (!plus) break;
+        p = plus + 1;
+        if (k == 4) return afx_fail(e, "method '%s': too many parts", method);
+    }
+    if (k > max) return afx_fail(e, "method '%s': at most %d methods in a hybrid", method, max);
+    for (int i = 0; i < k; i++) {
+        if (method_spec_init(&specs[i], names[i], e)) return -1;
+        if (k > 1 && specs[i].method == METHOD_FULL)
+            return afx_fail(e, "method '%s': full fine-tuning trains every weight; it is not part of a hybrid", method);
+        for (int j = 0; j < i; j++)
+            if (specs[j].method == specs[i].method) return afx_fail(e, "method '%s': %s is named twice", method, names[i]);
+    }
+    // each option (and its value) to the part that takes it
+    char **part[4];
+    int pn[4] = {0};
+    for (int i = 0; i < k; i++) {
+        part[i] = malloc(sizeof(char *) * (size_t)(argc ? argc : 1));
+        if (!part[i]) {
+            for (int j = 0; j < i; j++) free(part[j]);
+            return afx_fail(e, "out of memory");
+        }
+    }
+    int rc = 0;
+    for (int a = 0; a < argc && !rc; a++) {
+        const char *arg = argv[a], *eq = strchr(arg, '=');
+        char name[64];
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (strncmp(arg, "--", 2) || len >= sizeof name) { rc = afx_fail(e, "%s: unexpected argument '%.60s'", method, arg); break; }
+        memcpy(name, arg + 2, len - 2);
+        name[len - 2] = 0;
+        int o = -1, owner = -1;
+        for (int q = 0; q < OPT_COUNT && o < 0; q++)
+            if (name_eq(name, OPTS[q].name) || (OPTS[q].alias && name_eq(name, OPTS[q].alias))) o = q;
+        for (int i = 0; i < k && o >= 0 && owner < 0; i++)
+            if (OPTS[o].methods & M(specs[i].method)) owner = i;
+        if (owner < 0 && k == 1) owner = 0; // one method: its own parser names the problem
+        if (owner < 0) { rc = afx_fail(e, "%s: no part of the hybrid takes --%s", method, name); break; }
+        part[owner][pn[owner]++] = argv[a];
+        if (!eq && o >= 0 && !OPTS[o].flag && a + 1 < argc) part[owner][pn[owner]++] = argv[++a];
+    }
+    for (int i = 0; i < k && !rc; i++) rc = method_spec_parse_args(&specs[i], pn[i], part[i], e);
+    for (int i = 0; i < k; i++) free(part[i]);
+    if (!rc) *n = k;
+    return rc;
+}
+
 int method_spec_check(const MethodSpec *s, const LlamaConfig *c, afx_err *e) {
     switch (s->method) {
     case METHOD_PROMPT:

@@ -84,6 +84,12 @@ int method_spec_set(MethodSpec *s, const char *name, const char *value, afx_err 
 /* Command-line options: "--name value", "--name=value", or "--flag". Fails on the first bad one. */
 int method_spec_parse_args(MethodSpec *s, int argc, char **argv, afx_err *e);
 
+/* A hybrid: "lora+prefix", "lora+llama-adapter", "lora+prompt" (or a single method). Splits method
+ * on '+' into *n specs (at most max) and gives each command-line option to the one component that
+ * takes it (the methods of a hybrid share no option). Refused: full fine-tuning in a hybrid, a
+ * method named twice, more than max parts, an option none of the parts takes. */
+int method_spec_parse_hybrid(MethodSpec *specs, int max, int *n, const char *method, int argc, char **argv, afx_err *e);
+
 /* Checks the spec against a model (required options, layer ranges, adapter_layers <= layers) and
  * every size before it is used: num_virtual_tokens below max_position_embeddings (the virtual
  * tokens take positions, or are keys every position attends to), r and encoder_hidden_size at most

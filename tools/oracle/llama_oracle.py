@@ -548,6 +548,13 @@ def proj(params: dict, ext: _Methods | None, l: int, mod: str, x: torch.Tensor) 
     return y
 
 
+def adapter_kv(params: dict, l: int, mod: str, A: torch.Tensor) -> torch.Tensor:
+    """The adaption prompt's keys or values: the BASE projection A W^T, never LoRA's delta (affix's
+    rule for LoRA + Llama-Adapter: LoRA adapts the tokens' path only; PEFT, stacking the two, would
+    run the prompt through the LoRA'd module)."""
+    return linear(A, params[f"model.layers.{l}.{mod}.weight"])
+
+
 def adapter_branch(cfg: LlamaConfig, params: dict, ext: _Methods, l: int,
                    q_rope: torch.Tensor):
     """Llama-Adapter: -> (probabilities [B, NH, T, P], z [B, T, NH*HS]) for layer l.
@@ -560,8 +567,8 @@ def adapter_branch(cfg: LlamaConfig, params: dict, ext: _Methods, l: int,
     B, T, NH, HS = q_rope.shape
     NKV = cfg.num_key_value_heads
     P = A.shape[0]
-    ka = proj(params, ext, l, "self_attn.k_proj", A).view(P, NKV, HS)
-    va = proj(params, ext, l, "self_attn.v_proj", A).view(P, NKV, HS)
+    ka = adapter_kv(params, l, "self_attn.k_proj", A).view(P, NKV, HS)
+    va = adapter_kv(params, l, "self_attn.v_proj", A).view(P, NKV, HS)
     ka = ka.repeat_interleave(NH // NKV, dim=1).transpose(0, 1)           # [NH, P, HS]
     va = va.repeat_interleave(NH // NKV, dim=1).transpose(0, 1)
     scores = (q_rope.transpose(1, 2) @ ka.transpose(-1, -2)) / math.sqrt(HS)   # [B, NH, T, P]
@@ -584,9 +591,9 @@ def gemma_adapter_branch(cfg: LlamaConfig, params: dict, ext: _Methods, l: int,
     NKV = cfg.num_key_value_heads
     P = A.shape[0]
     p = f"model.layers.{l}."
-    ka = proj(params, ext, l, "self_attn.k_proj", A).view(P, NKV, HS)
+    ka = adapter_kv(params, l, "self_attn.k_proj", A).view(P, NKV, HS)
     ka = gemma_rms_norm(ka, params[p + "self_attn.k_norm.weight"], cfg.rms_norm_eps)
-    va = proj(params, ext, l, "self_attn.v_proj", A).view(P, NKV, HS)
+    va = adapter_kv(params, l, "self_attn.v_proj", A).view(P, NKV, HS)
     ka = ka.repeat_interleave(NH // NKV, dim=1).transpose(0, 1)           # [NH, P, HS]
     va = va.repeat_interleave(NH // NKV, dim=1).transpose(0, 1)
     scores = (q_rope.transpose(1, 2) @ ka.transpose(-1, -2)) / math.sqrt(cfg.query_pre_attn_scalar)

@@ -155,6 +155,8 @@ METHOD_CASES = [
     ("prefix_visible", "gemma3", "right", [m_prefix(window="always")], False),
     ("lora_all", "gemma3", "right", [m_lora(ALL_TARGETS)], False),
     ("llama_adapter", "gemma3", "left", [m_llama_adapter("peft", La=3)], False),
+    # LoRA on q,k,v + Llama-Adapter: the adaption prompt uses the base k/v projections (affix's rule)
+    ("lora_llama_adapter", "gemma3", "right", [m_lora(("q", "k", "v")), m_llama_adapter("peft", La=2)], False),
 ]
 
 

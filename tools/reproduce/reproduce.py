@@ -56,6 +56,9 @@ ABLATIONS = {  # NLI only, prefix tuning: the paper's layer-subset and length qu
     "prefix-top12": ["--method", "prefix", "--num-virtual-tokens", "10", "--layers", "top:12"],
     "prefix-P5": ["--method", "prefix", "--num-virtual-tokens", "5"],
     "prefix-P20": ["--method", "prefix", "--num-virtual-tokens", "20"],
+    # the paper's open question on hybrids: LoRA (r 4, q,v) and prefix (10 tokens) trained together,
+    # at prefix tuning's learning rate
+    "lora+prefix": ["--method", "lora+prefix", "--r", "4", "--targets", "q,v", "--num-virtual-tokens", "10"],
 }
 XNLI_LANGS = {  # language -> file as distributed (rows parallel across languages)
     "de": "xnli/de-xglue/test.txt", "en": "xnli/myxnli/my.genre.test.tsv", "ko": "xnli/ko-kornli/xnli.test.ko.tsv",
@@ -89,6 +92,15 @@ class Runner:
     def __init__(self, out, affix):
         self.out, self.affix, self.records = out, affix, []
 
+    def version(self):  # `affix version` of the binary that ran (one line), asked once
+        if not hasattr(self, "_version"):
+            try:
+                self._version = subprocess.run([self.affix, "version"], capture_output=True, text=True, cwd=ROOT,
+                                               timeout=60).stdout.strip().replace("\n", "; ")
+            except (OSError, subprocess.SubprocessError):
+                self._version = "?"
+        return self._version
+
     def records_by_name(self):
         return {r["name"]: r for r in self.records}
 
@@ -119,7 +131,8 @@ class Runner:
             raise SystemExit(f"{name}: killed by signal {-rc}; run again to continue")
         with open(os.path.join(d, "stderr.txt")) as f:
             lines = [l.strip() for l in f.read().replace("\r", "\n").splitlines() if l.strip()]
-        rec = {"name": name, "argv": argv, "resumed": len(full) > len(argv), "rc": rc, "wall_s": round(wall, 1),
+        rec = {"name": name, "argv": argv, "affix": self.version(), "resumed": len(full) > len(argv), "rc": rc,
+               "wall_s": round(wall, 1),
                "max_rss_mb": round(ru.ru_maxrss / 1024, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                "error": next((l for l in reversed(lines) if "error" in l), None) if rc else None}
         tmp = done + ".tmp"
