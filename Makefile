@@ -133,6 +133,13 @@ $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CFLAGS32) -c $< -o $@
 
+# affix version names the commit it was built from ("-dirty": with uncommitted changes), so that a
+# result file can say which code made it (tools/reproduce records it per run)
+AFFIX_COMMIT := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/obj/tools/affix.o: tools/affix.c $(HDRS) $(wildcard .git/index)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CFLAGS32) -DAFFIX_COMMIT='"$(AFFIX_COMMIT)"' -c $< -o $@
+
 # simd/kernels.c once per ISA, each with that ISA's flags only (one binary runs on any x86-64)
 $(BUILD)/obj/simd/kernels_avx2.o: simd/kernels.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)

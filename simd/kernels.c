@@ -178,7 +178,12 @@ static void wsum_rows(float *y, float alpha, const float *w, const float *rows, 
 #ifndef NC_MAX
 #define NC_MAX 2048       /* the packed B slice KC x NC stays in L2/L3 */
 #endif
-#define GEMV_MAX_ROWS 4   /* a forward with this few rows takes the dot-product path */
+#ifndef GEMV_MAX_ROWS
+#define GEMV_MAX_ROWS 16  /* a forward with this few rows streams W once, one dot per output, instead of
+                             the packed GEMM, whose transposing pack of W costs more than these rows'
+                             arithmetic: decoding, and the lm_head on a training batch's answer rows
+                             (Gemma 3 270M, 12 rows x 262144 x 640: 62 ms instead of 130 on 2 cores) */
+#endif
 
 typedef struct {
     const float *p;

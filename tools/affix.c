@@ -26,6 +26,9 @@
 #include "method_spec.h"
 
 #define AFFIX_VERSION "0.1.0"
+#ifndef AFFIX_COMMIT
+#define AFFIX_COMMIT "unknown"
+#endif
 
 static int usage(FILE *out) {
     fprintf(out,
@@ -323,8 +326,8 @@ int main(int argc, char **argv) {
 #ifdef _OPENMP
         threads = omp_get_max_threads();
 #endif
-        printf("affix %s (%s reference, %d OpenMP thread%s)\n", AFFIX_VERSION, AFFIX_REAL_NAME, threads,
-               threads == 1 ? "" : "s");
+        printf("affix %s, commit %s (%s reference, %d OpenMP thread%s)\n", AFFIX_VERSION, AFFIX_COMMIT, AFFIX_REAL_NAME,
+               threads, threads == 1 ? "" : "s");
         char msg[256];
         const Kernels *k = kernels_from_env("auto", msg, sizeof msg);
         printf("kernels %s (built: %s)\n", k ? k->name : "?", kernels_built());
