@@ -116,6 +116,14 @@ want=$(sed -n 's/.*"layer0_cka_en_zh": *\([0-9.eE+-]*\).*/\1/p' tests/data/probe
 check "probe: layer 0 CKA(en, zh) = numpy on the GGUF's embedding rows ($got vs $want; TOL_CKA 1e-12 of tests/tolerances.h)" \
     'awk -v g="$got" -v w="$want" "BEGIN{d = (g - w) / w; exit !(g != \"\" && d < 1e-12 && d > -1e-12)}"'
 expect_error "probe without an English file" "probe -m $M --task xnli --data tests/data/demo/xnli.test.zh.tsv" "English"
+# --labels yes-no: NLI with one-token answers, trained and scored by log-likelihood
+"$AFFIX" train -m $M --method prefix --num-virtual-tokens 4 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en \
+    --labels yes-no --seq-len 160 --batch 2 --max-steps 2 --out "$T/yn" --quiet 2>/dev/null
+"$AFFIX" eval -m $M --adapter "$T/yn/adapter" --task xnli --scoring loglik --labels yes-no --limit 6 --quiet \
+    --data tests/data/demo/xnli.test.en.tsv --out "$T/yne" > /dev/null 2>&1
+check "--labels yes-no: the predictions are yes / maybe / no" \
+    '[ "$(grep -cE "\"prediction\":\"(yes|maybe|no)\"" "$T/yne/predictions.jsonl")" -eq 6 ]'
+expect_error "--labels with another value" "train -m $M --method lora --task nli --data tests/data/demo/xnli.dev.en.tsv --labels maybe --out $T/ynx" "labels"
 # hybrids: lora+prefix trained together, saved as one PEFT directory per part + affix_hybrid.json
 HY="train -m $M --method lora+prefix --r 2 --num-virtual-tokens 4 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --seq-len 64 --batch 2 --lr 3e-2 --max-steps 4 --quiet"
 "$AFFIX" $HY --save-init --out "$T/hy" 2>/dev/null

@@ -256,6 +256,18 @@ for k in 10 $((sz / 2)) $((sz - 1)); do
     head -c $k $D/peft/from_peft/lora_qv/adapter_model.safetensors > "$T/ad/adapter_model.safetensors"
     hostile "adapter_model.safetensors cut at $k bytes" "adapter_model.safetensors" generate -m $D/peft/base --adapter "$T/ad" -n 1 --ids
 done
+# a NaN written into the first value of a model's and an adapter's tensor data: refused by name
+put_nan() { # FILE: the first float32 of the data region becomes NaN
+    hl=$(od -An -t u8 -N 8 "$1" | tr -d ' ')
+    printf '\000\000\300\177' | dd of="$1" bs=1 seek=$((8 + hl)) conv=notrunc 2>/dev/null
+}
+rm -rf "$T/m" && cp -r $HF "$T/m" && put_nan "$T/m/model.safetensors"
+hostile "a NaN in a model weight" "non-finite" generate -m "$T/m" -n 1 --ids
+rm -rf "$T/ad" && cp -r $D/peft/from_peft/lora_qv "$T/ad" && put_nan "$T/ad/adapter_model.safetensors"
+hostile "a NaN in an adapter tensor" "non-finite" generate -m $D/peft/base --adapter "$T/ad" -n 1 --ids
+rm -rf "$T/m" && cp -r $HF "$T/m"
+set_json "$T/m/config.json" model_type '"lla\\u0000ma"'
+hostile "config.json with a \\u0000 escape" "u0000" info -m "$T/m"
 sz=$(wc -c < $D/tasks/squad-train.json)
 for k in 1 $((sz / 2)) $((sz - 2)); do
     head -c $k $D/tasks/squad-train.json > "$T/sq.json"

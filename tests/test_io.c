@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "json_read.h"
 #include "config.h"
 #include "llama.h"
 #include "safetensors.h"
@@ -688,9 +689,27 @@ static void expect_cfg_fail_at(const char *json, const char *hint, int line) {
 }
 #define EXPECT_CFG_FAIL(json, hint) expect_cfg_fail_at(json, hint, __LINE__)
 
+/* JSON as Python reads it (json_read.h): a repeated key's last value; \u0000 refused */
+static void test_json_python_rules(void) {
+    LlamaConfig c;
+    afx_err e = {{0}};
+    CHECKM(cfg_parse(&c, "{" BASE "\"num_attention_heads\": 2, \"num_attention_heads\": 4}", &e) == 0 && c.NH == 4, e.msg);
+    CHECKM(cfg_parse(&c, "{" BASE "\"num_attention_heads\": 4, \"rope_scaling\": {\"rope_type\": \"llama3\", "
+                         "\"rope_type\": \"default\"}}", &e) == 0 && c.rope_factor == 0, e.msg); // nested objects too
+    EXPECT_CFG_FAIL("{" BASE "\"num_attention_heads\": 4, \"model_type\": \"lla\\u0000ma\"}", "\\u0000");
+    CHECKM(cfg_parse(&c, "{" BASE "\"num_attention_heads\": 4, \"x\": \"a\\\\u0000\"}", &e) == 0, e.msg); // an escaped backslash, then text
+    const char *dup = "{\"b\": 1, \"a\": 2, \"b\": 3, \"c\": {\"x\": 1, \"x\": 2, \"x\": 5}, \"a\": 4}";
+    cJSON *j = cJSON_Parse(dup);
+    size_t dropped = afx_json_last_wins(j);
+    CHECK(dropped == 4 && cJSON_GetObjectItem(j, "a")->valueint == 4 && cJSON_GetObjectItem(j, "b")->valueint == 3 &&
+          cJSON_GetObjectItem(cJSON_GetObjectItem(j, "c"), "x")->valueint == 5 && cJSON_GetArraySize(j) == 3);
+    cJSON_Delete(j);
+}
+
 static void test_config(void) {
     LlamaConfig c;
     afx_err e = {{0}};
+    test_json_python_rules();
     int rc = cfg_parse(&c, LLAMA32_1B, &e);
     CHECK(rc == 0);
     if (rc) printf("  message: %s\n", e.msg);

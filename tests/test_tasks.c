@@ -464,6 +464,28 @@ static void test_templates(void) {
         check_str(t.target, " entailment", "NLI target: English label word");
         tmpl_text_free(&t);
     }
+    // --labels yes-no: read from a real XNLI slice with nli_yes_no, its own instruction, one-token answers
+    {
+        TaskSet ts;
+        TaskReadOpts ro = {.nli_yes_no = 1};
+        if (require(!task_read_file(&ts, TASK_NLI, DATA "sw.genre.test.tsv", &ro, &e) && ts.n > 0, "read NLI yes-no", e.msg)) {
+            const TaskExample *x = &ts.ex[0];
+            check(x->yes_no && !strcmp(x->options[0], "yes") && !strcmp(x->options[1], "maybe") && !strcmp(x->options[2], "no"),
+                  "NLI yes-no: the options are yes / maybe / no", "");
+            if (require(!tmpl_render(x, TMPL_TRAIN, &t, &e), "render NLI yes-no", e.msg)) {
+                const char *head = "Does the premise entail the hypothesis? Answer with yes, maybe or no.\n\nPremise: ";
+                check(!strncmp(t.prompt, head, strlen(head)) && strstr(t.prompt, "\nAnswer:"), "NLI yes-no prompt verbatim", t.prompt);
+                char want[16];
+                snprintf(want, sizeof want, " %s", x->options[x->label]);
+                check_str(t.target, want, "NLI yes-no target: the answer word of the label");
+                tmpl_text_free(&t);
+            }
+            task_set_free(&ts);
+        }
+        check(nli_yes_no_from_text(" Yes, it does") == 0 && nli_yes_no_from_text("maybe") == 1 && nli_yes_no_from_text("no.") == 2 &&
+              nli_yes_no_from_text("nope") == -1 && nli_yes_no_from_text("entailment") == -1 && nli_yes_no_from_text("") == -1,
+              "NLI yes-no: the answer from generated text (first word)", "");
+    }
     const char *opts[4] = {"More speed", "More force", "Less pressure", "Less finger motion"};
     TaskExample bb = {.kind = TASK_BELEBELE, .id = "1.2", .lang = "eng_Latn", .context = "Passage text.",
                       .question = "Which?", .n_options = 4, .options = opts, .label = 2};

@@ -45,7 +45,7 @@
 typedef struct {
     const char *model, *adapter, *task, *out, *lang, *pred_file;
     const char *files[MAX_FILES];
-    int n_files, limit, sample, max_new, seq_len, seq_given, strict, loglik, quiet, lm;
+    int n_files, limit, sample, max_new, seq_len, seq_given, strict, loglik, quiet, lm, yes_no;
     double temp, top_p;
     unsigned long long seed;
 } EvalOpts;
@@ -63,7 +63,8 @@ static int eval_kind(const char *task, TaskKind *kind) {
 static int usage(void) {
     fprintf(stderr,
             "usage: affix eval -m MODEL [--adapter DIR] --task xquad|xnli|belebele|mgsm|lm --data FILE... [--lang CODE]\n"
-            "                  [--scoring generate|loglik] [--limit N] [--sample N] [--max-new-tokens N] [--seq-len N]\n"
+            "                  [--scoring generate|loglik] [--limit N] [--sample N] [--labels words|yes-no]\n"
+            "                  [--max-new-tokens N] [--seq-len N]\n"
             "                  [--temp T] [--top-p P] [--seed S] [--out DIR] [--strict] [--quiet]\n"
             "       affix score --task T --data FILE... --predictions FILE [--lang CODE]\n");
     return 2;
@@ -82,7 +83,7 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
         }
         int known = !strcmp(a, "--task") || !strcmp(a, "--lang") ||
                     (!scoring_only && (!strcmp(a, "-m") || !strcmp(a, "--adapter") || !strcmp(a, "--out") ||
-                                       !strcmp(a, "--scoring") || !strcmp(a, "--limit") || !strcmp(a, "--sample") || !strcmp(a, "--max-new-tokens") ||
+                                       !strcmp(a, "--scoring") || !strcmp(a, "--limit") || !strcmp(a, "--sample") || !strcmp(a, "--labels") || !strcmp(a, "--max-new-tokens") ||
                                        !strcmp(a, "--seq-len") || !strcmp(a, "--temp") || !strcmp(a, "--top-p") ||
                                        !strcmp(a, "--seed"))) ||
                     (scoring_only && !strcmp(a, "--predictions"));
@@ -105,6 +106,10 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
             else if (strcmp(v, "generate")) { fprintf(stderr, "affix: error: --scoring '%s': use generate or loglik\n", v); return 2; }
         } else if (!strcmp(a, "--limit")) r = cli_int(a, v, 1, INT_MAX, &o->limit);
         else if (!strcmp(a, "--sample")) r = cli_int(a, v, 1, INT_MAX, &o->sample);
+        else if (!strcmp(a, "--labels")) {
+            if (!strcmp(v, "yes-no")) o->yes_no = 1;
+            else if (strcmp(v, "words")) { fprintf(stderr, "affix: error: --labels '%s': use words or yes-no\n", v); return 2; }
+        }
         else if (!strcmp(a, "--max-new-tokens")) r = cli_int(a, v, 1, 1000000, &o->max_new);
         else if (!strcmp(a, "--seq-len")) r = cli_int(a, v, 1, INT_MAX, &o->seq_len), o->seq_given = 1;
         else if (!strcmp(a, "--temp")) r = cli_double(a, v, 0, 1e6, &o->temp);
@@ -139,7 +144,9 @@ static void score_example(TaskKind kind, const TaskExample *x, const char *lang,
         afx_err e;
         if (squad_score(s->pred, golds, n, squad_mode_for_lang(lang), &s->em, &s->f1, &e)) s->em = s->f1 = 0;
     } else if (kind == TASK_NLI || kind == TASK_BELEBELE) {
-        if (s->choice < 0) s->choice = kind == TASK_NLI ? nli_label_from_text(s->pred) : choice_from_text(s->pred, x->n_options);
+        if (s->choice < 0)
+            s->choice = kind == TASK_NLI ? (x->yes_no ? nli_yes_no_from_text(s->pred) : nli_label_from_text(s->pred))
+                                         : choice_from_text(s->pred, x->n_options);
         s->em = s->choice == x->label;
     } else {
         s->em = mgsm_correct(s->pred, x->number);
@@ -425,7 +432,7 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
         TaskSet ts;
-        TaskReadOpts ro = {.lang = row->lang, .strict = o.strict};
+        TaskReadOpts ro = {.lang = row->lang, .strict = o.strict, .nli_yes_no = o.yes_no};
         if (task_read_file(&ts, kind, o.files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         for (size_t p = 0; p < ts.n_problems && !o.quiet; p++) fprintf(stderr, "affix: warning: %s (skipped)\n", ts.problems[p]);
         row->skipped = (int)ts.n_problems;

@@ -46,7 +46,7 @@ typedef struct {
     const char *model, *method, *task, *out, *resume, *lang, *eval_data, *dump_batches;
     const char *files[MAX_FILES];
     int n_files;
-    int seq_len, seq_given, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet, save_init;
+    int seq_len, seq_given, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet, save_init, yes_no;
     double lr, clip, weight_decay;
     lr_schedule schedule;
     unsigned long long seed;
@@ -73,6 +73,7 @@ static int usage(void) {
             "  --resume DIR  --strict  --quiet\n"
             "  --save-init (DIR/adapter-init: the adapter before step 1, PEFT format)\n"
             "  --dump-batches FILE (every micro-batch's ids and labels as JSON lines: to replay elsewhere)\n"
+            "  --labels words|yes-no (NLI: the label words, or the one-token answers yes / maybe / no)\n"
             "method options: see `affix params --help` (e.g. --num-virtual-tokens 10 --layers top:30)\n");
     return 2;
 }
@@ -107,7 +108,7 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
                     !strcmp(a, "--epochs") || !strcmp(a, "--warmup") || !strcmp(a, "--max-steps") || !strcmp(a, "--stop-at") ||
                     !strcmp(a, "--eval-every") || !strcmp(a, "--save-every") || !strcmp(a, "--limit") ||
                     !strcmp(a, "--lr") || !strcmp(a, "--clip") || !strcmp(a, "--weight-decay") ||
-                    !strcmp(a, "--seed") || !strcmp(a, "--schedule") || !strcmp(a, "--dump-batches");
+                    !strcmp(a, "--seed") || !strcmp(a, "--schedule") || !strcmp(a, "--dump-batches") || !strcmp(a, "--labels");
         if (!known) { // a method option: the method's parser judges it
             if (o->method_argc + 2 > 64) { fprintf(stderr, "affix: error: too many method options\n"); return 2; }
             o->method_argv[o->method_argc++] = argv[i];
@@ -124,6 +125,10 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
         else if (!strcmp(a, "--lang")) o->lang = v;
         else if (!strcmp(a, "--eval-data")) o->eval_data = v;
         else if (!strcmp(a, "--dump-batches")) o->dump_batches = v;
+        else if (!strcmp(a, "--labels")) {
+            if (!strcmp(v, "yes-no")) o->yes_no = 1;
+            else if (strcmp(v, "words")) { fprintf(stderr, "affix: error: --labels '%s': use words or yes-no\n", v); return 2; }
+        }
         else if (!strcmp(a, "--seq-len")) r = parse_int(a, v, 8, &o->seq_len), o->seq_given = 1;
         else if (!strcmp(a, "--batch")) r = cli_int(a, v, 1, 256, &o->batch);
         else if (!strcmp(a, "--grad-accum")) r = parse_int(a, v, 1, &o->accum);
@@ -166,7 +171,7 @@ static int load_examples(const TrainOpts *o, const char *const *files, int n_fil
     *n_truncated = 0;
     for (int f = 0; f < n_files && (!limit || n < limit); f++) {
         TaskSet ts;
-        TaskReadOpts ro = {.lang = o->lang, .strict = o->strict};
+        TaskReadOpts ro = {.lang = o->lang, .strict = o->strict, .nli_yes_no = o->yes_no};
         afx_err e = {{0}};
         if (task_read_file(&ts, (TaskKind)kind, files[f], &ro, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); free_examples(ex, n); return -1; }
         for (size_t p = 0; p < ts.n_problems && !quiet; p++) fprintf(stderr, "affix: warning: %s (skipped)\n", ts.problems[p]);

@@ -84,16 +84,16 @@ int train_step(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Ke
 }
 
 int train_params_check(const real *w, size_t n, double max_abs, double *norm, double *absmax) {
-    double ss = 0, mx = 0;
+    double mx = 0;
     int nan = 0;
-    for (size_t i = 0; i < n; i++) {
+#pragma omp parallel for reduction(max : mx) reduction(| : nan) schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) { // the max and the NaN flag do not depend on the order
         double x = fabs((double)w[i]);
         nan |= x != x;
         if (x > mx) mx = x;
-        ss += x * x;
     }
     if (nan) mx = NAN;
-    *norm = sqrt(ss);
+    *norm = sqrt(sum_squares(w, n)); // (chunked: the same value for any number of threads)
     *absmax = mx;
     return !nan && isfinite(mx) && mx <= max_abs;
 }

@@ -5,6 +5,7 @@
 #include "optim.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 void adamw_step(real *param, const real *grad, real *m, real *v, size_t n, const AdamWConfig *c,
                 long t) {
@@ -25,15 +26,48 @@ void adamw_step(real *param, const real *grad, real *m, real *v, size_t n, const
     }
 }
 
-double grad_norm(const real *g, size_t n) {
+/* Sums over a large array run in parallel but stay the same number whatever the thread count: the
+ * array is cut into fixed chunks of OPTIM_CHUNK elements, each chunk summed in order, the chunk sums
+ * added in order. */
+#define OPTIM_CHUNK ((size_t)1 << 16)
+
+double sum_squares(const real *g, size_t n) {
+    size_t nc = (n + OPTIM_CHUNK - 1) / OPTIM_CHUNK;
+    if (nc <= 1) {
+        double s = 0;
+        for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+        return s;
+    }
+    double *part = malloc(nc * sizeof(double));
+    if (!part) { // (no memory for the partial sums: one serial pass, the same chunked order)
+        double s = 0;
+        for (size_t c = 0; c < nc; c++) {
+            double p = 0;
+            for (size_t i = c * OPTIM_CHUNK; i < n && i < (c + 1) * OPTIM_CHUNK; i++) p += (double)g[i] * g[i];
+            s += p;
+        }
+        return s;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nc; c++) {
+        double p = 0;
+        size_t end = (c + 1) * OPTIM_CHUNK < n ? (c + 1) * OPTIM_CHUNK : n;
+        for (size_t i = c * OPTIM_CHUNK; i < end; i++) p += (double)g[i] * g[i];
+        part[c] = p;
+    }
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return sqrt(s);
+    for (size_t c = 0; c < nc; c++) s += part[c];
+    free(part);
+    return s;
 }
+
+double grad_norm(const real *g, size_t n) { return sqrt(sum_squares(g, n)); }
 
 void grad_clip(real *g, size_t n, double max_norm, double total_norm) {
     double coef = max_norm / (total_norm + 1e-6);
     if (coef > 1.0) coef = 1.0; // clip_grad_norm_ multiplies by the clamped coefficient
+    if (coef == 1.0) return;    // (g * 1.0 is g)
+#pragma omp parallel for schedule(static) if (n > OPTIM_CHUNK)
     for (size_t i = 0; i < n; i++) g[i] = (real)(g[i] * coef);
 }
 

@@ -20,7 +20,11 @@ typedef struct {
 
 void adamw_step(real *param, const real *grad, real *m, real *v, size_t n, const AdamWConfig *c,
                 long t);
-/* L2 norm of g (n values), summed in double in index order. */
+/* Sum of squares of g (n values) in double: in fixed chunks of 65536 values, each in index order,
+ * the chunk sums in order; the chunks run in parallel, and the value is the same for any number of
+ * threads. */
+double sum_squares(const real *g, size_t n);
+/* L2 norm of g: sqrt(sum_squares). */
 double grad_norm(const real *g, size_t n);
 /* Scales g in place as clip_grad_norm_ does, given the total norm over all gradients. */
 void grad_clip(real *g, size_t n, double max_norm, double total_norm);

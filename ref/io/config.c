@@ -5,6 +5,7 @@
  * What this is not: a general JSON layer (cJSON is used directly) or a model-type dispatcher.
  */
 #include "config.h"
+#include "json_read.h"
 
 #include <limits.h>
 #include <math.h>
@@ -257,6 +258,7 @@ int llama_config_from_json(LlamaConfig *c, const char *json, size_t len, const c
     memcpy(txt, json, len);
     txt[len] = '\0';
     const char *stop = NULL;
+    if (afx_json_refuse_nul_escape(txt, len, label, e)) { free(txt); return -1; }
     cJSON *root = cJSON_ParseWithOpts(txt, &stop, 1);
     if (!root) {
         size_t at = stop && stop >= txt && stop <= txt + len ? (size_t)(stop - txt) : 0;
@@ -264,6 +266,7 @@ int llama_config_from_json(LlamaConfig *c, const char *json, size_t len, const c
         return afx_fail(e, "%s: not valid JSON (error near byte %zu)", label, at);
     }
     free(txt);
+    afx_json_last_wins(root); // a repeated key: the last value, as transformers (Python) reads it
     int rc = read_config(c, root, label, e);
     cJSON_Delete(root);
     if (rc) memset(c, 0, sizeof *c);

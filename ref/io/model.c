@@ -617,6 +617,32 @@ static int load_gguf(Model *m, const char *path, afx_err *e) {
 
 /* ---- entry points ----------------------------------------------------------------------------- */
 
+/* every weight finite: a NaN or Inf in the file is refused with the tensor's name (computing with it
+ * would turn every output into NaN without saying why) */
+static int check_finite(const Model *m, const char *path, afx_err *e) {
+    const LlamaConfig *c = &m->w.cfg;
+    for (int k = 0; k < LT_COUNT; k++) {
+        if (!llama_tensor_exists(c, k)) continue;
+        int layers = llama_tensor_is_per_layer(k) ? c->L : 1;
+        size_t n = llama_tensor_numel(c, k);
+        for (int l = 0; l < layers; l++) {
+            const real *p = llama_tensor_ptr(&m->w, k, l);
+            size_t bad = 0, first = 0;
+            for (size_t i = 0; i < n; i++)
+                if (!isfinite(p[i]) && !bad++) first = i;
+            if (bad) {
+                char name[160];
+                size_t shape[2];
+                int nd;
+                llama_tensor_info(c, k, l, name, sizeof name, shape, &nd);
+                return afx_fail(e, "%s: tensor %s holds %zu non-finite values (NaN or Inf; the first at element %zu)", path,
+                                name, bad, first);
+            }
+        }
+    }
+    return 0;
+}
+
 int model_load(Model *m, const char *path, afx_err *e) {
     memset(m, 0, sizeof *m);
     m->bos_id = m->eos_id = -1;
@@ -632,6 +658,7 @@ int model_load(Model *m, const char *path, afx_err *e) {
         m->format = MODEL_GGUF;
         rc = load_gguf(m, path, e);
     }
+    if (!rc) rc = check_finite(m, path, e);
     if (rc) {
         model_free(m);
         return -1;

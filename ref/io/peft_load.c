@@ -20,6 +20,7 @@
 #include "errmsg.h"
 #include "files.h"
 #include "peft_internal.h"
+#include "json_read.h"
 
 #define MAX_JSON_BYTES ((size_t)16 << 20)
 
@@ -358,7 +359,9 @@ int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err 
     } else {
         size_t len;
         if (afx_read_file(cpath, MAX_JSON_BYTES, &text, &len, e)) goto done;
+        if (afx_json_refuse_nul_escape(text, len, cpath, e)) goto done;
         root = cJSON_ParseWithLength(text, len);
+        afx_json_last_wins(root); // a repeated key: the last value, as PEFT (Python) reads it
         if (!cJSON_IsObject(root)) {
             const char *where = cJSON_GetErrorPtr();
             long at = where && where >= text && where <= text + len ? (long)(where - text) : -1;
@@ -446,6 +449,12 @@ int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err 
         const st_tensor *t = st_find(&f, key);
         if (st_to_real(t, pa->values + off, e)) {
             afx_relabel(e, tpath);
+            goto done;
+        }
+        size_t bad = 0; // a NaN or Inf is refused with its tensor (it would poison every output)
+        for (size_t i = 0; i < pa->ad.params[k].numel; i++) bad += !isfinite(pa->values[off + i]);
+        if (bad) {
+            afx_fail(e, "%s: tensor %s holds %zu non-finite values (NaN or Inf)", tpath, key, bad);
             goto done;
         }
         off += pa->ad.params[k].numel;

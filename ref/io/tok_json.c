@@ -22,6 +22,7 @@
 
 #include "files.h"
 #include "tok_internal.h"
+#include "json_read.h"
 #include "tok_loaders.h"
 
 typedef struct {
@@ -338,7 +339,9 @@ static int read_config(Ctx *c, int **pre, int *npre, int **suf, int *nsuf) {
         goto done;
     }
     if (afx_read_file(cfg, JSON_MAX_BYTES, &buf, &len, c->e)) goto done;
+    if (afx_json_refuse_nul_escape(buf, len, cfg, c->e)) goto done;
     root = cJSON_ParseWithLength(buf, len);
+    afx_json_last_wins(root);
     if (!cJSON_IsObject(root)) {
         afx_fail(c->e, "%s: not a JSON object", cfg);
         goto done;
@@ -373,6 +376,7 @@ int tok_load_json(Tokenizer **out, const char *path, afx_err *e) {
     size_t len;
     if (afx_read_file(path, JSON_MAX_BYTES, &buf, &len, e)) return -1;
     const char *end = NULL;
+    if (afx_json_refuse_nul_escape(buf, len, path, e)) { free(buf); return -1; }
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {
         size_t at = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
@@ -380,6 +384,7 @@ int tok_load_json(Tokenizer **out, const char *path, afx_err *e) {
         return afx_fail(e, "%s: not valid JSON (near byte %zu)", path, at);
     }
     free(buf);
+    afx_json_last_wins(root); // a repeated key: the last value, as the tokenizers library (serde) and Python read it
     Ctx c = {.path = path, .e = e};
     int *pre = NULL, *suf = NULL, npre = 0, nsuf = 0, rc = -1;
     if (!cJSON_IsObject(root)) {

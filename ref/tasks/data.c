@@ -468,6 +468,7 @@ int task_read_squad(TaskSet *s, const char *buf, size_t len, const char *name, c
 /* ---- XNLI / MNLI ---------------------------------------------------------------------------- */
 
 static const char *const NLI_WORDS[3] = {"entailment", "neutral", "contradiction"};
+static const char *const NLI_YES_NO[3] = {"yes", "maybe", "no"}; /* entailment, neutral, contradiction */
 
 static int ieq(const char *a, size_t n, const char *b) {
     if (strlen(b) != n) return 0;
@@ -583,7 +584,7 @@ int task_read_nli(TaskSet *s, const char *buf, size_t len, const char *name, con
     const char **words = arena_alloc(r.a, 3 * sizeof *words);
     if (!words) rc = oom(&r);
     for (int k = 0; rc == 0 && k < 3; k++)
-        if (!(words[k] = adup(&r, NLI_WORDS[k]))) rc = -1;
+        if (!(words[k] = adup(&r, (o && o->nli_yes_no ? NLI_YES_NO : NLI_WORDS)[k]))) rc = -1;
     while (rc == 0 && next_line(buf, len, &off, &no, &l)) {
         if (l.n == 0) continue;
         const char *fault = line_fault(&l);
@@ -638,7 +639,7 @@ int task_read_nli(TaskSet *s, const char *buf, size_t len, const char *name, con
         x->question = dupn(&r, col[lay.hyp], cl[lay.hyp]);
         x->id = lay.id >= 0 ? dupn(&r, col[lay.id], cl[lay.id]) : adup(&r, idbuf);
         if (lay.lang >= 0) x->lang = dupn(&r, col[lay.lang], cl[lay.lang]);
-        x->options = words, x->n_options = 3, x->label = label;
+        x->options = words, x->n_options = 3, x->label = label, x->yes_no = o && o->nli_yes_no;
         if (!x->context || !x->question || !x->id || !x->lang) rc = -1;
     }
     return finish(&r, rc);

@@ -59,6 +59,7 @@ typedef struct {
     const TaskAnswer *answers;
     const char *number;    // GSM8K/MGSM final answer, normalized (metrics.h: "1,080" -> "1080")
     const char *rationale; // GSM8K: the answer text before the "#### N" line, as in the file
+    int yes_no;            // NLI read with nli_yes_no: options are yes/maybe/no, its own prompt
 } TaskExample;
 
 typedef struct {
@@ -80,6 +81,8 @@ typedef struct {
     const char *lang;
     int strict;               // 1: the first problem fails the read (its message in the error)
     TaskNliHeader nli_header; // NLI only: detect (default), or force a header / no header
+    int nli_yes_no;           // NLI only: the answers yes / maybe / no (one token each in most
+                              // vocabularies) instead of the label words; template TMPL_NLI_YN_PROMPT
 } TaskReadOpts;
 
 /* Reads buf[0..len) (need not be NUL-terminated) into *s. name is the file name used in messages

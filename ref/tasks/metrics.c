@@ -349,6 +349,21 @@ int nli_label_from_text(const char *text) {
     return -1;
 }
 
+int nli_yes_no_from_text(const char *text) {
+    static const char *const w[3] = {"yes", "maybe", "no"};
+    size_t i = 0;
+    while (text[i] && !ascii_alpha((unsigned char)text[i])) i++; // the first word
+    size_t j = i;
+    while (text[j] && ascii_alpha((unsigned char)text[j])) j++;
+    for (int k = 0; k < 3; k++)
+        if (j - i == strlen(w[k])) {
+            size_t q = 0;
+            while (q < j - i && (text[i + q] | 32) == w[k][q]) q++;
+            if (q == j - i) return k;
+        }
+    return -1;
+}
+
 int choice_from_text(const char *text, int n_options) {
     if (n_options < 1 || n_options > 26) return -1;
     size_t n = strlen(text), i = 0, j;

@@ -75,6 +75,8 @@ int mgsm_correct(const char *generated, const char *gold);
 /* The first of the words entailment / neutral / contradiction (or contradictory) in text, compared
  * without ASCII case and starting at a word boundary: 0, 1, 2; -1 when none occurs. */
 int nli_label_from_text(const char *text);
+/* The --labels yes-no variant: the first word of text, "yes" 0, "maybe" 1, "no" 2 (any case), else -1. */
+int nli_yes_no_from_text(const char *text);
 
 /* The option letter (A, B, ... for n_options options) the text answers with: a letter right at the
  * start of the text (after white space and "(" or "["), else the first letter that stands alone

@@ -119,7 +119,7 @@ int tmpl_render(const TaskExample *x, TmplUse use, TmplText *out, afx_err *e) {
     const char *prompt, *target;
     switch (x->kind) {
     case TASK_SQUAD: prompt = TMPL_SQUAD_PROMPT, target = TMPL_SQUAD_TARGET; break;
-    case TASK_NLI: prompt = TMPL_NLI_PROMPT, target = TMPL_NLI_TARGET; break;
+    case TASK_NLI: prompt = x->yes_no ? TMPL_NLI_YN_PROMPT : TMPL_NLI_PROMPT, target = TMPL_NLI_TARGET; break;
     case TASK_BELEBELE: prompt = TMPL_CHOICE_PROMPT, target = TMPL_CHOICE_TARGET; break;
     case TASK_GSM8K:
     case TASK_MGSM:

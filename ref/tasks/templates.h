@@ -48,6 +48,11 @@
     "Does the premise entail the hypothesis? Answer with entailment, neutral or contradiction.\n\n" \
     "Premise: {premise}\nHypothesis: {hypothesis}\nAnswer:"
 #define TMPL_NLI_TARGET " {label}"
+/* the same with one-token answers (affix train/eval --labels yes-no): yes = entailment, maybe =
+ * neutral, no = contradiction; {label} is then the answer word */
+#define TMPL_NLI_YN_PROMPT                                                                         \
+    "Does the premise entail the hypothesis? Answer with yes, maybe or no.\n\n"                 \
+    "Premise: {premise}\nHypothesis: {hypothesis}\nAnswer:"
 
 /* Belebele (train and eval): multiple choice, the option's letter. */
 #define TMPL_CHOICE_PROMPT                                                                         \

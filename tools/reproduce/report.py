@@ -21,10 +21,10 @@ TASK_TITLE = {"nli": "XNLI (accuracy %, log-likelihood of the label words)",
               "rc": "Belebele (accuracy %, log-likelihood of the option letters; held-out passages)",
               "math": "MGSM (exact match %, last number of the greedy generation)"}
 METHOD_ORDER = ["base", "prompt", "prefix", "llama-adapter", "lora", "full",
-                "prefix-top6", "prefix-top12", "prefix-P5", "prefix-P20", "lora+prefix"]
+                "prefix-top6", "prefix-top12", "prefix-P5", "prefix-P20", "lora+prefix", "prefix-yesno", "lora-yesno"]
 COLORS = {"base": "#999999", "prompt": "#e6a000", "prefix": "#0072b2", "llama-adapter": "#009e73", "lora": "#d55e00",
           "full": "#cc79a7", "prefix-top6": "#56b4e9", "prefix-top12": "#3d8fc4", "prefix-P5": "#8fc7e8",
-          "prefix-P20": "#1b4f72", "lora+prefix": "#7f3c8d"}
+          "prefix-P20": "#1b4f72", "lora+prefix": "#7f3c8d", "prefix-yesno": "#003f5c", "lora-yesno": "#a33c00"}
 
 
 def eval_results(rec):
@@ -106,7 +106,8 @@ def markdown(task, rows, plan, lrs):
     summ = {}
     for m in ordered(rows):
         r = rows[m]
-        lr = lrs.get(m) or (lrs.get("prefix", "") if "prefix" in m else "")  # ablations and the hybrid: prefix's
+        lr = lrs.get(m) or lrs.get(m[:-len("-yesno")] if m.endswith("-yesno") else "", "") or (
+            lrs.get("prefix", "") if "prefix" in m else "")  # ablations and the hybrid: prefix's
         if "failed" in r:
             out.append(f"| {m} | {lr} | failed: {r['failed']} |" + " |" * (len(head) - 3))
             continue

@@ -245,10 +245,10 @@ def main():
         argv += ["--max-steps", str(steps)] if steps else ["--epochs", str(epochs or 1)]
         return R.run(name, argv, resumable=True)
 
-    def evaluate(name, task, adapter, data_files, n, scoring=None, lang=None):
+    def evaluate(name, task, adapter, data_files, n, scoring=None, lang=None, extra=()):
         argv = [a.affix, "eval", "-m", G] + (["--adapter", adapter] if adapter else []) + [
             "--task", task, "--data"] + data_files + n_args(n) + (["--scoring", scoring] if scoring else []) + (
-            ["--lang", lang] if lang else []) + ["--out", os.path.join(out, "runs", name, "eval"), "--quiet"]
+            ["--lang", lang] if lang else []) + ["--out", os.path.join(out, "runs", name, "eval"), "--quiet"] + list(extra)
         if task == "xquad":
             argv += ["--max-new-tokens", "32", "--seq-len", "1024"]
         if task == "mgsm":
@@ -327,6 +327,20 @@ def main():
                 evaluate(f"nli-{name}-eval", "xnli", ad, files["xnli"], sc["nli_eval"], "loglik")
                 prune(t, keep_adapter=True)
             write_report()
+    # 3b. what a practitioner tries when NLI stays at chance: one-token answers (yes / maybe / no),
+    #     scored by log-likelihood, for prefix tuning and LoRA
+    if sc["ablations"] and "nli" in tasks:
+        for m in ("prefix", "lora"):
+            if m not in methods:
+                continue
+            t = train(f"nli-{m}-yesno", METHODS[m], "nli", files["nli-train"], lrs[m], steps=sc.get("nli_steps", 0),
+                      epochs=sc.get("nli_epochs", 1), extra=["--labels", "yes-no"])
+            ad = adapter_of(t)
+            if ad:
+                e = evaluate(f"nli-{m}-yesno-eval", "xnli", ad, files["xnli"], sc["nli_eval"], "loglik", extra=["--labels", "yes-no"])
+                prune(t, keep_adapter=True)
+            write_report()
+
     # 4. the paper's open questions (issue "research tools"): forgetting and representations, for the
     #    NLI-trained adapters: NLL per token of XQuAD contexts per language (affix eval --task lm) and
     #    linear CKA with English per layer on parallel XNLI premises (affix probe)
