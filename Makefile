@@ -216,7 +216,13 @@ test-gemma3: $(BUILD)/affix $(BUILD)/test_gemma3_tok $(BUILD)/test_gemma3_logits
 # reproduce-quick: XNLI, prefix vs LoRA vs the base model, small limits (about 10 minutes on 2 cores),
 # into build/reproduce/quick. REPRO_OUT=DIR writes elsewhere.
 # Needs python3 (standard library only; installed with apt-get when missing).
-.PHONY: reproduce reproduce-quick
+.PHONY: reproduce reproduce-quick reproduce-anchor
+# reproduce-anchor: the first 100 steps of the NLI prefix and LoRA runs, replayed in transformers +
+# peft from affix's step-0 adapter and batches (PYTHON: an interpreter with the oracle's stack)
+reproduce-anchor: $(BUILD)/affix
+	@gguf=$$(sh tools/fetch_gemma3.sh) || exit 1; \
+	REPRO_METHODS=prefix,lora python3 tools/reproduce/reproduce.py --model "$$gguf" --affix $(BUILD)/affix \
+	    --anchor $(or $(PYTHON),python3) $(if $(REPRO_OUT),--out $(REPRO_OUT))
 reproduce reproduce-quick: $(BUILD)/affix
 	@command -v python3 >/dev/null 2>&1 || { echo "make $@: installing python3 with apt-get" >&2; \
 	  (apt-get update && apt-get install -y python3) >/dev/null || { echo "make $@: python3 is needed" >&2; exit 1; }; }

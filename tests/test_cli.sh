@@ -116,6 +116,10 @@ want=$(sed -n 's/.*"layer0_cka_en_zh": *\([0-9.eE+-]*\).*/\1/p' tests/data/probe
 check "probe: layer 0 CKA(en, zh) = numpy on the GGUF's embedding rows ($got vs $want; TOL_CKA 1e-12 of tests/tolerances.h)" \
     'awk -v g="$got" -v w="$want" "BEGIN{d = (g - w) / w; exit !(g != \"\" && d < 1e-12 && d > -1e-12)}"'
 expect_error "probe without an English file" "probe -m $M --task xnli --data tests/data/demo/xnli.test.zh.tsv" "English"
+"$AFFIX" train -m $M --method lora --r 2 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --seq-len 64 \
+    --batch 2 --max-steps 1 --out "$T/mem" > /dev/null 2> "$T/mem.txt"
+check "train prints its planned memory before it trains (weights of stories260K: 0.00 GB, batch 2 x 64)" \
+    'grep -q "^affix: planned memory: model weights 0.00 GB, .* (batch 2 x 64 tokens" "$T/mem.txt"'
 # --labels yes-no: NLI with one-token answers, trained and scored by log-likelihood
 "$AFFIX" train -m $M --method prefix --num-virtual-tokens 4 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en \
     --labels yes-no --seq-len 160 --batch 2 --max-steps 2 --out "$T/yn" --quiet 2>/dev/null

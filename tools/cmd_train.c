@@ -520,6 +520,22 @@ int cmd_train(int argc, char **argv) {
     if (!o.quiet)
         fprintf(stderr, "affix: %d examples (%ld truncated from the context side to --seq-len %d), %zu trainable parameters, "
                         "kernels %s\n", n_ex, truncated, o.seq_len, adapter_set_param_count(&set), kern->name);
+    if (!o.quiet) { // the memory the run will hold, before it holds it: weights, optimizer state, the largest batch
+        int T = 1, tg = 1;
+        for (int i = 0; i < n_ex; i++) {
+            int t = 0;
+            for (int k = 1; k < ex[i].n; k++) t += ex[i].labels[k] != -100;
+            if (ex[i].n > T) T = ex[i].n;
+            if (t > tg) tg = t;
+        }
+        ModelHooks *h = adapter_hooks(&set);
+        double gb = 1e-9, wbytes = (double)m.w.count * sizeof(real), sbytes = 3.0 * (double)set.count * sizeof(real);
+        double abytes = (double)llama_acts_bytes_rows(&m.cfg, h, o.batch, T, o.batch * tg) +
+                        (double)llama_actgrads_count_rows(&m.cfg, h, o.batch, T, o.batch * tg) * sizeof(real);
+        fprintf(stderr, "affix: planned memory: model weights %.2f GB, gradients + AdamW moments %.3f GB, activations and "
+                        "their gradients <= %.2f GB (batch %d x %d tokens, %d answer tokens each at most): %.2f GB\n",
+                wbytes * gb, sbytes * gb, abytes * gb, o.batch, T, tg, (wbytes + sbytes + abytes) * gb);
+    }
 
     long per_epoch = (n_ex + (long)o.batch * o.accum - 1) / ((long)o.batch * o.accum);
     long total = per_epoch * o.epochs;

@@ -15,6 +15,8 @@ import subprocess
 import numpy as np
 from gguf import GGUFReader
 
+from make_cka_vectors import cka  # numpy's feature-space formula, the one the CKA vectors use
+
 MODEL = "tests/data/stories260K/stories260K.gguf"
 FILES = {"en": ("tests/data/demo/xnli.test.en.tsv", "sentence1_en"), "zh": ("tests/data/demo/xnli.test.zh.tsv", "text_a")}
 SAMPLE = 16
@@ -28,11 +30,6 @@ def premises(path, col):
         if not out or out[-1] != r[col]:
             out.append(r[col])
     return [out[i * len(out) // SAMPLE] for i in range(SAMPLE)]
-
-
-def cka(X, Y):
-    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
-    return float(np.linalg.norm(Yc.T @ Xc) ** 2 / (np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc)))
 
 
 def main():

@@ -33,6 +33,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=0, help="replay only the first N steps (0 = all)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0))
+    ap.add_argument("--total-steps", type=int, default=0,
+                    help="the run's schedule length when it stopped early (--stop-at); default: its last logged step")
     a = ap.parse_args()
 
     import torch
@@ -56,13 +58,13 @@ def main():
     train_dir = opt("--out", None)
     with open(os.path.join(train_dir, "train_log.csv")) as f:
         affix_log = {int(r["step"]): r for r in csv.DictReader(f)}
-    total = max(affix_log)  # the run's schedule length (a finished run: every step is logged)
+    total = a.total_steps or max(affix_log)  # the run's schedule length (a finished run: every step is logged)
     steps = {}
     with open(os.path.join(a.run, "batches.jsonl")) as f:
         for line in f:
             b = json.loads(line)
             steps.setdefault(b["step"], []).append(b)
-    n_steps = min(a.steps or total, total)
+    n_steps = min(a.steps or max(affix_log), total, max(affix_log))
 
     d, g = os.path.split(os.path.abspath(a.model))
     base = Gemma3ForCausalLM.from_pretrained(d, gguf_file=g, dtype=torch.float32, attn_implementation="eager")
@@ -125,8 +127,8 @@ def main():
         return {"steps": len(d), "max_abs_diff": max(d), "mean_abs_diff": sum(d) / len(d), "max_rel_diff": max(rel)}
 
     affix_s = None
-    if done.get("wall_s") and n_steps == total:
-        affix_s = done["wall_s"] / total
+    if done.get("wall_s") and n_steps == max(affix_log):
+        affix_s = done["wall_s"] / n_steps  # (includes affix's model load, as peft_s includes nothing but the steps)
     res = {"run": a.run, "method": json.load(open(os.path.join(train_dir, "adapter-init", "adapter_config.json")))["peft_type"],
            "lr": lr, "steps": n_steps, "schedule_steps": total, "first_100": agree(100), "all": agree(len(rows)),
            "peft_s_per_step": wall / n_steps, "affix_s_per_step": affix_s,

@@ -209,6 +209,35 @@ def train_curve(rec):
         return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
 
 
+def anchor_table(out):
+    """The PEFT anchor (peft_anchor.py): affix's and PEFT's losses on the same batches from the same start."""
+    rows = {}
+    runs = os.path.join(out, "runs")
+    for m in ("prefix", "lora"):
+        p = os.path.join(runs, f"anchor-{m}", "peft", "anchor.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                rows[m] = json.load(f)
+    if not rows:
+        return None
+    md = ["## The anchor: the same training in Hugging Face PEFT", "",
+          "affix's step-0 adapter and its exact batches (token ids and labels), replayed with transformers + peft "
+          "(`tools/reproduce/peft_anchor.py`, torch.optim.AdamW, the same cosine schedule and clipping); the loss of "
+          "every step on both sides.", "",
+          "| method | lr | steps | max abs Δ loss | mean abs Δ loss | max relative Δ | PEFT s/step | affix s/step | PEFT / affix |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m, r in rows.items():
+        a = r["first_100"]
+        ratio = r.get("peft_over_affix_time")
+        md.append(f"| {m} | {r['lr']:g} | {a['steps']} | {a['max_abs_diff']:.2e} | {a['mean_abs_diff']:.2e} | "
+                  f"{a['max_rel_diff']:.2e} | {r['peft_s_per_step']:.2f} | "
+                  f"{'—' if r.get('affix_s_per_step') is None else format(r['affix_s_per_step'], '.2f')} | "
+                  f"{'—' if ratio is None else format(ratio, '.1f')} |")
+    md += ["", "Times: both sides on this machine, each while the reproduction's other runs shared the 2 cores "
+           "(a ratio, not a benchmark; `make bench` is the benchmark).", ""]
+    return {"md": "\n".join(md), "data": rows}
+
+
 def research_tables(recs):
     """Forgetting (NLL per token of XQuAD contexts, per language) and CKA with English per layer, for the
     base model and the NLI-trained adapters."""
@@ -343,6 +372,10 @@ def write(out, plan, records):
         if curves:
             svg_lines(f"training loss on English ({task}), mean over the answer tokens", curves,
                       os.path.join(out, f"{task}-loss.svg"))
+    anchor = anchor_table(out)
+    if anchor:
+        md.append(anchor["md"])
+        res["anchor"] = anchor["data"]
     research = research_tables(recs)
     if research:
         md.append(research["md"])

@@ -193,6 +193,9 @@ def main():
     ap.add_argument("--affix", default=os.path.join(ROOT, "build", "affix"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from the finished runs")
+    ap.add_argument("--anchor", metavar="PYTHON", help="only the PEFT anchor: affix's first --anchor-steps of the NLI "
+                    "prefix and LoRA runs, replayed in transformers + peft by PYTHON (the oracle's interpreter)")
+    ap.add_argument("--anchor-steps", type=int, default=100)
     a = ap.parse_args()
 
     scale_name = "quick" if a.quick else ("full" if os.environ.get("REPRO_TRAIN") == "full" else "default")
@@ -295,6 +298,22 @@ def main():
         lrs[m] = best[1] if best else LR_GRID[m][-1]
     plan["lr"] = lrs
     log(f"learning rates: {lrs}")
+
+    if a.anchor:  # the PEFT anchor (make reproduce-anchor): the NLI runs' first steps, both sides
+        n_train = sum(1 for _ in open(files["nli-train"][0], encoding="utf-8")) - 1
+        total = -(-n_train // 4)  # one epoch of batch 4: the main run's schedule
+        for m in ("prefix", "lora"):
+            name = f"anchor-{m}"
+            t = train(name, METHODS[m], "nli", files["nli-train"], lrs[m], epochs=sc.get("nli_epochs", 1),
+                      extra=["--stop-at", str(a.anchor_steps), "--save-init", "--dump-batches",
+                             os.path.join(out, "runs", name, "batches.jsonl")])
+            pdir = os.path.join(out, "runs", name, "peft")
+            if t["rc"] == 0 and not os.path.exists(os.path.join(pdir, "anchor.json")):
+                log(f"{name}: PEFT replays {a.anchor_steps} steps ({a.anchor})")
+                subprocess.run([a.anchor, os.path.join(HERE, "peft_anchor.py"), "--model", G, "--run",
+                                os.path.join(out, "runs", name), "--out", pdir, "--total-steps", str(total),
+                                "--threads", str(os.cpu_count() or 1)], check=True, cwd=ROOT)
+        return  # (the main run's report reads runs/anchor-*/peft/anchor.json)
 
     # 2. each task: the untrained base, then every method trained on English and evaluated zero-shot
     TASKS = {  # task -> (train task, train files, eval task, eval files, scoring, steps, epochs, examples/lang)
