@@ -216,7 +216,12 @@ test-gemma3: $(BUILD)/affix $(BUILD)/test_gemma3_tok $(BUILD)/test_gemma3_logits
 # reproduce-quick: XNLI, prefix vs LoRA vs the base model, small limits (about 10 minutes on 2 cores),
 # into build/reproduce/quick. REPRO_OUT=DIR writes elsewhere.
 # Needs python3 (standard library only; installed with apt-get when missing).
-.PHONY: reproduce reproduce-quick reproduce-anchor
+.PHONY: reproduce reproduce-quick reproduce-anchor reproduce-extras
+# reproduce-extras: the core runs (if not done), then the ablations, the practitioner's tries, the
+# LoRA + prefix hybrid and the forgetting / CKA tables (about 1.5 h more)
+reproduce-extras: $(BUILD)/affix
+	@gguf=$$(sh tools/fetch_gemma3.sh) || exit 1; \
+	REPRO_EXTRAS=1 python3 tools/reproduce/reproduce.py --model "$$gguf" --affix $(BUILD)/affix $(if $(REPRO_OUT),--out $(REPRO_OUT))
 # reproduce-anchor: the first 100 steps of the NLI prefix and LoRA runs, replayed in transformers +
 # peft from affix's step-0 adapter and batches (PYTHON: an interpreter with the oracle's stack)
 reproduce-anchor: $(BUILD)/affix

@@ -95,6 +95,13 @@ check "eval --task lm: NLL per token < 1 on the model's own story, > 5 on Chines
 want=$(od -An -v -f -w4 "$T/bos.f32" | awk 'NR == 404 {t = $1} {x[NR] = $1; if (NR == 1 || $1 > m) m = $1} END {for (i in x) s += exp(x[i] - m); printf "%.6f", -(t - m - log(s))}')
 check "eval --task lm --seq-len 2: one token scored, its NLL = -log softmax(BOS logits)[\" Once\"] ($want)" \
     'grep -q "\"tokens\":1,\"nll\":$want}" "$T/lm2/predictions.jsonl"'
+DB="train -m $M --method lora --r 2 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --seq-len 64 --batch 2 --lr 3e-2 --max-steps 3 --quiet"
+"$AFFIX" $DB --dump-batches "$T/db1.jsonl" --out "$T/db1" 2>/dev/null
+"$AFFIX" $DB --stop-at 2 --dump-batches "$T/db2.jsonl" --out "$T/db2" 2>/dev/null
+sed -n 3p "$T/db1.jsonl" >> "$T/db2.jsonl"; printf '{"step":3,"mi' >> "$T/db2.jsonl" # written past the checkpoint, then torn
+"$AFFIX" $DB --resume "$T/db2" --dump-batches "$T/db2.jsonl" --out "$T/db2" 2>/dev/null
+check "--dump-batches with a resume: the steps past the checkpoint and a torn line are dropped; = one run's dump" \
+    '[ -s "$T/db1.jsonl" ] && cmp -s "$T/db1.jsonl" "$T/db2.jsonl"'
 # probe: CKA with English per layer on parallel XNLI rows
 mkdir -p "$T/copy" && cp tests/data/demo/xnli.test.en.tsv "$T/copy/xnli.test.en.tsv"
 "$AFFIX" probe -m $M --task xnli --sample 16 --quiet --out "$T/probe" \

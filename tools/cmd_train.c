@@ -388,9 +388,12 @@ static int same_dir(const char *a, const char *b) {
 }
 
 /* train_log.csv of a run resumed in place: the header and the rows up to `step` kept, atomically */
-static int log_truncate(const char *path, long long step, afx_err *e) {
+/* keeps a log's lines up to step `step`: `header` lines first, then lines that begin with `lead`, the
+ * step number and `after` (train_log.csv: "", ','; --dump-batches: {"step":, ','); a torn last line
+ * and everything from the first line past `step` go */
+static int lines_truncate(const char *path, long long step, int header, const char *lead, afx_err *e) {
     char *buf;
-    size_t len;
+    size_t len, ll = strlen(lead);
     if (afx_read_file(path, (size_t)1 << 30, &buf, &len, e)) return -1;
     size_t keep = 0, at = 0;
     int line = 0;
@@ -398,12 +401,13 @@ static int log_truncate(const char *path, long long step, afx_err *e) {
         const char *nlp = memchr(buf + at, '\n', len - at);
         size_t end = nlp ? (size_t)(nlp - buf) + 1 : len;
         if (!nlp) break; // a torn last line (a crash while writing it) is dropped
-        if (line++ == 0) keep = end; // the header
+        if (line++ < header) keep = end;
         else {
             char *q;
             errno = 0;
-            long long k = strtoll(buf + at, &q, 10);
-            if (errno || q == buf + at || *q != ',' || k > step) break;
+            if (end - at <= ll || memcmp(buf + at, lead, ll)) break;
+            long long k = strtoll(buf + at + ll, &q, 10);
+            if (errno || q == buf + at + ll || *q != ',' || k > step) break;
             keep = end;
         }
         at = end;
@@ -413,6 +417,8 @@ static int log_truncate(const char *path, long long step, afx_err *e) {
     free(buf);
     return rc;
 }
+
+static int log_truncate(const char *path, long long step, afx_err *e) { return lines_truncate(path, step, 1, "", e); }
 
 /* train_log.csv opened for writing (fresh: truncated; else appended) without blocking on a FIFO */
 static FILE *open_log(const char *path, int fresh, afx_err *e) {
@@ -587,6 +593,11 @@ int cmd_train(int argc, char **argv) {
     }
 
     if (o.save_init && st.step == 0 && save_adapter(o.out, "adapter-init", o.model, spec, ad, n_ad, &m, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        goto done;
+    }
+    // resuming: the dump keeps the steps up to the checkpoint (a crash may have written later ones)
+    if (o.dump_batches && st.step && afx_is_file(o.dump_batches) && lines_truncate(o.dump_batches, st.step, 0, "{\"step\":", &e)) {
         fprintf(stderr, "affix: error: %s\n", e.msg);
         goto done;
     }

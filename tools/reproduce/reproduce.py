@@ -24,6 +24,10 @@ A run with a done.json is never redone (unless its command changed); a training 
 resumes from its last checkpoint (--save-every). The report (tables, results.json, SVG charts,
 RUNS.md) is rewritten after every finished run, so a partial reproduction is already readable.
 
+The core protocol (sweep + NLI, QA, reading) is budgeted at about 4 hours of compute on 2 cores;
+REPRO_EXTRAS=1 (`make reproduce-extras`) adds the ablations, the practitioner's tries (one-token NLI
+answers), the LoRA + prefix hybrid and the forgetting / CKA tables, about 1.5 hours more.
+
 Scale knobs (environment): REPRO_TRAIN=full (every example, 2 epochs; SQuAD/Belebele/GSM8K whole),
 REPRO_EVAL=N (examples per language for every task) or full, REPRO_TASKS=nli,qa,rc,math,
 REPRO_METHODS=..., REPRO_DATA=DIR (another copy of tools/reproduce/data), AFFIX_THREADS / OMP_NUM_THREADS.
@@ -206,6 +210,11 @@ def main():
         for k in ("nli_eval", "qa_eval", "rc_eval", "math_eval"):
             sc[k] = n
     tasks = os.environ.get("REPRO_TASKS", sc["tasks"]).split(",")
+    # the extras (ablations, the practitioner's tries, the forgetting and CKA tables) run after the
+    # core protocol: `make reproduce-extras` (REPRO_EXTRAS=1); `make reproduce` is the core alone
+    extras = os.environ.get("REPRO_EXTRAS", "0") == "1"
+    sc["ablations"] = sc["ablations"] and extras
+    sc["research"] = sc.get("research", True) and extras
     methods = os.environ.get("REPRO_METHODS", sc["methods"]).split(",")
     for m in methods:
         if m not in METHODS:
