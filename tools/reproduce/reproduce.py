@@ -236,7 +236,8 @@ def main():
             "lr_grid": {m: LR_GRID[m] for m in methods}, "nli_heldout_every": NLI_HELDOUT_EVERY}
 
     def write_report():
-        report.write(out, plan, R.records)
+        if not a.anchor:  # (the anchor runs beside the main reproduction: its report is the main run's)
+            report.write(out, plan, R.records)
 
     if a.report_only:
         for name in sorted(os.listdir(os.path.join(out, "runs"))):
