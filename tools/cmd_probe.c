@@ -327,7 +327,7 @@ int cmd_probe(int argc, char **argv) {
     }
     rc = 0;
 done:
-    for (int j = 0; j < n_lang; j++) { task_set_free(&lt[j].ts); free(lt[j].pick); }
+    for (int j = 0; j < o.n_files; j++) { task_set_free(&lt[j].ts); free(lt[j].pick); } // (zeroed when never read)
     free(cka[0]);
     free(cka[1]);
     return rc;
