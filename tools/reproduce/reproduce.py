@@ -90,6 +90,18 @@ def log(msg):
     print(f"[reproduce {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def same_command(a, b):
+    """The same run, whichever affix binary ran it and wherever the model file was cached (a run done
+    on another machine, committed with its results, is not redone)."""
+    def norm(argv):
+        out = list(argv[1:])
+        for i, x in enumerate(out[:-1]):
+            if x == "-m":
+                out[i + 1] = os.path.basename(out[i + 1])
+        return out
+    return norm(a) == norm(b)
+
+
 class Runner:
     """Runs affix commands once each; done.json marks a finished run (its record)."""
 
@@ -114,7 +126,7 @@ class Runner:
         if os.path.exists(done):
             with open(done) as f:
                 rec = json.load(f)
-            if rec["argv"][1:] == argv[1:]:  # the same command (whichever affix binary ran it)
+            if same_command(rec["argv"], argv):
                 self.records.append(rec)
                 return rec
             log(f"{name}: the command changed, running it again")
