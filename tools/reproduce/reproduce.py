@@ -391,6 +391,10 @@ def main():
             ad = adapter_of(rec) if m != "base" else None
             if m != "base" and not ad:
                 continue
+            if m == "full" and not os.path.exists(os.path.join(ad, "model.safetensors")):
+                # (full fine-tuning's weights, 1 GB, are not committed: on a fresh clone, rerun nli-full first)
+                log(f"lm/probe for full: {ad}/model.safetensors is not here (not committed); delete runs/nli-full to retrain")
+                continue
             evaluate(f"lm-{m}-eval", "lm", ad, files["xquad"], sc.get("lm_eval", 20))
             if m in ("base", "prefix", "lora", "full", "prompt", "llama-adapter"):
                 probe(f"probe-{m}", ad, files["xnli"], sc.get("probe_n", 100))
