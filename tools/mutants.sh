@@ -45,7 +45,7 @@ decode_rewind_keeps_rows|ref/core/decode.c|s/    c->used = used;/    (void)used;
 eval_lm_next_token|tools/cmd_eval.c|s/ids\[off + r + 1\]);/ids[off + r]);/
 probe_pools_bos|tools/cmd_probe.c|s/int from = Pv + (p->bos_skipped ? 0 : 1);/int from = Pv;/
 json_first_wins|ref/io/json_read.c|s/if (!strcmp(m\[i\].key, m\[i + 1\].key)) {/if (0 \&\& !strcmp(m[i].key, m[i + 1].key)) {/
-json_nul_escape_ignored|ref/io/json_read.c|s/if (buf\[i + 1\] == 'u' \&\& i + 5 < len/if (0 \&\& buf[i + 1] == 'u' \&\& i + 5 < len/
+json_nul_escape_ignored|ref/io/json_read.c|s/i + 5 < len .. !memcmp(buf + i + 2/i + 5 < len \&\& 0 \&\& !memcmp(buf + i + 2/
 model_nan_accepted|ref/io/model.c|s/    if (!rc) rc = check_finite(m, path, e);/    (void)check_finite;/
 gguf_q5_0_offset|ref/io/gguf.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
 gguf_q4_k_nibble_order|ref/io/gguf.c|s/>> 4 \* (j % 2)) & 15;/>> 4 * (j \/ 2 % 2)) \& 15;/
