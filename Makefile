@@ -57,6 +57,15 @@ is_clang     := $(shell $(CC) --version 2>/dev/null | grep -qi clang && echo yes
 BLAS         ?= auto
 probe_nvcc   := $(shell command -v nvcc >/dev/null 2>&1 && echo yes)
 probe_qemu   := $(shell command -v qemu-aarch64 >/dev/null 2>&1 && echo yes)
+# Open MPI (Debian libopenmpi-dev + openmpi-bin) for data-parallel train/eval (tools/dist.c, the only
+# file that includes mpi.h): its compile and link flags from mpicc, tried with $(CC) (a cross
+# compiler cannot link the host's MPI, so it builds without). MPI=0: today's program, no MPI.
+MPI          ?= auto
+ifneq ($(MPI),0)
+MPI_CFLAGS   := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS     := $(shell mpicc --showme:link 2>/dev/null)
+probe_mpi    := $(if $(MPI_LIBS),$(shell printf '#include <mpi.h>\nint main(int c,char**v){MPI_Init(&c,&v);return MPI_Finalize();}' | $(CC) -x c $(MPI_CFLAGS) - $(MPI_LIBS) -o /dev/null 2>/dev/null && command -v mpirun >/dev/null 2>&1 && echo yes))
+endif
 
 ifeq ($(OMP),auto)
   OMP := $(if $(probe_omp),1,0)
@@ -64,11 +73,19 @@ endif
 ifeq ($(BLAS),auto)
   BLAS := $(if $(probe_blas),$(if $(and $(is_clang),$(filter 1,$(OMP))),0,1),0)
 endif
+ifeq ($(MPI),auto)
+  MPI := $(if $(probe_mpi),1,0)
+endif
+ifeq ($(MPI),1)
+ifneq ($(probe_mpi),yes)
+  $(error MPI=1 but mpicc/mpirun (Open MPI) cannot build with $(CC): apt-get install -y libopenmpi-dev openmpi-bin)
+endif
+endif
 
 mark = $(if $(1),✓,✗)
 ifeq ($(MAKELEVEL),0)
 ifneq ($(filter clean,$(MAKECMDGOALS)),clean)
-$(info affix toolchain: $(call mark,$(probe_cc)) $(CC) (C11)   $(call mark,$(probe_cjson)) cJSON   $(call mark,$(probe_pcre2)) PCRE2   $(call mark,$(probe_omp)) OpenMP$(if $(filter 0,$(OMP)), (off))   kernels: ref$(if $(probe_avx2), avx2)$(if $(probe_avx512), avx512)$(if $(probe_neon), neon)   $(call mark,$(filter 1,$(BLAS))) OpenBLAS-openmp$(if $(probe_blas),$(if $(filter 0,$(BLAS)), (off$(if $(is_clang),: clang's libomp))))   $(call mark,$(probe_nvcc)) nvcc (unused yet)   $(call mark,$(probe_qemu)) qemu-aarch64)
+$(info affix toolchain: $(call mark,$(probe_cc)) $(CC) (C11)   $(call mark,$(probe_cjson)) cJSON   $(call mark,$(probe_pcre2)) PCRE2   $(call mark,$(probe_omp)) OpenMP$(if $(filter 0,$(OMP)), (off))   kernels: ref$(if $(probe_avx2), avx2)$(if $(probe_avx512), avx512)$(if $(probe_neon), neon)   $(call mark,$(filter 1,$(BLAS))) OpenBLAS-openmp$(if $(probe_blas),$(if $(filter 0,$(BLAS)), (off$(if $(is_clang),: clang's libomp))))   $(call mark,$(probe_nvcc)) nvcc (unused yet)   $(call mark,$(probe_qemu)) qemu-aarch64   $(call mark,$(filter 1,$(MPI))) MPI$(if $(probe_mpi),$(if $(filter 0,$(MPI)), (off))))
 endif
 endif
 ifneq ($(probe_cc),yes)
@@ -165,7 +182,13 @@ $(LIB64): $(OBJ64)
 
 TOOLS_SRC := $(wildcard tools/*.c)
 $(BUILD)/affix: $(TOOLS_SRC:%.c=$(BUILD)/obj/%.o) $(LIB32)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS32) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS32) $(if $(filter 1,$(MPI)),$(MPI_LIBS)) -o $@
+# tools/dist.c alone sees mpi.h; its object remembers which way it was built (MPI=0 and MPI=1 rebuild it)
+$(BUILD)/obj/tools/dist.o: tools/dist.c $(HDRS) $(BUILD)/obj/tools/.mpi-$(MPI)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CFLAGS32) $(if $(filter 1,$(MPI)),-DAFFIX_MPI $(MPI_CFLAGS)) -c $< -o $@
+$(BUILD)/obj/tools/.mpi-$(MPI):
+	@mkdir -p $(dir $@) && rm -f $(dir $@).mpi-* && touch $@
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/obj/tests/golden_check.o $(LIB32)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS32) -o $@
@@ -191,7 +214,8 @@ define run_float_suite
 endef
 
 test: $(TESTS32) $(TESTS64) $(BUILD)/affix
-	@$(run_float_suite); AFFIX_BUILD=$(BUILD) CC="$(CC)" sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh tests/test_hostile.sh tests/test_layers.sh
+	@$(run_float_suite); AFFIX_BUILD=$(BUILD) CC="$(CC)" sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh tests/test_hostile.sh tests/test_layers.sh \
+	  $(if $(filter 1,$(MPI)),tests/test_mpi.sh)
 
 .PHONY: test-float
 test-float: $(TESTS32) $(BUILD)/affix

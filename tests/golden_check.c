@@ -20,6 +20,7 @@
 #include "llama.h"
 #include "optim.h"
 #include "safetensors.h"
+#include "train.h"
 #include "weights.h"
 #ifndef AFFIX_F64
 #include "kernels_simd.h"
@@ -377,6 +378,75 @@ out:
     return rc;
 }
 
+/* ---- the data-parallel contract (train.h TrainComm; tools/dist.c sums over MPI ranks so) ----
+ * Two ranks of one row each, their gradients and losses added in rank order, must make the update
+ * of one process that takes the same two rows as two micro-batches: bitwise, on every case. Rank 1
+ * runs first with a comm that keeps its gradient and stops before the update; rank 0 then adds it. */
+typedef struct {
+    real *g1;
+    double loss1;
+    long other_targets;
+    int record; /* 1: rank 1's pass (keep g, stop) */
+} FakeRanks;
+
+static int fake_count(void *ctx, long *targets, afx_err *e) {
+    (void)e;
+    *targets += ((FakeRanks *)ctx)->other_targets;
+    return 0;
+}
+
+static int fake_grads(void *ctx, real *g, size_t n, double *loss_sum, afx_err *e) {
+    FakeRanks *f = ctx;
+    if (f->record) {
+        memcpy(f->g1, g, n * sizeof(real));
+        f->loss1 = *loss_sum;
+        return afx_fail(e, "rank 1 recorded");
+    }
+    for (size_t j = 0; j < n; j++) g[j] = g[j] + f->g1[j]; // S_1 = g_0 + g_1
+    *loss_sum = *loss_sum + f->loss1;
+    return 0;
+}
+
+static void check_data_parallel(Ctx *x, const LlamaParams *w, AdapterSet *S, const Kernels *k, const int *ids,
+                                const int *mask, const int *labels, int B, int T, const AdamWConfig *ac, double clip) {
+    if (!S || B < 2) return;
+    TrainSet tr = train_trainable(S);
+    size_t n = tr.n, nb = n * sizeof(real);
+    real *keep = malloc(3 * nb + 1), *one = malloc(nb + 1), *g1 = malloc(nb + 1);
+    TrainWorkspace ws = {0};
+    TrainStepResult ra = {0}, rb = {0};
+    TrainBatch rows[2] = {{ids, mask, labels, 1, T}, {ids + T, mask + T, labels + T, 1, T}};
+    if (!gc_require(x, keep && one && g1, "data parallel: allocate", "out of memory")) goto out;
+    memcpy(keep, tr.w, nb), memcpy(keep + n, tr.m, nb), memcpy(keep + 2 * n, tr.v, nb);
+    int ok = train_step(w, S, &ws, k, rows, 2, ac, clip, 1, &ra, x->e) == 0; // one process, 2 micro-batches
+    if (ok) memcpy(one, tr.w, nb);
+    memcpy(tr.w, keep, nb), memcpy(tr.m, keep + n, nb), memcpy(tr.v, keep + 2 * n, nb);
+    ModelHooks *h = adapter_hooks(S);
+    long t0 = llama_count_targets(rows[0].labels, 1, T, hooks_tokens(h, T) - T);
+    long t1 = llama_count_targets(rows[1].labels, 1, T, hooks_tokens(h, T) - T);
+    FakeRanks f = {.g1 = g1, .other_targets = t0, .record = 1};
+    TrainComm c = {&f, fake_count, fake_grads};
+    ok = ok && train_step_comm(w, S, &ws, k, &rows[1], 1, &c, ac, clip, 1, &rb, x->e) != 0; // rank 1
+    if (ok) x->e->msg[0] = 0; // (the recording comm's stop)
+    f.record = 0, f.other_targets = t1;
+    ok = ok && train_step_comm(w, S, &ws, k, &rows[0], 1, &c, ac, clip, 1, &rb, x->e) == 0; // rank 0
+    int same = ok && !memcmp(one, tr.w, nb) && ra.loss == rb.loss && ra.targets == rb.targets;
+    size_t first = 0;
+    while (ok && first < n && one[first] == tr.w[first]) first++;
+    char msg[200];
+    snprintf(msg, sizeof msg, "loss %.17g vs %.17g, first differing value %zu of %zu", ra.loss, rb.loss, first, n);
+    if (same) x->t->pass++; else x->t->fail++;
+    if ((!same || x->t->verbose) && !x->t->quiet)
+        printf("  %s  %-22s %-40s %s\n", same ? "ok  " : "FAIL", x->label, "2 ranks = 2 micro-batches, bitwise",
+               same ? "" : ok ? msg : x->e->msg);
+    memcpy(tr.w, keep, nb), memcpy(tr.m, keep + n, nb), memcpy(tr.v, keep + 2 * n, nb); // the case as it was
+out:
+    train_workspace_free(&ws);
+    free(keep);
+    free(one);
+    free(g1);
+}
+
 int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
     Ctx x;
     memset(&x, 0, sizeof x);
@@ -576,6 +646,9 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
 
     // ---- greedy generation ----
     check_generation(&x, &w, S);
+
+    // ---- two simulated ranks = two micro-batches (after the checks that read the case's values) ----
+    check_data_parallel(&x, &w, S, a.kern, ids, mask, labels, B, T, &ac, strtod(clip_s, NULL));
 
     if (x.broken) goto done;
     // every golden tensor must have been looked at

@@ -49,6 +49,14 @@ check "6 steps + resume + 6 steps = 12 steps: identical adapter bytes" \
     'cmp -s "$T/one/adapter/adapter_model.safetensors" "$T/two/adapter/adapter_model.safetensors"'
 check "... and identical checkpoints and loss log" \
     'cmp -s "$T/one/checkpoint.safetensors" "$T/two/checkpoint.safetensors" && [ "$(cut -d, -f1-4 "$T/one/train_log.csv")" = "$(cut -d, -f1-4 "$T/two/train_log.csv")" ]'
+# a program built without MPI, started by mpirun as one of several ranks, refuses to train alone
+if "$AFFIX" version | grep -q "^MPI no"; then
+    out=$(OMPI_COMM_WORLD_SIZE=2 "$AFFIX" $TR --out "$T/nompi" 2>&1); rc=$?
+    check "built without MPI, started as 1 of 2 ranks: one error line, exit != 0, no output" \
+        '[ $rc -ne 0 ] && [ "$(printf "%s\n" "$out" | grep -c "affix: error:.*built without MPI")" -eq 1 ] && [ ! -e "$T/nompi" ]'
+else
+    check "built with MPI: affix version says so (tests/test_mpi.sh runs the ranks)" '"$AFFIX" version | grep -q "^MPI yes"'
+fi
 # --grad-accum is not capped: 65 micro-batches differ from 64 (an old cap made them byte-identical);
 # and --grad-accum 2 --batch 2 is --batch 4 (one step's loss over all its answer tokens)
 GA="train -m $M --method prefix --num-virtual-tokens 2 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en

@@ -20,6 +20,7 @@
 
 #include "adapter.h"
 #include "cli.h"
+#include "dist.h"
 #include "config.h"
 #include "kernels_simd.h"
 #include "llama.h"
@@ -51,6 +52,9 @@ static int usage(FILE *out) {
             "                       linear CKA with English per layer on parallel texts (heat map)\n"
             "  score --task T --data FILE... --predictions FILE\n"
             "                       the metrics of a predictions file alone\n"
+            "  compare A.safetensors B.safetensors [--tol X]\n"
+            "                       the same tensors? max |a-b| per tensor relative to max |a|\n"
+            "  (train and eval run data-parallel under mpirun -np K: README \"More than one machine\")\n"
             "  bench                speed of training steps, forward, decoding and GEMMs\n"
             "  config CONFIG.json   print a Llama/Mistral config.json as affix reads it, with its\n"
             "                       parameter count\n"
@@ -331,6 +335,7 @@ int main(int argc, char **argv) {
         char msg[256];
         const Kernels *k = kernels_from_env("auto", msg, sizeof msg);
         printf("kernels %s (built: %s)\n", k ? k->name : "?", kernels_built());
+        printf("MPI %s\n", dist_built_with_mpi() ? "yes (train and eval under mpirun -np K)" : "no (built without it)");
         return 0;
     }
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
@@ -338,11 +343,17 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train") || !strcmp(cmd, "eval")) { // under mpirun: one rank of several (tools/dist.h)
+        Dist d;
+        afx_err e = {{0}};
+        int train = !strcmp(cmd, "train");
+        if (dist_init(&d, &argc, &argv, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+        return dist_end(&d, train ? cmd_train(argc - 2, argv + 2, &d) : cmd_eval(argc - 2, argv + 2, &d));
+    }
     if (!strcmp(cmd, "score")) return cmd_score(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "probe")) return cmd_probe(argc - 2, argv + 2);
+    if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2);
     fprintf(stderr, "affix: error: unknown command '%s' (try: affix help)\n", cmd);
     return 2;
 }

@@ -7,10 +7,13 @@
 int cmd_info(int argc, char **argv);     /* tools/cmd_info.c      affix info -m MODEL */
 int cmd_tokenize(int argc, char **argv); /* tools/cmd_tokenize.c  affix tokenize -m MODEL_OR_TOKENIZER */
 int cmd_generate(int argc, char **argv); /* tools/cmd_generate.c  affix generate -m MODEL ... */
-int cmd_train(int argc, char **argv);    /* tools/cmd_train.c     affix train -m MODEL --method ... */
-int cmd_eval(int argc, char **argv);     /* tools/cmd_eval.c      affix eval -m MODEL --task ... */
+/* train and eval run as one rank of several under mpirun (d: tools/dist.h; rank 0 of 1 without) */
+struct Dist;
+int cmd_train(int argc, char **argv, const struct Dist *d); /* tools/cmd_train.c  affix train -m MODEL --method ... */
+int cmd_eval(int argc, char **argv, const struct Dist *d);  /* tools/cmd_eval.c   affix eval -m MODEL --task ... */
 int cmd_score(int argc, char **argv);    /* tools/cmd_eval.c      affix score --task ... --predictions F */
 int cmd_probe(int argc, char **argv);    /* tools/cmd_probe.c     affix probe -m MODEL --data FILE... (CKA) */
+int cmd_compare(int argc, char **argv);  /* tools/cmd_compare.c   affix compare A.safetensors B.safetensors */
 int cmd_bench(int argc, char **argv);    /* tools/cmd_bench.c     affix bench [--configs ...] (make bench) */
 
 /* "--data FILE..." at argv[*i]: appends the following arguments up to the next "--option" to

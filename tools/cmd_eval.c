@@ -13,6 +13,9 @@
  * Metrics: XQuAD EM/F1 with SQuAD's normalization (character level for languages written without
  * spaces), XNLI/Belebele accuracy, MGSM exact match on the last number. Output: a table on stdout,
  * and with --out: predictions.jsonl, results.json, results.svg (written atomically).
+ * Under mpirun (tools/dist.h) example i of each file goes to rank i mod K; rank 0 puts the results
+ * back in the file's order and writes the same files as one process. Sampling (--temp > 0) draws
+ * from a state seeded per example (--seed, file, example), so it does not depend on K either.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
@@ -30,6 +33,7 @@
 #include "cli.h"
 #include "data.h"
 #include "decode.h"
+#include "dist.h"
 #include "hooks.h"
 #include "kernels_simd.h"
 #include "metrics.h"
@@ -297,9 +301,51 @@ static int lm_text(Gen *g, const char *text, double *nll, long *count, afx_err *
     return rc;
 }
 
+/* The examples of one file were dealt round-robin (rank r computed i = r, r + K, ...): each rank's
+ * lines (one per example, "\n"-ended) and nv values per example. Rank 0 gets them back in example
+ * order: the lines appended to preds, the values in vals[i * nv ...] (n x nv). The other ranks: nothing. */
+static int merge_records(const Dist *d, size_t n, const afx_buf *lines, const double *v, int nv, afx_buf *preds,
+                         double *vals, afx_err *e) {
+    int K = d->size;
+    size_t mine = n > (size_t)d->rank ? (n - (size_t)d->rank + (size_t)K - 1) / (size_t)K : 0;
+    char *all_l = NULL, *all_v = NULL;
+    size_t *ll = calloc((size_t)K, sizeof *ll), *lv = calloc((size_t)K, sizeof *lv);
+    const char **at = calloc((size_t)K, sizeof *at);
+    const double **vr = calloc((size_t)K, sizeof *vr);
+    int rc = !ll || !lv || !at || !vr ? afx_fail(e, "out of memory") : 0;
+    if (!rc) rc = dist_gather(d, lines->p ? lines->p : "", lines->n, &all_l, ll, e);
+    if (!rc) rc = dist_gather(d, v, mine * (size_t)nv * sizeof(double), &all_v, lv, e);
+    if (!rc && d->rank == 0) {
+        size_t off_l = 0, off_v = 0;
+        for (int r = 0; r < K && !rc; r++) { // rank r computed mine_r examples: as many values
+            size_t mine_r = n > (size_t)r ? (n - (size_t)r + (size_t)K - 1) / (size_t)K : 0;
+            if (lv[r] != mine_r * (size_t)nv * sizeof(double))
+                rc = afx_fail(e, "rank %d sent %zu result bytes for its %zu examples", r, lv[r], mine_r);
+            at[r] = all_l + off_l, vr[r] = (const double *)(void *)(all_v + off_v);
+            off_l += ll[r], off_v += lv[r];
+            ll[r] = off_l; // from here: where rank r's lines end
+        }
+        for (size_t i = 0; i < n && !rc; i++) {
+            int r = (int)(i % (size_t)K);
+            const char *end = memchr(at[r], '\n', (size_t)(all_l + ll[r] - at[r]));
+            if (!end) { rc = afx_fail(e, "rank %d sent fewer lines than its examples", r); break; }
+            if (afx_buf_put(preds, at[r], (size_t)(end - at[r]) + 1)) rc = afx_fail(e, "out of memory");
+            at[r] = end + 1;
+            memcpy(vals + i * (size_t)nv, vr[r] + (i / (size_t)K) * (size_t)nv, sizeof(double) * (size_t)nv);
+        }
+    }
+    free(all_l);
+    free(all_v);
+    free(ll);
+    free(lv);
+    free(at);
+    free(vr);
+    return rc;
+}
+
 /* every distinct context of the file once (its questions share it), --limit/--sample as for the
  * other tasks; NLL = the token-weighted mean over the texts, PPL = exp(NLL) */
-static int lm_file(Gen *g, const TaskSet *ts, const char *path, LangScore *row, afx_buf *preds, afx_err *e) {
+static int lm_file(Gen *g, const Dist *d, const TaskSet *ts, const char *path, LangScore *row, afx_buf *preds, afx_err *e) {
     size_t n_uniq = 0, *uniq = malloc(sizeof(size_t) * (ts->n ? ts->n : 1));
     if (!uniq) return afx_fail(e, "out of memory");
     for (size_t i = 0; i < ts->n; i++)
@@ -309,26 +355,35 @@ static int lm_file(Gen *g, const TaskSet *ts, const char *path, LangScore *row, 
     size_t n = g->o->sample && (size_t)g->o->sample < pool ? (size_t)g->o->sample : pool;
     double sum = 0;
     long tokens = 0;
-    for (size_t i = 0; i < n; i++) {
+    afx_buf lines = {0}; // this rank's texts i = rank, rank + K, ...: a JSON line and (nll, tokens) each
+    double *v = malloc(sizeof(double) * 2 * (n / (size_t)d->size + 1)), *all = d->rank == 0 ? malloc(sizeof(double) * 2 * (n ? n : 1)) : NULL;
+    size_t j = 0;
+    if (!v || (d->rank == 0 && !all)) { free(v); free(all); free(uniq); return afx_fail(e, "out of memory"); }
+    for (size_t i = (size_t)d->rank; i < n; i += (size_t)d->size) {
         const TaskExample *x = &ts->ex[uniq[i * pool / n]];
         double nll;
         long c;
         if (lm_text(g, x->context, &nll, &c, e)) {
             char why[200];
             snprintf(why, sizeof why, "%.199s", e->msg);
-            free(uniq);
+            free(uniq), free(v), free(all), afx_buf_free(&lines);
             return afx_fail(e, "%.3000s:%ld: %s", path, x->line, why);
         }
-        sum += nll;
-        tokens += c;
+        v[2 * j] = nll, v[2 * j + 1] = (double)c, j++;
         char line[320];
         snprintf(line, sizeof line, "{\"lang\":\"%.15s\",\"line\":%ld,\"tokens\":%ld,\"nll\":%.6f}\n", row->lang, x->line, c,
                  c ? nll / (double)c : 0.0);
-        if (afx_buf_puts(preds, line)) { free(uniq); return afx_fail(e, "out of memory"); }
-        if (!g->o->quiet) fprintf(stderr, "\rlm %s: %zu/%zu  ", row->lang, i + 1, n);
+        if (afx_buf_puts(&lines, line)) { free(uniq), free(v), free(all), afx_buf_free(&lines); return afx_fail(e, "out of memory"); }
+        if (!g->o->quiet && d->rank == 0) fprintf(stderr, "\rlm %s: %zu/%zu  ", row->lang, i + 1, n);
     }
-    if (!g->o->quiet) fprintf(stderr, "\n");
+    if (!g->o->quiet && d->rank == 0) fprintf(stderr, "\n");
     free(uniq);
+    int rc = merge_records(d, n, &lines, v, 2, preds, all, e);
+    afx_buf_free(&lines);
+    free(v);
+    for (size_t i = 0; !rc && all && i < n; i++) sum += all[2 * i], tokens += (long)all[2 * i + 1];
+    free(all);
+    if (rc) return -1;
     row->n = (int)n;
     row->score[0] = tokens ? sum / (double)tokens : 0;
     row->score[1] = exp(row->score[0]);
@@ -356,7 +411,7 @@ static void fill_report(Report *r, TaskKind kind, const char *task) {
 
 static const char *TINY_NOTE = "stories260K is a tiny English-only story model: these numbers show the pipeline, not the method";
 
-int cmd_eval(int argc, char **argv) {
+int cmd_eval(int argc, char **argv, const Dist *d) {
     EvalOpts o;
     int prc = parse(&o, argc, argv, 0);
     if (prc) return prc;
@@ -421,7 +476,7 @@ int cmd_eval(int argc, char **argv) {
     if (!g.kern) { fprintf(stderr, "affix: error: AFFIX_KERNELS: %s\n", kmsg); goto done; }
     if (sampler_init(&g.smp, m.cfg.V, o.temp, o.top_p, o.seed, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     have_smp = 1;
-    if (o.out && afx_mkdirs(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (o.out && d->rank == 0 && afx_mkdirs(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
 
     for (int f = 0; f < o.n_files; f++) {
         LangScore *row = &rows[f];
@@ -437,7 +492,7 @@ int cmd_eval(int argc, char **argv) {
         for (size_t p = 0; p < ts.n_problems && !o.quiet; p++) fprintf(stderr, "affix: warning: %s (skipped)\n", ts.problems[p]);
         row->skipped = (int)ts.n_problems;
         if (o.lm) {
-            int r = lm_file(&g, &ts, o.files[f], row, &preds, &e);
+            int r = lm_file(&g, d, &ts, o.files[f], row, &preds, &e);
             task_set_free(&ts);
             if (r) { fprintf(stderr, "\naffix: error: %s\n", e.msg); goto done; }
             continue;
@@ -449,10 +504,15 @@ int cmd_eval(int argc, char **argv) {
         size_t n = o.sample && (size_t)o.sample < pool ? (size_t)o.sample : pool;
         double sum_em = 0, sum_f1 = 0;
         double t0 = (double)clock() / CLOCKS_PER_SEC;
-        for (size_t i = 0; i < n; i++) {
+        afx_buf lines = {0}; // this rank's examples i = rank, rank + K, ...: a JSON line and (em, f1) each
+        double *sc = malloc(sizeof(double) * 2 * (n / (size_t)d->size + 1)), *all = d->rank == 0 ? malloc(sizeof(double) * 2 * (n ? n : 1)) : NULL;
+        size_t mi = 0; // this rank's examples so far
+        if (!sc || (d->rank == 0 && !all)) { free(sc); free(all); fprintf(stderr, "affix: error: out of memory\n"); task_set_free(&ts); goto done; }
+        for (size_t i = (size_t)d->rank; i < n; i += (size_t)d->size) {
             const TaskExample *x = &ts.ex[i * pool / n];
             Scored s = {.choice = -1};
             int r;
+            g.smp.rng = o.seed + 0x9E3779B97F4A7C15ULL * ((unsigned long long)f * 1000003ULL + i + 1); // per example
             if (o.loglik) {
                 r = loglik_choice(&g, x, &s.choice, &e);
                 if (!r) s.pred = strdup(s.choice >= 0 && s.choice < x->n_options ? x->options[s.choice] : "");
@@ -462,10 +522,9 @@ int cmd_eval(int argc, char **argv) {
                 if (!r) r = generate(&g, tt.prompt, tmpl_stop(kind), o.max_new, &s.pred, &e);
                 if (!r) tmpl_text_free(&tt);
             }
-            if (r) { fprintf(stderr, "\naffix: error: %s:%ld: %s\n", o.files[f], x->line, e.msg); task_set_free(&ts); goto done; }
+            if (r) { fprintf(stderr, "\naffix: error: %s:%ld: %s\n", o.files[f], x->line, e.msg); afx_buf_free(&lines); free(sc); free(all); task_set_free(&ts); goto done; }
             score_example(kind, x, row->lang, &s);
-            sum_em += s.em;
-            sum_f1 += s.f1;
+            sc[2 * mi] = s.em, sc[2 * mi + 1] = s.f1, mi++;
             // predictions.jsonl: one line per example
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "lang", row->lang);
@@ -480,20 +539,27 @@ int cmd_eval(int argc, char **argv) {
             }
             char *line = cJSON_PrintUnformatted(j);
             cJSON_Delete(j);
-            if (!line || afx_buf_puts(&preds, line) || afx_buf_puts(&preds, "\n")) {
+            if (!line || afx_buf_puts(&lines, line) || afx_buf_puts(&lines, "\n")) {
                 free(line);
                 fprintf(stderr, "affix: error: out of memory\n");
-                task_set_free(&ts);
+                afx_buf_free(&lines); free(sc); free(all); task_set_free(&ts);
                 goto done;
             }
             free(line);
             free(s.pred);
-            if (!o.quiet) {
+            if (!o.quiet && d->rank == 0) {
                 double el = (double)clock() / CLOCKS_PER_SEC - t0;
                 fprintf(stderr, "\r%s %s: %zu/%zu  %.1f s  ", o.task, row->lang, i + 1, n, el);
             }
         }
-        if (!o.quiet) fprintf(stderr, "\n");
+        if (!o.quiet && d->rank == 0) fprintf(stderr, "\n");
+        // back in the file's order on rank 0; the sums in that order (the numbers of one process)
+        int mr = merge_records(d, n, &lines, sc, 2, &preds, all, &e);
+        afx_buf_free(&lines);
+        free(sc);
+        for (size_t i = 0; !mr && all && i < n; i++) sum_em += all[2 * i], sum_f1 += all[2 * i + 1];
+        free(all);
+        if (mr) { fprintf(stderr, "affix: error: %s: %s\n", o.files[f], e.msg); task_set_free(&ts); goto done; }
         row->n = (int)n;
         row->score[0] = n ? 100.0 * sum_em / (double)n : 0;
         row->score[1] = n ? 100.0 * sum_f1 / (double)n : 0;
@@ -503,6 +569,7 @@ int cmd_eval(int argc, char **argv) {
     fill_report(&rep, kind, o.task);
     if (o.lm) rep.n_metrics = 2, rep.metric[0] = "NLL", rep.metric[1] = "PPL", rep.primary = 1;
     if (strstr(o.model, "stories260K")) rep.note = TINY_NOTE;
+    if (d->rank != 0) { rc = 0; goto done; } // rank 0 reports and writes
     report_print(stdout, &rep);
     if (o.out) {
         char path[4096];

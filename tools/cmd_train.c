@@ -11,6 +11,10 @@
  * Outputs in DIR: train_log.csv, checkpoint.safetensors (resumable, atomic), adapter/ (PEFT's
  * format). --resume DIR continues bit-exactly. A NaN/Inf loss stops training and keeps the last
  * good checkpoint.
+ * Under mpirun (tools/dist.h) each of K ranks takes --grad-accum micro-batches of every global step
+ * of K x --batch x --grad-accum examples (rank r: the r-th share, in the example order), the
+ * gradients are summed in rank order, and rank 0 alone writes the files: K ranks equal one process
+ * with --grad-accum K x accum (bitwise with --grad-accum 1 on each rank).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -23,6 +27,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "adapter.h"
 #include "files.h"
@@ -31,6 +38,7 @@
 #include "cli.h"
 #include "train.h"
 #include "data.h"
+#include "dist.h"
 #include "hooks.h"
 #include "kernels_simd.h"
 #include "method_spec.h"
@@ -453,10 +461,11 @@ static int remove_stale(const char *out, afx_err *e) {
     return afx_remove_stale_tmp(out, top, 2, NULL, e) || afx_remove_stale_tmp(dir, sub, 5, NULL, e) ? -1 : 0;
 }
 
-int cmd_train(int argc, char **argv) {
+int cmd_train(int argc, char **argv, const Dist *d) {
     TrainOpts o;
     int prc = parse_args(&o, argc, argv);
     if (prc) return prc;
+    int K = d->size, lead = d->rank == 0; // lead: the rank that writes (and talks)
     afx_err e = {{0}};
     Model m;
     Tokenizer *tok = NULL;
@@ -513,7 +522,7 @@ int cmd_train(int argc, char **argv) {
     }
     int eos = tokenizer_eos(tok), pad = eos >= 0 ? eos : 0;
     long truncated = 0, trunc_eval = 0;
-    if (load_examples(&o, o.files, o.n_files, o.limit, tok, eos, &ex, &n_ex, &truncated, o.quiet)) goto done;
+    if (load_examples(&o, o.files, o.n_files, o.limit, tok, eos, &ex, &n_ex, &truncated, o.quiet || !lead)) goto done;
     if (o.eval_every) {
         const char *ef[1] = {o.eval_data};
         if (o.eval_data) {
@@ -523,10 +532,37 @@ int cmd_train(int argc, char **argv) {
             n_eval = n_ex < 64 ? n_ex : 64;
         }
     }
-    if (!o.quiet)
+    if (lead && !o.quiet)
         fprintf(stderr, "affix: %d examples (%ld truncated from the context side to --seq-len %d), %zu trainable parameters, "
                         "kernels %s\n", n_ex, truncated, o.seq_len, adapter_set_param_count(&set), kern->name);
-    if (!o.quiet) { // the memory the run will hold, before it holds it: weights, optimizer state, the largest batch
+    if (K > 1) { // every rank the same program, kernels and data, or their sums mean nothing
+        char v[256];
+        unsigned long long h = 1469598103934665603ULL; // FNV-1a of every token and label
+        for (int i = 0; i < n_ex; i++)
+            for (int t = 0; t < ex[i].n; t++) h = (h ^ (unsigned)ex[i].ids[t] ^ ((unsigned long long)(unsigned)ex[i].labels[t] << 32)) * 1099511628211ULL;
+        snprintf(v, sizeof v, "%d examples (token hash %016llx)", n_ex, h);
+        if (dist_same(d, "the training data", v, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        snprintf(v, sizeof v, "%s, %zu trainable values, seq-len %d, batch %d, grad-accum %d", kern->name,
+                 adapter_set_param_count(&set), o.seq_len, o.batch, o.accum);
+        if (dist_same(d, "the kernels and options", v, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        if (lead && !o.quiet) {
+            TrainSet tr = train_trainable(&set);
+            int threads = 1;
+#ifdef _OPENMP
+            threads = omp_get_max_threads();
+#endif
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            fprintf(stderr, "affix: %d ranks (%d on this machine, %d OpenMP thread%s each): a step is %d x %d x %d = %d "
+                            "examples; each step sums %zu gradient values (%.1f MB) over the ranks\n",
+                    K, d->local_size, threads, threads == 1 ? "" : "s", K, o.batch, o.accum, K * o.batch * o.accum, tr.n,
+                    (double)tr.n * sizeof(real) / 1e6);
+            if (cores > 0 && (long)d->local_size * threads > cores)
+                fprintf(stderr, "affix: warning: %d ranks x %d threads on this machine's %ld cores: they will wait for "
+                                "one another (mpirun -x OMP_NUM_THREADS=%ld)\n",
+                        d->local_size, threads, cores, cores / d->local_size > 0 ? cores / d->local_size : 1);
+        }
+    }
+    if (lead && !o.quiet) { // the memory the run will hold, before it holds it: weights, optimizer state, the largest batch
         int T = 1, tg = 1;
         for (int i = 0; i < n_ex; i++) {
             int t = 0;
@@ -535,7 +571,9 @@ int cmd_train(int argc, char **argv) {
             if (t > tg) tg = t;
         }
         ModelHooks *h = adapter_hooks(&set);
-        double gb = 1e-9, wbytes = (double)m.w.count * sizeof(real), sbytes = 3.0 * (double)set.count * sizeof(real);
+        TrainSet tr = train_trainable(&set);
+        double gb = 1e-9, wbytes = (double)m.w.count * sizeof(real),
+               sbytes = ((o.accum > 1 ? 4.0 : 3.0) * (double)tr.n + (set.trains_base ? 0.0 : (double)set.count)) * sizeof(real);
         double abytes = (double)llama_acts_bytes_rows(&m.cfg, h, o.batch, T, o.batch * tg) +
                         (double)llama_actgrads_count_rows(&m.cfg, h, o.batch, T, o.batch * tg) * sizeof(real);
         fprintf(stderr, "affix: planned memory: model weights %.2f GB, gradients + AdamW moments %.3f GB, activations and "
@@ -543,14 +581,15 @@ int cmd_train(int argc, char **argv) {
                 wbytes * gb, sbytes * gb, abytes * gb, o.batch, T, tg, (wbytes + sbytes + abytes) * gb);
     }
 
-    long per_epoch = (n_ex + (long)o.batch * o.accum - 1) / ((long)o.batch * o.accum);
+    long per_step_ex = (long)K * o.batch * o.accum; // examples of one global step
+    long per_epoch = (n_ex + per_step_ex - 1) / per_step_ex;
     long total = per_epoch * o.epochs;
     if (o.max_steps && o.max_steps < total) total = o.max_steps;
     if (o.max_steps > total) total = o.max_steps; // more steps than epochs: keep cycling the data
 
     TrainState st = {.perm_seed = o.seed ^ 0x5eedULL, .rng = o.seed};
-    if (afx_mkdirs(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-    if (remove_stale(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (lead && afx_mkdirs(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+    if (lead && remove_stale(o.out, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     char good[4200] = ""; // the checkpoint holding the last good state of this run ("" = none yet)
     long long good_step = -1;
     if (o.resume) {
@@ -558,7 +597,7 @@ int cmd_train(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", o.resume);
         if (ckpt_load(path, &set, spec, n_ad, &st, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         // the data position must be one of this data: index within the examples, epoch reachable
-        long long per_step = (long long)o.batch * o.accum;
+        long long per_step = per_step_ex;
         double reach = (double)st.step * (double)per_step / (double)(n_ex ? n_ex : 1) + 2; // epochs begun, at most
         if (st.index > n_ex) {
             fprintf(stderr, "affix: error: %s: index = %lld is beyond the %d examples of this run's data (made with "
@@ -572,7 +611,7 @@ int cmd_train(int argc, char **argv) {
         }
         snprintf(good, sizeof good, "%s", path);
         good_step = st.step;
-        if (!o.quiet) fprintf(stderr, "affix: resumed from %s at step %lld\n", path, st.step);
+        if (lead && !o.quiet) fprintf(stderr, "affix: resumed from %s at step %lld\n", path, st.step);
     }
     perm = malloc(sizeof(int) * (size_t)n_ex);
     if (!perm) { fprintf(stderr, "affix: error: out of memory\n"); goto done; }
@@ -580,48 +619,53 @@ int cmd_train(int argc, char **argv) {
 
     char path[4096];
     snprintf(path, sizeof path, "%s/train_log.csv", o.out);
-    int fresh_log = !(o.resume && same_dir(o.resume, o.out));
-    // resuming in place: the rows after the checkpoint's step were never committed with it (a crash
-    // or a stop after them): dropped, so that no step is logged twice
-    if (!fresh_log && afx_is_file(path) && log_truncate(path, st.step, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-    if (!fresh_log && !afx_is_file(path)) fresh_log = 1;
-    csv = open_log(path, fresh_log, &e);
-    if (!csv) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
-    if ((fresh_log && fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,eval_loss\n") < 0) || fflush(csv)) {
-        fprintf(stderr, "affix: error: %s: cannot write: %s\n", path, strerror(errno));
-        goto done;
-    }
+    if (lead) { // the log, the initial adapter and the batch dump: rank 0 alone writes
+        int fresh_log = !(o.resume && same_dir(o.resume, o.out));
+        // resuming in place: the rows after the checkpoint's step were never committed with it (a crash
+        // or a stop after them): dropped, so that no step is logged twice
+        if (!fresh_log && afx_is_file(path) && log_truncate(path, st.step, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        if (!fresh_log && !afx_is_file(path)) fresh_log = 1;
+        csv = open_log(path, fresh_log, &e);
+        if (!csv) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+        if ((fresh_log && fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,eval_loss\n") < 0) || fflush(csv)) {
+            fprintf(stderr, "affix: error: %s: cannot write: %s\n", path, strerror(errno));
+            goto done;
+        }
 
-    if (o.save_init && st.step == 0 && save_adapter(o.out, "adapter-init", o.model, spec, ad, n_ad, &m, &e)) {
-        fprintf(stderr, "affix: error: %s\n", e.msg);
-        goto done;
-    }
-    // resuming: the dump keeps the steps up to the checkpoint (a crash may have written later ones)
-    if (o.dump_batches && st.step && afx_is_file(o.dump_batches) && lines_truncate(o.dump_batches, st.step, 0, "{\"step\":", &e)) {
-        fprintf(stderr, "affix: error: %s\n", e.msg);
-        goto done;
-    }
-    if (o.dump_batches && !(dump = fopen(o.dump_batches, st.step ? "a" : "w"))) {
-        fprintf(stderr, "affix: error: %s: cannot write: %s\n", o.dump_batches, strerror(errno));
-        goto done;
+        if (o.save_init && st.step == 0 && save_adapter(o.out, "adapter-init", o.model, spec, ad, n_ad, &m, &e)) {
+            fprintf(stderr, "affix: error: %s\n", e.msg);
+            goto done;
+        }
+        // resuming: the dump keeps the steps up to the checkpoint (a crash may have written later ones)
+        if (o.dump_batches && st.step && afx_is_file(o.dump_batches) && lines_truncate(o.dump_batches, st.step, 0, "{\"step\":", &e)) {
+            fprintf(stderr, "affix: error: %s\n", e.msg);
+            goto done;
+        }
+        if (o.dump_batches && !(dump = fopen(o.dump_batches, st.step ? "a" : "w"))) {
+            fprintf(stderr, "affix: error: %s: cannot write: %s\n", o.dump_batches, strerror(errno));
+            goto done;
+        }
     }
 
     AdamWConfig ac = {.lr = o.lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = o.weight_decay};
-    mb = calloc((size_t)o.accum, sizeof *mb);
-    tbs = calloc((size_t)o.accum, sizeof *tbs);
+    int n_all = K * o.accum; // the global step's micro-batches; this rank trains [rank x accum, +accum)
+    TrainComm comm = dist_train_comm(d);
+    mb = calloc((size_t)n_all, sizeof *mb);
+    tbs = calloc((size_t)n_all, sizeof *tbs);
     which = malloc((size_t)o.batch * sizeof *which);
     if (!mb || !tbs || !which) {
-        fprintf(stderr, "affix: error: out of memory for %d micro-batches of %d examples\n", o.accum, o.batch);
+        fprintf(stderr, "affix: error: out of memory for %d micro-batches of %d examples\n", n_all, o.batch);
         goto done;
     }
-    const char *nl = !o.quiet && isatty(2) ? "\n" : ""; // ends a progress bar drawn with \r
+    const char *nl = lead && !o.quiet && isatty(2) ? "\n" : ""; // ends a progress bar drawn with \r
     double t_start = now();
     long steps_here = 0;
     long last = o.stop_at && o.stop_at < total ? o.stop_at : total;
     while (st.step < last) {
         double t0 = now();
-        // the micro-batches of this step, taken in the epoch's order
-        int n_mb = o.accum, failed = 0;
+        // the micro-batches of this step, taken in the epoch's order (every rank makes all of them:
+        // a few ints each; rank 0 dumps them all, each rank trains its own)
+        int n_mb = n_all, failed = 0;
         long tokens = 0;
         for (int k = 0; k < n_mb && !failed; k++) {
             for (int i = 0; i < o.batch; i++) {
@@ -643,7 +687,9 @@ int cmd_train(int argc, char **argv) {
         double lr = o.lr * lr_factor(o.schedule, st.step, o.warmup, total);
         ac.lr = lr;
         TrainStepResult r = {0};
-        if (!failed && train_step(&m.w, &set, &ws, kern, tbs, n_mb, &ac, o.clip, st.step + 1, &r, &e)) failed = 1;
+        if (!failed && train_step_comm(&m.w, &set, &ws, kern, tbs + d->rank * o.accum, o.accum, K > 1 ? &comm : NULL, &ac,
+                                       o.clip, st.step + 1, &r, &e))
+            failed = 1;
         for (int k = 0; k < n_mb; k++) free_batch(&mb[k]);
         if (failed) { fprintf(stderr, "%saffix: error: %s\n", nl, e.msg); goto done; }
         double loss = r.loss, gnorm = r.grad_norm;
@@ -666,6 +712,7 @@ int cmd_train(int argc, char **argv) {
         steps_here++;
         double dt = now() - t0, tps = dt > 0 ? tokens / dt : 0;
         double eval_l = NAN;
+        if (!lead) continue; // the log, the progress and the checkpoints are rank 0's
         if (o.eval_every && st.step % o.eval_every == 0) eval_l = eval_loss(&m, &set, &ws, kern, eval, n_eval, o.batch, pad, &e);
         int w = fprintf(csv, "%lld,%.6f,%.6e,%.6f,%.1f,", st.step, loss, lr, gnorm, tps);
         if (w >= 0 && isfinite(eval_l)) w = fprintf(csv, "%.6f", eval_l);
@@ -687,6 +734,7 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (nl[0]) fprintf(stderr, "\n");
+    if (!lead) { rc = 0; goto done; }
     if (save_all(o.out, o.model, spec, ad, n_ad, &set, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     if (st.step < total && !o.quiet)
         fprintf(stderr, "affix: stopped at step %lld of %ld (--stop-at); continue with --resume %s\n", st.step, total, o.out);

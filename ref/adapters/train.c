@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 TrainSet train_trainable(AdapterSet *s) {
     if (s->trains_base) return (TrainSet){s->base->mem, s->base_g.mem, s->base_m.mem, s->base_v.mem, s->base->count};
@@ -12,6 +13,7 @@ TrainSet train_trainable(AdapterSet *s) {
 void train_workspace_free(TrainWorkspace *ws) {
     free(ws->acts);
     free(ws->grads);
+    free(ws->gsum);
     *ws = (TrainWorkspace){0};
 }
 
@@ -58,19 +60,43 @@ int train_batch(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const K
 
 int train_step(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Kernels *k, const TrainBatch *mb,
                int n_mb, const AdamWConfig *ac, double clip, long t, TrainStepResult *r, afx_err *e) {
+    return train_step_comm(w, s, ws, k, mb, n_mb, NULL, ac, clip, t, r, e);
+}
+
+int train_step_comm(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Kernels *k, const TrainBatch *mb,
+                    int n_mb, const TrainComm *comm, const AdamWConfig *ac, double clip, long t, TrainStepResult *r,
+                    afx_err *e) {
     if (n_mb < 1) return afx_fail(e, "train step: no micro-batch");
     TrainSet tr = train_trainable(s);
     long targets = 0;
     ModelHooks *h = adapter_hooks(s);
     for (int i = 0; i < n_mb; i++) targets += llama_count_targets(mb[i].labels, mb[i].B, mb[i].T, hooks_tokens(h, mb[i].T) - mb[i].T);
+    if (comm && comm->sum_count(comm->ctx, &targets, e)) return -1; // the global batch's targets
     double scale = targets ? 1.0 / (double)targets : 0, loss_sum = 0;
+    if (n_mb > 1 && ws->gsum_cap < tr.n) {
+        free(ws->gsum);
+        ws->gsum = arena_alloc(tr.n * sizeof(real));
+        ws->gsum_cap = ws->gsum ? tr.n : 0;
+        if (!ws->gsum) return afx_fail(e, "out of memory for the %zu gradient values of %d micro-batches", tr.n, n_mb);
+    }
     adapter_set_zero_grad(s);
     for (int i = 0; i < n_mb; i++) {
         double ls;
         long cnt;
+        if (i > 0) { // keep the sum so far; this micro-batch's gradient starts from zero
+            memcpy(ws->gsum, tr.g, tr.n * sizeof(real));
+            memset(tr.g, 0, tr.n * sizeof(real));
+        }
         if (train_batch(w, s, ws, k, &mb[i], 1, scale, &ls, &cnt, e)) return -1;
+        if (i > 0) { // g = (g_0 + ... + g_{i-1}) + g_i
+            real *g = tr.g;
+            const real *sum = ws->gsum;
+#pragma omp parallel for schedule(static) if (tr.n > 65536)
+            for (size_t j = 0; j < tr.n; j++) g[j] = sum[j] + g[j];
+        }
         loss_sum += ls;
     }
+    if (comm && comm->sum_grads(comm->ctx, tr.g, tr.n, &loss_sum, e)) return -1;
     r->targets = targets;
     r->loss = targets ? loss_sum / (double)targets : 0;
     r->grad_norm = grad_norm(tr.g, tr.n);

@@ -4,6 +4,11 @@
  *   zero_grad -> for each micro-batch: forward -> loss -> backward (scale 1/targets of the whole step,
  *   HF Trainer's num_items_in_batch) -> global-norm clip -> AdamW
  *
+ * Each micro-batch's gradient is computed from zero and then added to the sum of the earlier ones,
+ * g = ((g_0 + g_1) + g_2) + ..., one addition per value and micro-batch. That is the order a data-
+ * parallel caller reproduces (TrainComm below: process r computes g_r, the processes add in rank
+ * order), so K processes of one micro-batch each equal one process of K micro-batches bitwise.
+ *
  * The trainable set is chosen in one place (train_trainable): the adapters' arena, or for full
  * fine-tuning the base weights with their gradients and moments. A step whose loss or gradient norm
  * is not finite changes no parameter and says so (TrainStepResult.finite = 0); a step whose update
@@ -28,6 +33,8 @@ typedef struct {
     void *acts;
     real *grads;
     size_t acts_cap, grads_cap; /* bytes */
+    real *gsum;                 /* (trainable count) the earlier micro-batches' sum, with 2 or more */
+    size_t gsum_cap;            /* reals */
 } TrainWorkspace;
 void train_workspace_free(TrainWorkspace *ws);
 
@@ -67,5 +74,22 @@ int train_params_check(const real *w, size_t n, double max_abs, double *norm, do
  * rate of this step; clip > 0 clips the global gradient norm to it; t = the step number from 1. */
 int train_step(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Kernels *k, const TrainBatch *mb,
                int n_mb, const AdamWConfig *ac, double clip, long t, TrainStepResult *r, afx_err *e);
+
+/* Data parallelism without the core knowing how (tools/dist.c does it with MPI): each of several
+ * processes runs train_step_comm on its share of the global batch; comm gives the sums over all of
+ * them, the same values on every process, so every process makes the same update.
+ *   sum_count: *targets = the sum of every process's kept targets (before the backward: the loss
+ *              scale is 1 / the targets of the global batch, num_items_in_batch across processes)
+ *   sum_grads: g[0..n) and *loss_sum = the sums over the processes, added in rank order from 0 */
+typedef struct {
+    void *ctx;
+    int (*sum_count)(void *ctx, long *targets, afx_err *e);
+    int (*sum_grads)(void *ctx, real *g, size_t n, double *loss_sum, afx_err *e);
+} TrainComm;
+
+/* train_step over this process's micro-batches; comm NULL: one process (= train_step) */
+int train_step_comm(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const Kernels *k, const TrainBatch *mb,
+                    int n_mb, const TrainComm *comm, const AdamWConfig *ac, double clip, long t, TrainStepResult *r,
+                    afx_err *e);
 
 #endif
