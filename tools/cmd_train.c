@@ -573,7 +573,7 @@ int cmd_train(int argc, char **argv, const Dist *d) {
         ModelHooks *h = adapter_hooks(&set);
         TrainSet tr = train_trainable(&set);
         double gb = 1e-9, wbytes = (double)m.w.count * sizeof(real),
-               sbytes = ((o.accum > 1 ? 4.0 : 3.0) * (double)tr.n + (set.trains_base ? 0.0 : (double)set.count)) * sizeof(real);
+               sbytes = (o.accum > 1 ? 4.0 : 3.0) * (double)tr.n * sizeof(real); // g, m, v (+ the micro-batch sum)
         double abytes = (double)llama_acts_bytes_rows(&m.cfg, h, o.batch, T, o.batch * tg) +
                         (double)llama_actgrads_count_rows(&m.cfg, h, o.batch, T, o.batch * tg) * sizeof(real);
         fprintf(stderr, "affix: planned memory: model weights %.2f GB, gradients + AdamW moments %.3f GB, activations and "

@@ -3,13 +3,13 @@
 # `make test` FAILS for each. A mutant the suite does not catch is reported and makes this script
 # exit 1. Not part of `make test` (it rebuilds once per mutant); run it by hand or in CI:
 #     sh tools/mutants.sh            all mutants
-#     sh tools/mutants.sh rope_bwd   the mutants whose name contains "rope_bwd"
+#     sh tools/mutants.sh rope_bwd   the mutants whose name contains "rope_bwd" (several names: any)
 # Each mutant: a name, a file, a sed expression that must change that file.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SCRATCH=${TMPDIR:-/tmp}/affix-mutants.$$
-filter=${1:-}
+filter="$*"
 
 MUTANTS='
 rmsnorm_bwd_mean_term|ref/core/ops.c|s/dx\[c\] += r \* g\[c\] \* w\[c\] - k \* x\[c\] \* dot;/dx[c] += r * g[c] * w[c] + 0 * k * dot;/
@@ -49,6 +49,10 @@ json_nul_escape_ignored|ref/io/json_read.c|s/i + 5 < len .. !memcmp(buf + i + 2/
 model_nan_accepted|ref/io/model.c|s/    if (!rc) rc = check_finite(m, path, e);/    (void)check_finite;/
 gguf_q5_0_offset|ref/io/gguf.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
 gguf_q4_k_nibble_order|ref/io/gguf.c|s/>> 4 \* (j % 2)) & 15;/>> 4 * (j \/ 2 % 2)) \& 15;/
+grad_accum_in_place|ref/adapters/train.c|s/        if (i > 0) {/        if (0 \&\& i > 0) {/
+dp_local_targets|ref/adapters/train.c|s/    if (comm \&\& comm->sum_count(comm->ctx, \&targets, e)) return -1;/    (void)comm;/
+dist_chain_drops_own|tools/dist.c|s/x\[j\] = in\[j\] + x\[j\];/x[j] = in[j];/
+eval_merge_value_index|tools/cmd_eval.c|s/vr\[r\] + (i \/ (size_t)K)/vr[r] + (i % (size_t)K)/
 '
 
 # a copy of the tree (the files git knows, or everything but build/ outside a git checkout)
@@ -77,7 +81,10 @@ mkdir -p build
 # the next run rebuilds it unmutated).
 echo "$MUTANTS" | while IFS='|' read -r name file expr; do
     [ -n "$name" ] || continue
-    case "$name" in *"$filter"*) ;; *) continue ;; esac
+    hit=0 # a mutant runs when its name contains one of the arguments (all when none was given)
+    for f in ${filter:-""}; do case "$name" in *"$f"*) hit=1 ;; esac; done
+    [ -z "$filter" ] && hit=1
+    [ $hit -eq 1 ] || continue
     cp -p "$SCRATCH/$file" "$SCRATCH/$file.orig"
     sed -i "$expr" "$SCRATCH/$file"
     if cmp -s "$SCRATCH/$file" "$SCRATCH/$file.orig"; then
