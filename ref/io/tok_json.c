@@ -324,21 +324,10 @@ static int token_named(const Tokenizer *t, const cJSON *v) {
     return cJSON_IsString(v) ? tokenizer_token_id(t, v->valuestring) : -1;
 }
 
-static int read_config(Ctx *c, int **pre, int *npre, int **suf, int *nsuf) {
-    const char *slash = strrchr(c->path, '/');
-    size_t dn = slash ? (size_t)(slash - c->path) + 1 : 0;
-    char *cfg = malloc(dn + 32), *buf = NULL;
+/* tokenizer_config.json (buf[0..len), labelled cfg): bos/eos, and Llama's add_bos/add_eos template */
+static int apply_config(Ctx *c, const char *buf, size_t len, const char *cfg, int **pre, int *npre, int **suf, int *nsuf) {
     cJSON *root = NULL;
-    size_t len;
     int rc = -1;
-    if (!cfg) return afx_fail(c->e, "%s: out of memory", c->path);
-    memcpy(cfg, c->path, dn);
-    strcpy(cfg + dn, "tokenizer_config.json");
-    if (!afx_is_file(cfg)) {
-        rc = 0; /* none: the tokenizer.json alone decides */
-        goto done;
-    }
-    if (afx_read_file(cfg, JSON_MAX_BYTES, &buf, &len, c->e)) goto done;
     if (afx_json_refuse_nul_escape(buf, len, cfg, c->e)) goto done;
     root = cJSON_ParseWithLength(buf, len);
     afx_json_last_wins(root);
@@ -365,25 +354,42 @@ static int read_config(Ctx *c, int **pre, int *npre, int **suf, int *nsuf) {
     }
 done:
     cJSON_Delete(root);
-    free(buf);
-    free(cfg);
     return rc;
 }
 
+/* a tokenizer.json file, and the tokenizer_config.json beside it when there is one */
 int tok_load_json(Tokenizer **out, const char *path, afx_err *e) {
     *out = NULL;
-    char *buf;
-    size_t len;
-    if (afx_read_file(path, JSON_MAX_BYTES, &buf, &len, e)) return -1;
+    const char *slash = strrchr(path, '/');
+    size_t dn = slash ? (size_t)(slash - path) + 1 : 0;
+    char *cfg = malloc(dn + 32), *buf = NULL, *cbuf = NULL;
+    size_t len = 0, clen = 0;
+    int rc = -1;
+    if (!cfg) return afx_fail(e, "%s: out of memory", path);
+    memcpy(cfg, path, dn);
+    strcpy(cfg + dn, "tokenizer_config.json");
+    if (!afx_read_file(path, JSON_MAX_BYTES, &buf, &len, e) &&
+        (!afx_is_file(cfg) || !afx_read_file(cfg, JSON_MAX_BYTES, &cbuf, &clen, e)))
+        rc = tok_from_json(out, buf, len, path, cbuf, clen, cfg, e);
+    free(buf), free(cbuf), free(cfg);
+    return rc;
+}
+
+int tokenizer_from_json(Tokenizer **t, const char *json, size_t len, const char *cfg, size_t cfg_len, const char *label,
+                        afx_err *e) {
+    return tok_from_json(t, json, len, label, cfg, cfg_len, "tokenizer_config.json", e);
+}
+
+int tok_from_json(Tokenizer **out, const char *buf, size_t len, const char *path, const char *cbuf, size_t clen,
+                  const char *cfg, afx_err *e) {
+    *out = NULL;
     const char *end = NULL;
-    if (afx_json_refuse_nul_escape(buf, len, path, e)) { free(buf); return -1; }
+    if (afx_json_refuse_nul_escape(buf, len, path, e)) return -1;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {
         size_t at = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
-        free(buf);
         return afx_fail(e, "%s: not valid JSON (near byte %zu)", path, at);
     }
-    free(buf);
     afx_json_last_wins(root); // a repeated key: the last value, as the tokenizers library (serde) and Python read it
     Ctx c = {.path = path, .e = e};
     int *pre = NULL, *suf = NULL, npre = 0, nsuf = 0, rc = -1;
@@ -411,7 +417,7 @@ int tok_load_json(Tokenizer **out, const char *path, afx_err *e) {
     c.t->bos = npre ? pre[0] : -1;
     for (int i = 0; bos_names[i] && c.t->bos < 0; i++) c.t->bos = tokenizer_token_id(c.t, bos_names[i]);
     for (int i = 0; eos_names[i] && c.t->eos < 0; i++) c.t->eos = tokenizer_token_id(c.t, eos_names[i]);
-    if (read_config(&c, &pre, &npre, &suf, &nsuf) || tok_set_template(c.t, pre, npre, suf, nsuf, e) || tok_finish(c.t, e)) goto done;
+    if ((cbuf && apply_config(&c, cbuf, clen, cfg, &pre, &npre, &suf, &nsuf)) || tok_set_template(c.t, pre, npre, suf, nsuf, e) || tok_finish(c.t, e)) goto done;
     *out = c.t, c.t = NULL;
     rc = 0;
 done:

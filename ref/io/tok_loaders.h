@@ -12,6 +12,10 @@
 #include "tokenizer.h"
 
 int tok_load_json(Tokenizer **t, const char *path, afx_err *e);
+/* tokenizer.json in buf[0..len) (labelled path), with tokenizer_config.json in cbuf[0..clen)
+ * (labelled cfg; cbuf NULL: none) */
+int tok_from_json(Tokenizer **t, const char *buf, size_t len, const char *path, const char *cbuf, size_t clen,
+                  const char *cfg, afx_err *e);
 int tok_load_tiktoken(Tokenizer **t, const char *path, afx_err *e);
 int tok_load_gguf_path(Tokenizer **t, const char *path, afx_err *e);
 

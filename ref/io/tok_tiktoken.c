@@ -12,6 +12,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +72,24 @@ static int add_llama3_specials(Tokenizer *t, afx_err *e) {
     return 0;
 }
 
+static int load_stream(Tokenizer **out, FILE *f, const char *path, afx_err *e);
+
 int tok_load_tiktoken(Tokenizer **out, const char *path, afx_err *e) {
     *out = NULL;
     FILE *f = afx_fopen_regular(path, e);
-    if (!f) return -1;
+    return f ? load_stream(out, f, path, e) : -1;
+}
+
+int tokenizer_from_tiktoken(Tokenizer **out, const char *buf, size_t len, const char *label, afx_err *e) {
+    *out = NULL;
+    if (len == 0) return afx_fail(e, "%s: empty: not a tiktoken rank file", label);
+    FILE *f = fmemopen((void *)(uintptr_t)buf, len, "r"); // read only: the cast drops const for the API
+    if (!f) return afx_fail(e, "%s: cannot read the buffer", label);
+    return load_stream(out, f, label, e);
+}
+
+/* the rank file read from f (closed here), labelled path */
+static int load_stream(Tokenizer **out, FILE *f, const char *path, afx_err *e) {
     Tokenizer *t = tok_new(path, e);
     char *line = NULL, *mapped = NULL;
     unsigned char *raw = NULL;

@@ -31,6 +31,13 @@ void tokenizer_free(Tokenizer *t);
  * are copied: f may be closed afterwards. */
 int tokenizer_from_gguf(Tokenizer **t, const gguf_file *f, const char *label, afx_err *e);
 
+/* The buffer entry points of the file loaders (fuzzing; embedding without files): an HF
+ * tokenizer.json in json[0..len) with, optionally, its tokenizer_config.json in cfg[0..cfg_len)
+ * (cfg NULL: none); a tiktoken rank file in buf[0..len). label names the source in messages. */
+int tokenizer_from_json(Tokenizer **t, const char *json, size_t len, const char *cfg, size_t cfg_len, const char *label,
+                        afx_err *e);
+int tokenizer_from_tiktoken(Tokenizer **t, const char *buf, size_t len, const char *label, afx_err *e);
+
 /* Encodes text[0..len) into *ids (malloc'd, caller frees) / *n. add_bos: prepend BOS as the
  * tokenizer's config says (1), never (0). With 1 the whole post-processor template is applied (HF's
  * add_special_tokens=True: BOS for Llama, plus EOS where a config asks for it). Text that is not
