@@ -180,10 +180,28 @@ static size_t bad_element(const st_tensor *t, int nonneg) {
     return SIZE_MAX;
 }
 
+static int load_from(st_file *fp, const char *path, AdapterSet *s, const MethodSpec *specs, int n_specs, TrainState *st,
+                     afx_err *e);
+
 int ckpt_load(const char *path, AdapterSet *s, const MethodSpec *specs, int n_specs, TrainState *st, afx_err *e) {
     if (check_specs(s, specs, n_specs, path, e)) return -1;
     st_file f;
     if (st_open(&f, path, e)) return -1;
+    return load_from(&f, path, s, specs, n_specs, st, e);
+}
+
+int ckpt_load_buffer(const unsigned char *buf, size_t len, const char *label, AdapterSet *s, const MethodSpec *specs,
+                     int n_specs, TrainState *st, afx_err *e) {
+    if (check_specs(s, specs, n_specs, label, e)) return -1;
+    st_file f;
+    if (st_parse(&f, buf, len, label, e)) return -1;
+    return load_from(&f, label, s, specs, n_specs, st, e);
+}
+
+/* the checks and the copy of ckpt_load, on an open file (closed here) */
+static int load_from(st_file *fp, const char *path, AdapterSet *s, const MethodSpec *specs, int n_specs, TrainState *st,
+                     afx_err *e) {
+    st_file f = *fp;
     char cfg[512], meth[4096];
     const char *v;
     int rc = -1, nt = count_tensors(s);

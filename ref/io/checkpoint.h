@@ -47,5 +47,8 @@ int ckpt_save(const char *path, const AdapterSet *s, const MethodSpec *specs, in
  * Everything is checked before anything is copied (the counters' ranges, and every value finite):
  * on failure s and st are untouched. */
 int ckpt_load(const char *path, AdapterSet *s, const MethodSpec *specs, int n_specs, TrainState *st, afx_err *e);
+/* The same from a checkpoint held in buf[0..len) (fuzzing), labelled label in messages. */
+int ckpt_load_buffer(const unsigned char *buf, size_t len, const char *label, AdapterSet *s, const MethodSpec *specs,
+                     int n_specs, TrainState *st, afx_err *e);
 
 #endif

@@ -99,6 +99,11 @@ typedef struct {
  * On failure *pa is left empty (peft_adapter_free is harmless). Do not copy *pa once it is bound:
  * an AdapterSet keeps &pa->ad. */
 int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err *e);
+/* The same for an adapter held in memory (fuzzing; no files): adapter_config.json's text and
+ * adapter_model.safetensors' bytes (the values are copied: both may be freed afterwards). label stands
+ * for the directory in messages. */
+int peft_load_buffers(const char *config_json, size_t config_len, const unsigned char *st, size_t st_len,
+                      const LlamaConfig *cfg, PeftAdapter *pa, const char *label, afx_err *e);
 
 /* Copy the values into the adapter's parameters, once adapter_set_init has bound them (for full
  * fine-tuning they are the base weights). */

@@ -319,6 +319,25 @@ void peft_adapter_free(PeftAdapter *pa) {
     memset(pa, 0, sizeof *pa);
 }
 
+/* adapter_config.json's text (labelled cpath) into pa's spec, as PEFT (Python's json) reads it */
+static int config_from_text(const char *text, size_t len, const char *cpath, const LlamaConfig *cfg, PeftAdapter *pa,
+                            int *proj_cfg, int *E_cfg, afx_err *e) {
+    if (afx_json_refuse_nul_escape(text, len, cpath, e)) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    afx_json_last_wins(root); // a repeated key: the last value, as PEFT (Python) reads it
+    int rc = -1;
+    if (!cJSON_IsObject(root)) {
+        const char *where = cJSON_GetErrorPtr();
+        long at = where && where >= text && where <= text + len ? (long)(where - text) : -1;
+        afx_fail(e, "%s: not a JSON object (invalid JSON%s%ld)", cpath, at >= 0 ? " near byte " : "", at);
+    } else rc = parse_adapter_config(root, cfg, pa, proj_cfg, E_cfg, cpath, e);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int load_tensors(st_file *fp, int full, const char *dir, const char *cpath, const char *tpath, int proj_cfg,
+                        int E_cfg, const LlamaConfig *cfg, PeftAdapter *pa, afx_err *e);
+
 int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err *e) {
     memset(pa, 0, sizeof *pa);
     pa->peft_loadable = 1;
@@ -342,9 +361,7 @@ int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err 
 
     int proj_cfg = 0, E_cfg = 0, rc = -1;
     st_file f = {0};
-    cJSON *root = NULL;
     char *text = NULL;
-    unsigned char *used = NULL; /* per tensor of the file: read as a parameter */
     if (full) {
         LlamaConfig mc;
         if (llama_config_load(&mc, cpath, e)) goto done;
@@ -358,19 +375,25 @@ int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err 
         method_spec_init(&pa->spec, "full", e);
     } else {
         size_t len;
-        if (afx_read_file(cpath, MAX_JSON_BYTES, &text, &len, e)) goto done;
-        if (afx_json_refuse_nul_escape(text, len, cpath, e)) goto done;
-        root = cJSON_ParseWithLength(text, len);
-        afx_json_last_wins(root); // a repeated key: the last value, as PEFT (Python) reads it
-        if (!cJSON_IsObject(root)) {
-            const char *where = cJSON_GetErrorPtr();
-            long at = where && where >= text && where <= text + len ? (long)(where - text) : -1;
-            afx_fail(e, "%s: not a JSON object (invalid JSON%s%ld)", cpath, at >= 0 ? " near byte " : "", at);
+        if (afx_read_file(cpath, MAX_JSON_BYTES, &text, &len, e) ||
+            config_from_text(text, len, cpath, cfg, pa, &proj_cfg, &E_cfg, e))
             goto done;
-        }
-        if (parse_adapter_config(root, cfg, pa, &proj_cfg, &E_cfg, cpath, e)) goto done;
     }
     if (st_open(&f, tpath, e)) goto done;
+    rc = load_tensors(&f, full, dir, cpath, tpath, proj_cfg, E_cfg, cfg, pa, e);
+done:
+    st_close(&f);
+    free(text);
+    if (rc) peft_adapter_free(pa);
+    return rc;
+}
+
+/* the tensors of an adapter (or full model) file f, after its config was read into pa */
+static int load_tensors(st_file *fp, int full, const char *dir, const char *cpath, const char *tpath, int proj_cfg,
+                        int E_cfg, const LlamaConfig *cfg, PeftAdapter *pa, afx_err *e) {
+    st_file f = *fp; // (read only: the caller closes it)
+    int rc = -1;
+    unsigned char *used = NULL; /* per tensor of the file: read as a parameter */
 
     // a prefix: with affix's MLP in the file it is a projection; otherwise PEFT's table alone
     int m = (int)pa->spec.method;
@@ -490,9 +513,22 @@ int peft_load(const char *dir, const LlamaConfig *cfg, PeftAdapter *pa, afx_err 
     rc = 0;
 done:
     free(used);
+    return rc;
+}
+
+int peft_load_buffers(const char *config_json, size_t config_len, const unsigned char *st, size_t st_len,
+                      const LlamaConfig *cfg, PeftAdapter *pa, const char *label, afx_err *e) {
+    memset(pa, 0, sizeof *pa);
+    pa->peft_loadable = 1;
+    char cpath[4096], tpath[4096];
+    snprintf(cpath, sizeof cpath, "%s/adapter_config.json", label);
+    snprintf(tpath, sizeof tpath, "%s/adapter_model.safetensors", label);
+    int proj_cfg = 0, E_cfg = 0, rc = -1;
+    st_file f = {0};
+    if (!config_from_text(config_json, config_len, cpath, cfg, pa, &proj_cfg, &E_cfg, e) &&
+        !st_parse(&f, st, st_len, tpath, e))
+        rc = load_tensors(&f, 0, label, cpath, tpath, proj_cfg, E_cfg, cfg, pa, e);
     st_close(&f);
-    cJSON_Delete(root);
-    free(text);
     if (rc) peft_adapter_free(pa);
     return rc;
 }
