@@ -214,7 +214,7 @@ define run_float_suite
 endef
 
 test: $(TESTS32) $(TESTS64) $(BUILD)/affix
-	@$(run_float_suite); AFFIX_BUILD=$(BUILD) CC="$(CC)" sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh tests/test_hostile.sh tests/test_layers.sh \
+	@$(run_float_suite); AFFIX_BUILD=$(BUILD) CC="$(CC)" sh tests/run.sh $$progs $(TESTS64) tests/test_cli.sh tests/test_hostile.sh tests/test_crash.sh tests/test_layers.sh \
 	  $(if $(filter 1,$(MPI)),tests/test_mpi.sh)
 
 .PHONY: test-float

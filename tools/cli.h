@@ -43,6 +43,11 @@ typedef struct {
     char note[1100];
 } CliAdapters;
 int cli_adapters_open(CliAdapters *ca, const char *dir, Model *m, afx_err *e);
+/* DIR/affix_state.json, which affix train writes around each save of its adapter directory:
+ * {"step": N, "complete": false} before the files, {"step": N, "complete": true} after. Returns 1
+ * (and the values), 0 when there is none (an adapter from elsewhere), -1 when it is malformed.
+ * cli_adapters_open refuses a directory caught mid-save. */
+int cli_adapter_state(const char *dir, long long *step, int *complete, afx_err *e);
 void cli_adapters_close(CliAdapters *ca);
 
 #endif

@@ -11,10 +11,33 @@
 #include "cli.h"
 #include "files.h"
 
+int cli_adapter_state(const char *dir, long long *step, int *complete, afx_err *e) {
+    char path[4200], *buf = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/affix_state.json", dir);
+    if (!afx_is_file(path)) return 0;
+    if (afx_read_file(path, 1 << 12, &buf, &len, e)) return -1;
+    cJSON *j = cJSON_ParseWithLength(buf, len);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "step"), *c = cJSON_GetObjectItemCaseSensitive(j, "complete");
+    int ok = cJSON_IsNumber(s) && cJSON_IsBool(c) && s->valuedouble >= 0 && s->valuedouble <= 1e15;
+    if (ok) *step = (long long)s->valuedouble, *complete = cJSON_IsTrue(c);
+    cJSON_Delete(j);
+    free(buf);
+    return ok ? 1 : afx_fail(e, "%s: not {\"step\": N, \"complete\": true|false}", path);
+}
+
 int cli_adapters_open(CliAdapters *ca, const char *dir, Model *m, afx_err *e) {
     memset(ca, 0, sizeof *ca);
     char parts[2][32] = {"", ""}, path[4200];
     int n = 1;
+    { // written by affix train around each save: an adapter caught mid-save is refused
+        long long step = 0;
+        int complete = 1, st = cli_adapter_state(dir, &step, &complete, e);
+        if (st < 0) return -1;
+        if (st && !complete)
+            return afx_fail(e, "%s: its training run stopped while writing it (step %lld); resume the run (--resume) to "
+                               "write it again from the checkpoint", dir, step);
+    }
     snprintf(path, sizeof path, "%s/affix_hybrid.json", dir);
     if (afx_is_file(path)) { // a hybrid: its parts, in order
         char *buf = NULL;

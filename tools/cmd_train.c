@@ -349,12 +349,34 @@ static int save_adapter(const char *out, const char *name, const char *model_pat
     return afx_text_write(path, manifest, strlen(manifest), e);
 }
 
+/* OUT/adapter/affix_state.json (cli.h: cli_adapter_state): the step the directory holds, and whether
+ * its files are all written */
+static int write_state(const char *out, long long step, int complete, afx_err *e) {
+    char path[4200], text[96];
+    snprintf(path, sizeof path, "%s/adapter", out);
+    if (afx_mkdirs(path, e)) return -1;
+    snprintf(path, sizeof path, "%s/adapter/affix_state.json", out);
+    snprintf(text, sizeof text, "{\"step\": %lld, \"complete\": %s}\n", step, complete ? "true" : "false");
+    return afx_text_write(path, text, strlen(text), e);
+}
+
+/* the adapter directory at the state's step, bracketed by its affix_state.json */
+static int save_adapter_dir(const char *out, const char *model_path, const MethodSpec *spec, Adapter *ad, int n,
+                            const TrainState *st, const Model *m, afx_err *e) {
+    return write_state(out, st->step, 0, e) || save_adapter(out, "adapter", model_path, spec, ad, n, m, e) ||
+                   write_state(out, st->step, 1, e)
+               ? -1
+               : 0;
+}
+
+/* the checkpoint first (the state a resume starts from), then the adapter directory: a crash between
+ * them leaves an adapter whose affix_state.json says what it holds */
 static int save_all(const char *out, const char *model_path, const MethodSpec *spec, Adapter *ad, int n, AdapterSet *s,
                     const TrainState *st, const Model *m, afx_err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
     if (ckpt_save(path, s, spec, n, st, e)) return -1;
-    return save_adapter(out, "adapter", model_path, spec, ad, n, m, e);
+    return save_adapter_dir(out, model_path, spec, ad, n, st, m, e);
 }
 
 /* --dump-batches: one JSON line per micro-batch, each row cut to its real tokens (right padding) */
@@ -455,10 +477,10 @@ static FILE *open_log(const char *path, int fresh, afx_err *e) {
 static int remove_stale(const char *out, afx_err *e) {
     static const char *const top[] = {"checkpoint.safetensors", "train_log.csv"};
     static const char *const sub[] = {"adapter_model.safetensors", "adapter_config.json", "model.safetensors",
-                                      "config.json", "README.md"};
+                                      "config.json", "README.md", "affix_state.json"};
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/adapter", out);
-    return afx_remove_stale_tmp(out, top, 2, NULL, e) || afx_remove_stale_tmp(dir, sub, 5, NULL, e) ? -1 : 0;
+    return afx_remove_stale_tmp(out, top, 2, NULL, e) || afx_remove_stale_tmp(dir, sub, 6, NULL, e) ? -1 : 0;
 }
 
 int cmd_train(int argc, char **argv, const Dist *d) {
@@ -612,6 +634,19 @@ int cmd_train(int argc, char **argv, const Dist *d) {
         snprintf(good, sizeof good, "%s", path);
         good_step = st.step;
         if (lead && !o.quiet) fprintf(stderr, "affix: resumed from %s at step %lld\n", path, st.step);
+        // in place: an adapter directory that a crash left behind the checkpoint (or mid-write) is
+        // written again from the checkpoint's state before anything else
+        char adir[4200];
+        snprintf(adir, sizeof adir, "%s/adapter", o.out);
+        long long astep = -1;
+        int complete = 0, have = lead && same_dir(o.resume, o.out) ? cli_adapter_state(adir, &astep, &complete, &e) : 0;
+        if (have < 0) e.msg[0] = 0, have = 0; // malformed: written again below
+        if (lead && same_dir(o.resume, o.out) && (!have || !complete || astep != st.step)) {
+            if (save_adapter_dir(o.out, o.model, spec, ad, n_ad, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
+            if (!o.quiet)
+                fprintf(stderr, "affix: %s/adapter was %s; written again at the checkpoint's step %lld\n", o.out,
+                        !have ? "without its affix_state.json" : !complete ? "caught mid-save" : "at another step", st.step);
+        }
     }
     perm = malloc(sizeof(int) * (size_t)n_ex);
     if (!perm) { fprintf(stderr, "affix: error: out of memory\n"); goto done; }
