@@ -39,6 +39,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "peft.h"
+#include "predictions.h"
 #include "report.h"
 #include "sampler.h"
 #include "templates.h"
@@ -595,28 +596,6 @@ done:
 
 /* ---- affix score: the metrics of a predictions.jsonl ------------------------------------------ */
 
-typedef struct { char lang[16]; char *id, *pred; size_t order; } Pred;
-
-/* by (lang, id), then file order: the first line of a repeated (lang, id) is the one used */
-static int pred_cmp(const void *a, const void *b) {
-    const Pred *x = a, *y = b;
-    int c = strcmp(x->lang, y->lang);
-    if (!c) c = strcmp(x->id, y->id);
-    return c ? c : (x->order > y->order) - (x->order < y->order);
-}
-
-static const Pred *pred_find(const Pred *pr, size_t n, const char *lang, const char *id) {
-    size_t lo = 0, hi = n; /* the first entry >= (lang, id) */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(pr[mid].lang, lang);
-        if (!c) c = strcmp(pr[mid].id, id);
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < n && !strcmp(pr[lo].lang, lang) && !strcmp(pr[lo].id, id) ? &pr[lo] : NULL;
-}
-
 int cmd_score(int argc, char **argv) {
     EvalOpts o;
     int prc = parse(&o, argc, argv, 1);
@@ -624,45 +603,20 @@ int cmd_score(int argc, char **argv) {
     TaskKind kind;
     if (eval_kind(o.task, &kind)) { fprintf(stderr, "affix: error: unknown task '%s'\n", o.task); return 2; }
     afx_err e = {{0}};
-    FILE *fp = afx_fopen_regular(o.pred_file, &e);
-    if (!fp) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
     // predictions: (lang, id) -> prediction text, sorted for a binary search (not a scan per example)
-    Pred *pr = NULL;
-    size_t npr = 0, cap = 0;
-    char *line = NULL;
-    size_t lcap = 0;
-    long lineno = 0;
+    PredSet ps = {0};
+    char *buf = NULL;
+    size_t blen = 0;
     int rc = 1;
     LangScore rows[MAX_FILES];
-    while (1) {
-        size_t len = 0;
-        int ch;
-        while ((ch = fgetc(fp)) != EOF && ch != '\n') {
-            if (len + 2 > lcap) { lcap = lcap ? 2 * lcap : 4096; char *l2 = realloc(line, lcap); if (!l2) goto out; line = l2; }
-            line[len++] = (char)ch;
-        }
-        if (ch == EOF && len == 0) break;
-        lineno++;
-        if (!line) continue;
-        line[len] = 0;
-        cJSON *j = cJSON_Parse(line);
-        const cJSON *jl = cJSON_GetObjectItemCaseSensitive(j, "lang"), *ji = cJSON_GetObjectItemCaseSensitive(j, "id");
-        const cJSON *jp = cJSON_GetObjectItemCaseSensitive(j, "prediction");
-        if (!cJSON_IsString(jl) || !cJSON_IsString(ji) || !cJSON_IsString(jp)) {
-            fprintf(stderr, "affix: error: %s:%ld: not a prediction line ({\"lang\", \"id\", \"prediction\"})\n", o.pred_file, lineno);
-            cJSON_Delete(j);
-            goto out;
-        }
-        if (npr == cap) { cap = cap ? 2 * cap : 1024; Pred *p2 = realloc(pr, sizeof *pr * cap); if (!p2) { cJSON_Delete(j); goto out; } pr = p2; }
-        snprintf(pr[npr].lang, sizeof pr[npr].lang, "%s", jl->valuestring);
-        pr[npr].id = strdup(ji->valuestring);
-        pr[npr].pred = strdup(jp->valuestring);
-        pr[npr].order = npr;
-        cJSON_Delete(j);
-        if (!pr[npr].id || !pr[npr].pred) { free(pr[npr].id), free(pr[npr].pred); fprintf(stderr, "affix: error: out of memory\n"); goto out; }
-        npr++;
+    if (afx_read_file(o.pred_file, (size_t)1 << 31, &buf, &blen, &e) || pred_set_read(&ps, buf, blen, o.pred_file, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        free(buf);
+        return 1;
     }
-    if (npr) qsort(pr, npr, sizeof *pr, pred_cmp);
+    free(buf);
+    if (!ps.n) { fprintf(stderr, "affix: error: %s: no predictions\n", o.pred_file); pred_set_free(&ps); return 1; }
+
     for (int f = 0; f < o.n_files; f++) {
         LangScore *row = &rows[f];
         memset(row, 0, sizeof *row);
@@ -674,7 +628,7 @@ int cmd_score(int argc, char **argv) {
         double em = 0, f1 = 0;
         int n = 0;
         for (size_t i = 0; i < ts.n; i++) {
-            const Pred *hit = pred_find(pr, npr, row->lang, ts.ex[i].id);
+            const Prediction *hit = pred_set_find(&ps, row->lang, ts.ex[i].id);
             if (!hit) continue; // scored examples only (an eval may have used --limit)
             Scored s = {.pred = hit->pred, .choice = -1};
             if (kind == TASK_NLI || kind == TASK_BELEBELE) // the prediction may be the option text itself
@@ -697,10 +651,6 @@ int cmd_score(int argc, char **argv) {
     report_print(stdout, &rep);
     rc = 0;
 out:
-    if (rc && lineno == 0 && !npr) fprintf(stderr, "affix: error: %s: no predictions\n", o.pred_file);
-    for (size_t k = 0; k < npr; k++) free(pr[k].id), free(pr[k].pred);
-    free(pr);
-    free(line);
-    fclose(fp);
+    pred_set_free(&ps);
     return rc;
 }
