@@ -43,29 +43,32 @@ static int run_make(Run *r, int which, afx_err *e) {
     return 0;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    static Run runs[2]; // made once (a harness may keep state; a load changes only the set's values)
+    static int made[2];
+    int which = data[0] & 1;
+    afx_err e;
+    if (!made[which] && run_make(&runs[which], which, &e)) abort();
+    made[which] = 1;
+    Run *rp = &runs[which];
+    TrainState st;
+    memset(&st, 0x5a, sizeof st);
+    TrainState keep = st;
+    if (ckpt_load_buffer(data + 1, size - 1, "fuzz", &rp->s, &rp->spec, 1, &st, &e)) {
+        if (memcmp(&st, &keep, sizeof st)) abort(); // a refusal changes nothing
+    } else if (st.step < 0 || st.epoch < 0 || st.index < 0 || st.step > CKPT_MAX_STEP || st.index > CKPT_MAX_INDEX)
+        abort();
+    return 0;
+}
+
+#ifdef FUZZ_CHECKPOINT_SEEDS
 static void run_free(Run *r) {
     adapter_set_free(&r->s);
     adapter_destroy(&r->ad);
     llama_params_free(&r->w);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1) return 0;
-    Run r;
-    afx_err e;
-    if (run_make(&r, data[0] & 1, &e)) abort();
-    TrainState st;
-    memset(&st, 0x5a, sizeof st);
-    TrainState keep = st;
-    if (ckpt_load_buffer(data + 1, size - 1, "fuzz", &r.s, &r.spec, 1, &st, &e)) {
-        if (memcmp(&st, &keep, sizeof st)) abort(); // a refusal changes nothing
-    } else if (st.step < 0 || st.epoch < 0 || st.index < 0 || st.step > CKPT_MAX_STEP || st.index > CKPT_MAX_INDEX)
-        abort();
-    run_free(&r);
-    return 0;
-}
-
-#ifdef FUZZ_CHECKPOINT_SEEDS
 /* cc -DFUZZ_CHECKPOINT_SEEDS='"tests/data/fuzz/checkpoint"' -Iref/core -Iref/adapters -Iref/io \
  *    tests/fuzz_checkpoint.c build/libaffix.a -lcjson -lpcre2-8 -lm -fopenmp -o /tmp/seeds && /tmp/seeds
  * (add -L/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas when the library was built with OpenBLAS)
