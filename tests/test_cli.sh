@@ -12,11 +12,7 @@ AFFIX="$BUILD/affix"
 M=tests/data/stories260K/stories260K.gguf
 T=$(mktemp -d "${TMPDIR:-/tmp}/affix_cli.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "  ok    $1"; }
-bad() { fail=$((fail + 1)); echo "  FAIL  $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. tests/harness.sh
 # one error line "affix: error: ..." mentioning $3, exit code != 0
 expect_error() {
     out=$("$AFFIX" $2 2>&1 >/dev/null); rc=$?
@@ -182,5 +178,4 @@ expect_error "an adapter made for another model is refused, naming both shapes" 
     "eval -m $M --adapter tests/data/peft/from_peft/lora_qv --task xnli --data tests/data/demo/xnli.test.en.tsv --limit 1" "from_peft/lora_qv"
 expect_error "an unknown task is refused" "eval -m $M --task nope --data tests/data/demo/xnli.test.en.tsv" "nope"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

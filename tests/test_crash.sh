@@ -15,11 +15,7 @@ M=tests/data/stories260K/stories260K.gguf
 T=$(mktemp -d "${TMPDIR:-/tmp}/affix_crash.XXXXXX")
 MNT=""
 trap '[ -n "$MNT" ] && umount "$MNT" 2>/dev/null; rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "  ok    $1"; }
-bad() { fail=$((fail + 1)); echo "  FAIL  $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. tests/harness.sh
 export OMP_NUM_THREADS=1
 STEPS=100
 TR="train -m $M --method prefix --num-virtual-tokens 4 --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en
@@ -95,5 +91,4 @@ else
     MNT=""
 fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -17,11 +17,7 @@ M=tests/data/stories260K/stories260K.gguf
 D=tests/data/demo/xnli.dev.en.tsv
 T=$(mktemp -d "${TMPDIR:-/tmp}/affix_mpi.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "  ok    $1"; }
-bad() { fail=$((fail + 1)); echo "  FAIL  $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. tests/harness.sh
 # root in a container: Open MPI refuses without these; ASan: Open MPI's own allocations at exit
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
@@ -105,5 +101,4 @@ run "$AFFIX" $TR $P --grad-accum 2 --max-steps 100000 --stop-at $(( (step / 5 + 
 check "... and its last checkpoint resumes (1 process, one step past the next save)" \
     '[ $rc -eq 0 ] && [ "$(tail -n 1 "$T/kill/train_log.csv" | cut -d, -f1)" -gt "$step" ]'
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
