@@ -6,8 +6,8 @@
 #     checkpoint, loss log), for prefix, LoRA and full fine-tuning; 3 ranks = --grad-accum 3 (the
 #     chain adds in rank order); and = one process of --batch 4 within fp32 rounding (TOL_DP)
 #   - a run of 2 ranks stopped at step 3 and resumed by 1 process with --grad-accum 2 = the run of 1
-#   - eval on 2 ranks writes the predictions.jsonl and results.json of one process (loglik and
-#     generation)
+#   - eval on 2 and 3 ranks writes the predictions.jsonl and results.json of one process (loglik,
+#     sampled generation, --task lm)
 #   - ranks given different data stop with one error naming the rank; a rank killed mid-run stops the
 #     others (mpirun exits != 0) and the last checkpoint still resumes
 # Run by make test when the build has MPI. Ends with "N passed, M failed".
@@ -76,6 +76,12 @@ run "$AFFIX" $EV --max-new-tokens 4 --temp 0.8 --out "$T/eg1"
 run $MPIRUN -np 3 "$AFFIX" $EV --max-new-tokens 4 --temp 0.8 --out "$T/eg3"; rc=$?
 check "eval, sampled generation on 3 ranks: the same predictions (each example seeds its own draw)" \
     '[ $rc -eq 0 ] && [ $(wc -l < "$T/eg3/predictions.jsonl") -eq 14 ] && cmp -s "$T/eg1/predictions.jsonl" "$T/eg3/predictions.jsonl" && cmp -s "$T/eg1/results.json" "$T/eg3/results.json"'
+
+LM="eval -m $M --task lm --data tests/data/tasks/xquad.zh.json tests/data/tasks/xquad.th.json --limit 5 --seq-len 64 --quiet"
+run "$AFFIX" $LM --out "$T/lm1"
+run $MPIRUN -np 2 "$AFFIX" $LM --out "$T/lm2"; rc=$?
+check "eval --task lm on 2 ranks: the NLL lines and results.json of one process" \
+    '[ $rc -eq 0 ] && [ -s "$T/lm2/predictions.jsonl" ] && cmp -s "$T/lm1/predictions.jsonl" "$T/lm2/predictions.jsonl" && cmp -s "$T/lm1/results.json" "$T/lm2/results.json"'
 
 # ranks that disagree: one error line naming the rank, no output
 timeout 60 mpirun --oversubscribe -x OMP_NUM_THREADS=1 -x ASAN_OPTIONS -np 1 "$AFFIX" $TR $P --out "$T/mix" : \
