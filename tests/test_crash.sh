@@ -64,9 +64,10 @@ printf '{"step": 10, "complete": false}\n' > "$T/gap/adapter/affix_state.json"
 out=$("$AFFIX" eval -m $M --adapter "$T/gap/adapter" --task xnli --data tests/data/demo/xnli.test.en.tsv --limit 2 --quiet 2>&1 >/dev/null); rc=$?
 check "an adapter directory caught mid-save is refused by eval, with one error line" \
     '[ $rc -ne 0 ] && [ "$(printf "%s\n" "$out" | grep -c "affix: error:.*stopped while writing it")" -eq 1 ]'
-"$AFFIX" $TR --out "$T/gap" --resume "$T/gap" --stop-at 10 2>/dev/null
-check "resume in place writes it again from the checkpoint (step 10, the bytes of step 10)" \
-    '[ "$(state_step "$T/gap")" = 10 ] && cmp -s "$T/a10" "$T/gap/adapter/adapter_model.safetensors"'
+# (a resume that then fails before its first save: the rewrite happens first, at the start)
+"$AFFIX" $TR --out "$T/gap" --resume "$T/gap" --dump-batches "$T/no/such/dir/b.jsonl" 2>/dev/null; rc=$?
+check "resume in place writes it again from the checkpoint first (step 10, the bytes of step 10; the run then failed: exit $rc)" \
+    '[ $rc -ne 0 ] && [ "$(state_step "$T/gap")" = 10 ] && cmp -s "$T/a10" "$T/gap/adapter/adapter_model.safetensors"'
 
 # ---- a disk that fills up ----
 MNT="$T/disk"
