@@ -118,7 +118,7 @@ class Runner:
                 self._version = "?"
         return self._version
 
-    def records_by_name(self):
+    def records_by_name(self):  # (see keep: names are unique)
         return {r["name"]: r for r in self.records}
 
     def run(self, name, argv, resumable=False):
@@ -128,7 +128,7 @@ class Runner:
             with open(done) as f:
                 rec = json.load(f)
             if same_command(rec["argv"], argv):
-                self.records.append(rec)
+                self.keep(rec)
                 return rec
             log(f"{name}: the command changed, running it again")
             shutil.rmtree(d)
@@ -157,8 +157,11 @@ class Runner:
             json.dump(rec, f, indent=1)
         os.replace(tmp, done)
         log(f"{name}: rc {rc}, {wall:.0f} s, {rec['max_rss_mb']:.0f} MB" + (f" — {rec['error']}" if rc else ""))
-        self.records.append(rec)
+        self.keep(rec)
         return rec
+
+    def keep(self, rec):  # one record per run name (a run loaded up front and met again is not counted twice)
+        self.records = [r for r in self.records if r["name"] != rec["name"]] + [rec]
 
 
 def prepare_data(data, work):
@@ -255,6 +258,14 @@ def main():
         if not a.anchor:  # (the anchor runs beside the main reproduction: its report is the main run's)
             report.write(out, plan, R.records)
 
+    if only_research:  # the runs already done stand in for sections 1-3 (every report keeps them)
+        tasks = [t for t in tasks if t == "nli"]
+        for name in sorted(os.listdir(os.path.join(out, "runs"))):
+            p = os.path.join(out, "runs", name, "done.json")
+            if os.path.exists(p):
+                with open(p) as f:
+                    R.records.append(json.load(f))
+
     if a.report_only:
         for name in sorted(os.listdir(os.path.join(out, "runs"))):
             p = os.path.join(out, "runs", name, "done.json")
@@ -348,13 +359,6 @@ def main():
         "rc": ("belebele", files["belebele-train"], "belebele", files["belebele"], "loglik", sc.get("rc_steps", 0), sc.get("rc_epochs", 1), sc.get("rc_eval", 0)),
         "math": ("gsm8k", files["gsm8k"], "mgsm", files["mgsm"], None, sc.get("math_steps", 0), sc.get("math_epochs", 1), sc.get("math_eval", 0)),
     }
-    if only_research:  # the runs already done stand in for sections 2-3
-        tasks = [t for t in tasks if t == "nli"]
-        for name in sorted(os.listdir(os.path.join(out, "runs"))):
-            p = os.path.join(out, "runs", name, "done.json")
-            if os.path.exists(p) and name not in R.records_by_name():
-                with open(p) as f:
-                    R.records.append(json.load(f))
     for task in tasks if not only_research else []:
         ttask, tfiles, etask, efiles, scoring, steps, epochs, n = TASKS[task]
         evaluate(f"{task}-base-eval", etask, None, efiles, n, scoring)
