@@ -27,7 +27,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 # 1.1e-5 (LoRA), relative to each tensor's max |value|
 TOL_DP=1e-4
 MPIRUN="mpirun --oversubscribe -x OMP_NUM_THREADS=1 -x ASAN_OPTIONS"
-run() { timeout 120 "$@" >"$T/last.log" 2>&1; }
+run() { timeout 120 "$@" >"$T/last.log" 2>&1 </dev/null; } # (mpirun forwards stdin to rank 0: never the caller's)
 same_files() { cmp -s "$1/checkpoint.safetensors" "$2/checkpoint.safetensors" && cmp -s "$1/$3" "$2/$3" &&
                [ "$(cut -d, -f1-4 "$1/train_log.csv")" = "$(cut -d, -f1-4 "$2/train_log.csv")" ]; }
 
@@ -85,13 +85,13 @@ check "eval --task lm on 2 ranks: the NLL lines and results.json of one process"
 
 # ranks that disagree: one error line naming the rank, no output
 timeout 60 mpirun --oversubscribe -x OMP_NUM_THREADS=1 -x ASAN_OPTIONS -np 1 "$AFFIX" $TR $P --out "$T/mix" : \
-    -np 1 "$AFFIX" $TR $P --out "$T/mix" --limit 32 >"$T/mix.log" 2>&1; rc=$?
+    -np 1 "$AFFIX" $TR $P --out "$T/mix" --limit 32 >"$T/mix.log" 2>&1 </dev/null; rc=$?
 check "ranks with different data: exit != 0, the error names rank 1, no checkpoint" \
     '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "affix: error: the training data differs between the ranks: rank 0 has .*rank 1 has" "$T/mix.log" && [ ! -f "$T/mix/checkpoint.safetensors" ]'
 
 # a rank killed mid-run: the others stop, the last checkpoint resumes
 LONG="train -m $M --task nli --data $D --lang en --seq-len 96 --lr 3e-2 --max-steps 100000 --save-every 5 --quiet $P"
-$MPIRUN -np 2 "$AFFIX" $LONG --out "$T/kill" >"$T/kill.log" 2>&1 &
+$MPIRUN -np 2 "$AFFIX" $LONG --out "$T/kill" >"$T/kill.log" 2>&1 </dev/null &
 mp=$!
 i=0
 while [ ! -f "$T/kill/checkpoint.safetensors" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
