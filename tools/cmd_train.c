@@ -639,9 +639,10 @@ int cmd_train(int argc, char **argv, const Dist *d) {
         char adir[4200];
         snprintf(adir, sizeof adir, "%s/adapter", o.out);
         long long astep = -1;
-        int complete = 0, have = lead && same_dir(o.resume, o.out) ? cli_adapter_state(adir, &astep, &complete, &e) : 0;
+        int in_place = lead && same_dir(o.resume, o.out), complete = 0;
+        int have = in_place ? cli_adapter_state(adir, &astep, &complete, &e) : 0;
         if (have < 0) e.msg[0] = 0, have = 0; // malformed: written again below
-        if (lead && same_dir(o.resume, o.out) && (!have || !complete || astep != st.step)) {
+        if (in_place && (!have || !complete || astep != st.step)) {
             if (save_adapter_dir(o.out, o.model, spec, ad, n_ad, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
             if (!o.quiet)
                 fprintf(stderr, "affix: %s/adapter was %s; written again at the checkpoint's step %lld\n", o.out,

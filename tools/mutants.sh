@@ -53,7 +53,7 @@ grad_accum_in_place|ref/adapters/train.c|s/        if (i > 0) {/        if (0 \&
 dp_local_targets|ref/adapters/train.c|s/    if (comm \&\& comm->sum_count(comm->ctx, \&targets, e)) return -1;/    (void)comm;/
 dist_chain_drops_own|tools/dist.c|s/x\[j\] = in\[j\] + x\[j\];/x[j] = in[j];/
 eval_merge_value_index|tools/cmd_eval.c|s/vr\[r\] + (i \/ (size_t)K)/vr[r] + (i % (size_t)K)/
-adapter_resync_skipped|tools/cmd_train.c|s/(!have || !complete || astep != st.step)) {/(0 \&\& (!have || !complete || astep != st.step))) {/
+adapter_resync_skipped|tools/cmd_train.c|s/if (in_place \&\& (!have || !complete || astep != st.step)) {/if (0 \&\& in_place \&\& (!have || !complete || astep != st.step)) {/
 adapter_midsave_accepted|tools/cli_adapters.c|s/if (st \&\& !complete)/if (0 \&\& st \&\& !complete)/
 '
 
