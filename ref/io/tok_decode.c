@@ -221,7 +221,7 @@ int tokenizer_token_bytes(const Tokenizer *t, int id, char *out, size_t cap, siz
         return -1;
     }
     *len = b.n;
-    if (out && cap) memcpy(out, b.p, b.n < cap ? b.n : cap);
+    if (out && cap && b.n) memcpy(out, b.p, b.n < cap ? b.n : cap);
     free(b.p);
     return 0;
 }
