@@ -48,5 +48,6 @@ const Kernels kernels_blas_ref = {
     .swiglu_backward = swiglu_backward,
     .geglu_forward = geglu_forward,
     .geglu_backward = geglu_backward,
+    .crossentropy_forward = crossentropy_forward,
     .crossentropy_backward = crossentropy_backward,
 };

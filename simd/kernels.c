@@ -265,7 +265,21 @@ static void pack_b_panel(float *restrict dst, mat B, int p0, int kc, int j0, int
                 VSTORE(d + j * VW, cnt >= VW ? VLOAD(s + j * VW) : cnt > 0 ? VLOADN(s + j * VW, cnt) : VZERO());
             }
         }
-    } else { // B = W^T of the forward: each column is a contiguous row of W; transpose into the panel
+    } else if (B.rs == 1) { // B = W^T of the forward: each column is a contiguous row of W
+        int jv = nr / VW * VW, pv = kc / VW * VW;
+        for (int jb = 0; jb < jv; jb += VW) { // VW rows of W at a time: VW x VW blocks in registers
+            const float *s = B.p + (size_t)(j0 + jb) * B.cs + p0;
+            for (int pb = 0; pb < pv; pb += VW) VTRANSPOSE(dst + (size_t)pb * NR + jb, NR, s + pb, B.cs);
+            for (int j = 0; j < VW; j++)
+                for (int p = pv; p < kc; p++) dst[(size_t)p * NR + jb + j] = s[(size_t)j * B.cs + p];
+        }
+        for (int j = jv; j < nr; j++) {
+            const float *s = B.p + (size_t)(j0 + j) * B.cs + p0;
+            for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = s[p];
+        }
+        for (int j = nr; j < NR; j++)
+            for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = 0;
+    } else { // any other strides: element by element
         for (int j = 0; j < nr; j++) {
             const float *s = B.p + (size_t)(j0 + j) * B.cs + (size_t)p0 * B.rs;
             for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = s[(size_t)p * B.rs];
@@ -691,7 +705,58 @@ static void geglu_backward_simd(float *dgate, float *dup, const float *dout, con
 }
 
 /* ============================================================================================ */
-/* causal-LM cross-entropy backward                                                             */
+/* causal-LM cross-entropy                                                                      */
+
+/* one row's max and sum of exp(z - max): exp in float, the sum in float blocks of 16 vectors added
+ * in double (forward and backward share it, so both see the same softmax) */
+static double row_sumexp(const float *z, int V, float *max) {
+    vf vmx = VSET1(z[0]);
+    int i = 0;
+    for (; i + VW <= V; i += VW) vmx = VMAX(vmx, VLOAD(z + i));
+    float m = VHMAX(vmx);
+    for (; i < V; i++) m = z[i] > m ? z[i] : m;
+    vf vm = VSET1(m);
+    double se = 0;
+    for (int i0 = 0; i0 < V; i0 += 16 * VW) {
+        int i1 = imin(V, i0 + 16 * VW);
+        vf acc = VZERO();
+        for (i = i0; i < i1; i += VW) {
+            int cnt = imin(VW, i1 - i);
+            acc = VADD(acc, vkeep_first(vexp(VSUB(vload_part(z + i, cnt), vm)), cnt));
+        }
+        se += VHSUM(acc);
+    }
+    *max = m;
+    return se;
+}
+
+static double crossentropy_forward_simd(long *count, const float *logits, const int *labels, int B, int T, int V) {
+    // loss_sum = sum over kept rows of logsumexp(z) - z[target]; the rows in parallel, each row's
+    // term into its slot, then the slots added in row order (the same sum for any thread count)
+    size_t R = (size_t)B * T;
+    double *term = malloc((R ? R : 1) * sizeof(double));
+    if (!term) return crossentropy_forward(count, logits, labels, B, T, V);
+#pragma omp parallel for schedule(static) if (R * (size_t)V > 16384)
+    for (size_t r = 0; r < R; r++) {
+        int t = (int)(r % (size_t)T);
+        int y = t + 1 < T ? labels[r + 1] : -100;
+        term[r] = NAN; // (not a target)
+        if (y == -100) continue;
+        const float *z = logits + r * V;
+        float m;
+        double se = row_sumexp(z, V, &m);
+        term[r] = (double)m + log(se) - (double)z[y];
+    }
+    double sum = 0;
+    long kept = 0;
+    for (size_t r = 0; r < R; r++) {
+        int t = (int)(r % (size_t)T);
+        if (t + 1 < T && labels[r + 1] != -100) sum += term[r], kept++;
+    }
+    free(term);
+    *count = kept;
+    return sum;
+}
 
 static void crossentropy_backward_simd(float *dlogits, const float *logits, const int *labels, double scale, int B,
                                        int T, int V) {
@@ -705,24 +770,10 @@ static void crossentropy_backward_simd(float *dlogits, const float *logits, cons
             if (y == -100) continue;
             const float *z = logits + ((size_t)b * T + t) * V;
             float *dz = dlogits + ((size_t)b * T + t) * V;
-            // max
-            vf vmx = VSET1(z[0]);
-            int i = 0;
-            for (; i + VW <= V; i += VW) vmx = VMAX(vmx, VLOAD(z + i));
-            float m = VHMAX(vmx);
-            for (; i < V; i++) m = z[i] > m ? z[i] : m;
+            float m;
+            double se = row_sumexp(z, V, &m);
             vf vm = VSET1(m);
-            // sum of exp(z - m)
-            double se = 0;
-            for (int i0 = 0; i0 < V; i0 += 16 * VW) {
-                int i1 = imin(V, i0 + 16 * VW);
-                vf acc = VZERO();
-                for (i = i0; i < i1; i += VW) {
-                    int cnt = imin(VW, i1 - i);
-                    acc = VADD(acc, vkeep_first(vexp(VSUB(vload_part(z + i, cnt), vm)), cnt));
-                }
-                se += VHSUM(acc);
-            }
+            int i;
             float dy = dz[y];
             vf vsc = VSET1((float)(scale / se));
             for (i = 0; i < V; i += VW) {
@@ -751,6 +802,7 @@ const Kernels SIMD_FN(kernels) = {
     .swiglu_backward = swiglu_backward_simd,
     .geglu_forward = geglu_forward_simd,
     .geglu_backward = geglu_backward_simd,
+    .crossentropy_forward = crossentropy_forward_simd,
     .crossentropy_backward = crossentropy_backward_simd,
 };
 
@@ -769,6 +821,7 @@ const Kernels SIMD_FN(kernels_blas) = {
     .swiglu_backward = swiglu_backward_simd,
     .geglu_forward = geglu_forward_simd,
     .geglu_backward = geglu_backward_simd,
+    .crossentropy_forward = crossentropy_forward_simd,
     .crossentropy_backward = crossentropy_backward_simd,
 };
 #endif

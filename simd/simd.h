@@ -18,6 +18,7 @@
  *   VROUND(v)                       round to nearest integer (ties to even), as float
  *   VLDEXP(v,n)  = v * 2^n          n integer-valued in [-126, 127]
  *   VKEEP_GE(v,x,t)                 v where x >= t, else +0 (also where x is NaN)
+ *   VTRANSPOSE(d,ds,s,ss)           a VW x VW block: d[i*ds + j] = s[j*ss + i] (exact: data moves only)
  *   SIMD_FN(name)                   name_avx2 / name_avx512 / name_neon: the ISA's copy of a symbol
  *   SIMD_ISA_NAME                   "avx2" / "avx512" / "neon"
  */
@@ -53,6 +54,31 @@ typedef __m512 vf;
 #define VROUND(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define VLDEXP(v, n) _mm512_scalef_ps((v), (n))
 #define VKEEP_GE(v, x, t) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), (t), _CMP_GE_OQ), (v))
+/* 16 x 16 transpose in three rounds. Rows 4g..4g+3 first become, inside each 128-bit lane L, the
+ * columns 4L+k of those 4 rows (u[g][k]: unpack + shuffle, a 4 x 4 transpose per lane); then output
+ * column 4L+k is lane L of u[0][k], u[1][k], u[2][k], u[3][k] side by side (two lane shuffles). */
+static inline void simd_transpose_avx512(float *d, size_t ds, const float *s, size_t ss) {
+    __m512 u[4][4];
+    for (int g = 0; g < 4; g++) {
+        __m512 a = _mm512_loadu_ps(s + (size_t)(4 * g) * ss), b = _mm512_loadu_ps(s + (size_t)(4 * g + 1) * ss);
+        __m512 c = _mm512_loadu_ps(s + (size_t)(4 * g + 2) * ss), e = _mm512_loadu_ps(s + (size_t)(4 * g + 3) * ss);
+        __m512 t0 = _mm512_unpacklo_ps(a, b), t1 = _mm512_unpackhi_ps(a, b); // a0 b0 a1 b1 | a2 b2 a3 b3
+        __m512 t2 = _mm512_unpacklo_ps(c, e), t3 = _mm512_unpackhi_ps(c, e);
+        u[g][0] = _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)); // a0 b0 c0 e0 (per lane)
+        u[g][1] = _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+        u[g][2] = _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+        u[g][3] = _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int k = 0; k < 4; k++) {
+        __m512 x = _mm512_shuffle_f32x4(u[0][k], u[1][k], 0x44), y = _mm512_shuffle_f32x4(u[0][k], u[1][k], 0xEE);
+        __m512 z = _mm512_shuffle_f32x4(u[2][k], u[3][k], 0x44), w = _mm512_shuffle_f32x4(u[2][k], u[3][k], 0xEE);
+        _mm512_storeu_ps(d + (size_t)k * ds, _mm512_shuffle_f32x4(x, z, 0x88));        // lanes 0 of the 4 groups
+        _mm512_storeu_ps(d + (size_t)(4 + k) * ds, _mm512_shuffle_f32x4(x, z, 0xDD));  // lanes 1
+        _mm512_storeu_ps(d + (size_t)(8 + k) * ds, _mm512_shuffle_f32x4(y, w, 0x88));  // lanes 2
+        _mm512_storeu_ps(d + (size_t)(12 + k) * ds, _mm512_shuffle_f32x4(y, w, 0xDD)); // lanes 3
+    }
+}
+#define VTRANSPOSE(d, ds, s, ss) simd_transpose_avx512((d), (ds), (s), (ss))
 
 #elif defined(SIMD_ISA_AVX2)
 /* ---- AVX2 + FMA: 8 lanes, 16 ymm registers, tails through maskload/maskstore -------------------- */
@@ -96,6 +122,26 @@ static inline float simd_hmax_avx2(__m256 v) {
     _mm256_mul_ps((v), _mm256_castsi256_ps(_mm256_slli_epi32( \
                            _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
 #define VKEEP_GE(v, x, t) _mm256_and_ps((v), _mm256_cmp_ps((x), (t), _CMP_GE_OQ))
+/* 8 x 8 transpose: a 4 x 4 transpose inside each 128-bit lane for rows 0-3 and 4-7 (unpack +
+ * shuffle), then output column k (k < 4) = the low lanes of both halves, column 4+k the high lanes. */
+static inline void simd_transpose_avx2(float *d, size_t ds, const float *s, size_t ss) {
+    __m256 u[2][4];
+    for (int g = 0; g < 2; g++) {
+        __m256 a = _mm256_loadu_ps(s + (size_t)(4 * g) * ss), b = _mm256_loadu_ps(s + (size_t)(4 * g + 1) * ss);
+        __m256 c = _mm256_loadu_ps(s + (size_t)(4 * g + 2) * ss), e = _mm256_loadu_ps(s + (size_t)(4 * g + 3) * ss);
+        __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+        __m256 t2 = _mm256_unpacklo_ps(c, e), t3 = _mm256_unpackhi_ps(c, e);
+        u[g][0] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+        u[g][1] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+        u[g][2] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+        u[g][3] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_ps(d + (size_t)k * ds, _mm256_permute2f128_ps(u[0][k], u[1][k], 0x20));
+        _mm256_storeu_ps(d + (size_t)(4 + k) * ds, _mm256_permute2f128_ps(u[0][k], u[1][k], 0x31));
+    }
+}
+#define VTRANSPOSE(d, ds, s, ss) simd_transpose_avx2((d), (ds), (s), (ss))
 
 #elif defined(SIMD_ISA_NEON)
 /* ---- NEON (AArch64 Advanced SIMD): 4 lanes, 32 q registers, tails through a stack copy ---------- */
@@ -134,6 +180,19 @@ static inline void simd_storen_neon(float *p, float32x4_t v, int n) {
 #define VLDEXP(v, n) \
     vmulq_f32((v), vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23)))
 #define VKEEP_GE(v, x, t) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), vcgeq_f32((x), (t))))
+/* 4 x 4 transpose: trn1/trn2 on 32-bit pairs of rows (0,1) and (2,3), then the 64-bit halves */
+static inline void simd_transpose_neon(float *d, size_t ds, const float *s, size_t ss) {
+    float32x4_t a = vld1q_f32(s), b = vld1q_f32(s + ss), c = vld1q_f32(s + 2 * ss), e = vld1q_f32(s + 3 * ss);
+    float32x4_t t0 = vtrn1q_f32(a, b), t1 = vtrn2q_f32(a, b); // a0 b0 a2 b2 | a1 b1 a3 b3
+    float32x4_t t2 = vtrn1q_f32(c, e), t3 = vtrn2q_f32(c, e);
+    float64x2_t p0 = vreinterpretq_f64_f32(t0), p1 = vreinterpretq_f64_f32(t1);
+    float64x2_t p2 = vreinterpretq_f64_f32(t2), p3 = vreinterpretq_f64_f32(t3);
+    vst1q_f32(d, vreinterpretq_f32_f64(vtrn1q_f64(p0, p2)));          // a0 b0 c0 e0
+    vst1q_f32(d + ds, vreinterpretq_f32_f64(vtrn1q_f64(p1, p3)));     // a1 b1 c1 e1
+    vst1q_f32(d + 2 * ds, vreinterpretq_f32_f64(vtrn2q_f64(p0, p2))); // a2 b2 c2 e2
+    vst1q_f32(d + 3 * ds, vreinterpretq_f32_f64(vtrn2q_f64(p1, p3))); // a3 b3 c3 e3
+}
+#define VTRANSPOSE(d, ds, s, ss) simd_transpose_neon((d), (ds), (s), (ss))
 
 #else
 #error "simd.h: define one of SIMD_ISA_AVX2, SIMD_ISA_AVX512, SIMD_ISA_NEON"

@@ -55,6 +55,9 @@ dist_chain_drops_own|tools/dist.c|s/x\[j\] = in\[j\] + x\[j\];/x[j] = in[j];/
 eval_merge_value_index|tools/cmd_eval.c|s/vr\[r\] + (i \/ (size_t)K)/vr[r] + (i % (size_t)K)/
 adapter_resync_skipped|tools/cmd_train.c|s/if (in_place \&\& (!have || !complete || astep != st.step)) {/if (0 \&\& in_place \&\& (!have || !complete || astep != st.step)) {/
 adapter_midsave_accepted|tools/cli_adapters.c|s/if (st \&\& !complete)/if (0 \&\& st \&\& !complete)/
+simd_gemm_nt_transpose_shift|simd/kernels.c|s/VTRANSPOSE(dst + (size_t)pb \* NR + jb, NR, s + pb, B.cs)/VTRANSPOSE(dst + (size_t)pb * NR + jb, NR, s + pb + 1, B.cs)/
+simd_gemm_nt_pack_tail|simd/kernels.c|s/for (int p = pv; p < kc; p++) dst\[(size_t)p \* NR + jb + j\]/for (int p = pv; p + 1 < kc; p++) dst[(size_t)p * NR + jb + j]/
+simd_crossentropy_fwd_target|simd/kernels.c|s/term\[r\] = (double)m + log(se) - (double)z\[y\];/term[r] = (double)m + log(se);/
 '
 
 # a copy of the tree (the files git knows, or everything but build/ outside a git checkout)

@@ -32,6 +32,7 @@ typedef struct {
     void (*swiglu_backward)(real *dgate, real *dup, const real *dout, const real *gate, const real *up, size_t n);
     void (*geglu_forward)(real *out, const real *gate, const real *up, size_t n);
     void (*geglu_backward)(real *dgate, real *dup, const real *dout, const real *gate, const real *up, size_t n);
+    double (*crossentropy_forward)(long *count, const real *logits, const int *labels, int B, int T, int V);
     void (*crossentropy_backward)(real *dlogits, const real *logits, const int *labels, double scale, int B, int T,
                                   int V);
 } Kernels;

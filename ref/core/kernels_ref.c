@@ -16,5 +16,6 @@ const Kernels KERNELS_REF = {
     .swiglu_backward = swiglu_backward,
     .geglu_forward = geglu_forward,
     .geglu_backward = geglu_backward,
+    .crossentropy_forward = crossentropy_forward,
     .crossentropy_backward = crossentropy_backward,
 };

@@ -548,8 +548,9 @@ static int extend_labels(LlamaActs *a, const int *labels, int B, int T, afx_err 
 int llama_loss(LlamaActs *a, const int *labels, int B, int T, double *loss_sum, long *count, afx_err *e) {
     if (extend_labels(a, labels, B, T, e)) return -1;
     // selected rows: row r of the compact logits predicts rlabels[r+1] (the loss's own shift, B = 1)
-    if (a->rows_cap) *loss_sum = crossentropy_forward(count, a->logits, a->rlabels, 1, a->n_rows + 1, a->cfg.V);
-    else *loss_sum = crossentropy_forward(count, a->logits, a->labels, B, a->Tx, a->cfg.V);
+    const Kernels *K = a->kern;
+    if (a->rows_cap) *loss_sum = K->crossentropy_forward(count, a->logits, a->rlabels, 1, a->n_rows + 1, a->cfg.V);
+    else *loss_sum = K->crossentropy_forward(count, a->logits, a->labels, B, a->Tx, a->cfg.V);
     return 0;
 }
 
