@@ -258,22 +258,18 @@ def main():
         if not a.anchor:  # (the anchor runs beside the main reproduction: its report is the main run's)
             report.write(out, plan, R.records)
 
-    if only_research:  # the runs already done stand in for sections 1-3 (every report keeps them)
+    # every finished run on disk is in the report, whatever this invocation runs (REPRO_TASKS=qa must not
+    # drop the NLI tables); a run met again below replaces its loaded record (Runner.keep)
+    runs_dir = os.path.join(out, "runs")
+    for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) and not a.anchor else []:
+        p = os.path.join(runs_dir, name, "done.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                R.keep(json.load(f))
+    done_tasks = {r["name"].split("-")[0] for r in R.records}
+    plan["tasks"] = [t for t in ("nli", "qa", "rc", "math") if t in tasks or t in done_tasks]
+    if only_research:  # the runs already done stand in for sections 1-3
         tasks = [t for t in tasks if t == "nli"]
-        for name in sorted(os.listdir(os.path.join(out, "runs"))):
-            p = os.path.join(out, "runs", name, "done.json")
-            if os.path.exists(p):
-                with open(p) as f:
-                    R.records.append(json.load(f))
-
-    if a.report_only:
-        for name in sorted(os.listdir(os.path.join(out, "runs"))):
-            p = os.path.join(out, "runs", name, "done.json")
-            if os.path.exists(p):
-                with open(p) as f:
-                    R.records.append(json.load(f))
-        write_report()
-        return
 
     def n_args(n):  # examples per language, spread evenly over the file (0 = every one)
         return ["--sample", str(n)] if n else []
@@ -323,6 +319,12 @@ def main():
             continue
         best = None
         for lr in LR_GRID[m]:
+            if a.report_only:  # nothing runs: the sweep's finished records decide
+                e = R.records_by_name().get(f"sweep-{m}-lr{lr}-dev")
+                acc = report.primary_of(e) if e and e["rc"] == 0 else None
+                if acc is not None and (best is None or acc > best[0]):
+                    best = (acc, lr)
+                continue
             t = train(f"sweep-{m}-lr{lr}", METHODS[m], "nli", files["nli-train"], lr, steps=sc["sweep_steps"])
             ad = adapter_of(t)
             if ad:
@@ -335,6 +337,9 @@ def main():
         lrs[m] = best[1] if best else LR_GRID[m][-1]
     plan["lr"] = lrs
     log(f"learning rates: {lrs}")
+    if a.report_only:
+        write_report()
+        return
 
     if a.anchor:  # the PEFT anchor (make reproduce-anchor): the NLI runs' first steps, both sides
         n_train = sum(1 for _ in open(files["nli-train"][0], encoding="utf-8")) - 1
