@@ -8,6 +8,7 @@ import html
 import json
 import os
 import platform
+import random
 import subprocess
 import time
 
@@ -131,6 +132,79 @@ def markdown(task, rows, plan, lrs):
             out.append(f"| {m} | " + " | ".join(fmt(summ[m][key].get(g)) for g in groups) + " |")
     out.append("")
     return "\n".join(out)
+
+
+def example_scores(rec):
+    """{lang: {id: score in %}} from an eval run's predictions.jsonl: 100 x correct, or 100 x F1 (QA)."""
+    if not eval_results(rec):
+        return None
+    p = os.path.join(rec["argv"][rec["argv"].index("--out") + 1], "predictions.jsonl")
+    if not os.path.exists(p):
+        return None
+    by = {}
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            j = json.loads(line)
+            v = j["f1"] * 100.0 if "f1" in j else (100.0 if j.get("correct") else 0.0)
+            by.setdefault(j["lang"], {})[j["id"]] = v
+    return by
+
+
+BOOT_N, BOOT_SEED = 1000, 1
+
+
+def paired_bootstrap(a, b):
+    """a - b, two runs' {lang: {id: score}} on the same examples: the observed difference of the mean
+    over languages (all, non-English, English) and its 95% percentile interval, resampling the
+    examples within each language (the same draw for both runs: paired), BOOT_N times, seeded."""
+    langs = sorted(l for l in a if l in b)
+    ids = {l: sorted(i for i in a[l] if i in b[l]) for l in langs}
+    langs = [l for l in langs if ids[l]]
+    if not langs:
+        return None
+    d = {l: [a[l][i] - b[l][i] for i in ids[l]] for l in langs}
+    groups = {"mean": langs, "non-en": [l for l in langs if l != "en"], "en": [l for l in langs if l == "en"]}
+    rng = random.Random(BOOT_SEED)
+    draws = {g: [] for g in groups}
+    for _ in range(BOOT_N):
+        per = {}
+        for l in langs:
+            x = d[l]
+            per[l] = sum(x[rng.randrange(len(x))] for _ in x) / len(x)
+        for g, ls in groups.items():
+            if ls:
+                draws[g].append(sum(per[l] for l in ls) / len(ls))
+    out = {}
+    for g, ls in groups.items():
+        if not ls:
+            continue
+        obs = sum(sum(d[l]) / len(d[l]) for l in ls) / len(ls)
+        xs = sorted(draws[g])
+        out[g] = (obs, xs[int(0.025 * BOOT_N)], xs[int(0.975 * BOOT_N) - 1])
+    return out
+
+
+def bootstrap_md(task, recs):
+    """Each method against the base model, and each prefix-based method against LoRA."""
+    scores = {}
+    for name, rec in recs.items():
+        if name.startswith(task + "-") and name.endswith("-eval"):
+            sc = example_scores(rec)
+            if sc:
+                scores[name[len(task) + 1:-len("-eval")]] = sc
+    pairs = [(m, "base") for m in ordered(scores) if m != "base" and "base" in scores]
+    pairs += [(m, "lora") for m in ("prompt", "prefix", "llama-adapter") if m in scores and "lora" in scores]
+    rows = []
+    for m, ref in pairs:
+        r = paired_bootstrap(scores[m], scores[ref])
+        if r:
+            cell = lambda g: f"{r[g][0]:+.1f} [{r[g][1]:+.1f}, {r[g][2]:+.1f}]" if g in r else "—"
+            rows.append(f"| {m} − {ref} | {cell('mean')} | {cell('non-en')} | {cell('en')} |")
+    if not rows:
+        return ""
+    return "\n".join(["", f"Paired bootstrap (points; 95% interval over {BOOT_N} resamples of the examples within each "
+                      f"language, the same examples for both rows, seed {BOOT_SEED}); an interval that holds 0 is no "
+                      "measured difference:", "", "| difference | mean | non-en | en |", "|---|---:|---:|---:|"] + rows) + "\n"
 
 
 # ---- SVG ------------------------------------------------------------------------------------------
@@ -351,9 +425,10 @@ def write(out, plan, records):
         rows = task_table(task, recs)
         res["tasks"][task] = {"eval": EVAL_TASK[task], "rows": {m: ({**r, "summary": summarize(r)} if "langs" in r else r)
                                                                for m, r in rows.items()}}
-        md.append(markdown(task, rows, plan, lrs))
+        tmd = markdown(task, rows, plan, lrs) + bootstrap_md(task, recs)
+        md.append(tmd)
         with open(os.path.join(out, f"{task}.md"), "w") as f:
-            f.write(markdown(task, rows, plan, lrs))
+            f.write(tmd)
         ok = {m: r for m, r in rows.items() if "langs" in r}
         if ok:
             langs = sorted({l for r in ok.values() for l in r["langs"]})
