@@ -57,8 +57,33 @@ def fmt(x, nd=1):
     return "—" if x is None else f"{x:.{nd}f}"
 
 
+# Belebele names its languages FLORES-style (eng_Latn); the tables use the ISO 639-1 codes of the
+# other tasks, so that English is "en" (the non-English means) and the resource classes apply
+FLORES = {"eng_Latn": "en", "deu_Latn": "de", "fra_Latn": "fr", "spa_Latn": "es", "zho_Hans": "zh", "arb_Arab": "ar",
+          "rus_Cyrl": "ru", "hin_Deva": "hi", "swh_Latn": "sw", "tha_Thai": "th", "vie_Latn": "vi", "tur_Latn": "tr"}
+
+
+def lang_meta(recs):
+    """{iso: (script, family)} from every finished eval that knows them (affix's language table)."""
+    meta = {}
+    for rec in recs.values():
+        r = eval_results(rec) if "eval" in rec.get("argv", []) else None
+        for l in (r or {}).get("languages", []):
+            if l.get("script", "other") != "other":
+                meta.setdefault(l["lang"], (l["script"], l.get("family", "other")))
+    return meta
+
+
 def task_table(task, recs):
     """{method: {"langs": {lang: {metric: value, n, script, family}}, "metric": name, ...}} of a task."""
+    meta = lang_meta(recs)
+
+    def norm(l):
+        iso = FLORES.get(l["lang"], l["lang"])
+        if iso == l["lang"]:
+            return l
+        script, family = meta.get(iso, (l.get("script"), l.get("family")))
+        return {**l, "lang": iso, "script": script, "family": family}
     rows = {}
     for name, rec in recs.items():
         if not name.startswith(task + "-") or not name.endswith("-eval"):
@@ -68,7 +93,7 @@ def task_table(task, recs):
         if not r:
             rows[method] = {"failed": rec.get("error") or f"exit {rec.get('rc')}"}
             continue
-        rows[method] = {"metric": r["primary_metric"], "langs": {l["lang"]: l for l in r["languages"]}}
+        rows[method] = {"metric": r["primary_metric"], "langs": {n["lang"]: n for n in map(norm, r["languages"])}}
     return rows
 
 
@@ -146,7 +171,7 @@ def example_scores(rec):
         for line in f:
             j = json.loads(line)
             v = j["f1"] * 100.0 if "f1" in j else (100.0 if j.get("correct") else 0.0)
-            by.setdefault(j["lang"], {})[j["id"]] = v
+            by.setdefault(FLORES.get(j["lang"], j["lang"]), {})[j["id"]] = v
     return by
 
 
