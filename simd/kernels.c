@@ -277,16 +277,15 @@ static void pack_b_panel(float *restrict dst, mat B, int p0, int kc, int j0, int
             const float *s = B.p + (size_t)(j0 + j) * B.cs + p0;
             for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = s[p];
         }
-        for (int j = nr; j < NR; j++)
-            for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = 0;
     } else { // any other strides: element by element
         for (int j = 0; j < nr; j++) {
             const float *s = B.p + (size_t)(j0 + j) * B.cs + (size_t)p0 * B.rs;
             for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = s[(size_t)p * B.rs];
         }
+    }
+    if (B.cs != 1) // (the transposing packs) columns past nr are zero
         for (int j = nr; j < NR; j++)
             for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = 0;
-    }
 }
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }

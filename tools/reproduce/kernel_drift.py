@@ -65,8 +65,7 @@ def main():
                     os.remove(os.path.join(d, junk))
         logs[k] = losses(log)
     logs["anchor affix"] = losses(os.path.join(run, "train", "train_log.csv"))
-    with open(os.path.join(run, "peft", "peft_log.csv")) as f:
-        logs["PEFT"] = {int(r["step"]): float(r["loss"]) for r in csv.DictReader(f)}
+    logs["PEFT"] = losses(os.path.join(run, "peft", "peft_log.csv"))
     pairs = [("avx2", "avx512"), ("avx512", "anchor affix"), ("PEFT", "anchor affix")]
     res = {"steps": STEPS, "command": keep, "pairs": {}}
     lines = ["| pair | max \\|Δ loss\\| steps 1-10 | 1-30 | 1-100 | mean \\|Δ\\| 1-100 | Δ at step 1 |",
