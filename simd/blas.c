@@ -50,4 +50,6 @@ const Kernels kernels_blas_ref = {
     .geglu_backward = geglu_backward,
     .crossentropy_forward = crossentropy_forward,
     .crossentropy_backward = crossentropy_backward,
+    .qmatmul_forward = qmatmul_forward,
+    .qmatmul_backward = qmatmul_backward,
 };

@@ -188,6 +188,8 @@ static void wsum_rows(float *y, float alpha, const float *w, const float *rows, 
 typedef struct {
     const float *p;
     size_t rs, cs; /* element (i,j) at p[i*rs + j*cs] */
+    const QMat *q; /* (B operand only) instead of p: a weight in its block format, decoded while packing;
+                      rs == 1: B = W^T (forward), cs == 1: B = W (input gradient) */
 } mat;
 
 /* the micro-kernel: C[0:MR, 0:NR] (row stride ldc) = (add: +=) A panel (kc x MR) . B panel (kc x NR) */
@@ -254,8 +256,31 @@ static void pack_a_block(float *restrict dst, mat A, int i0, int mc, int p0, int
     }
 }
 
+/* The packs of a B held as blocks (B.q). The values packed are the decoded ones, bit for bit, laid
+ * out as the fp32 packs lay them, so a product is the same as on the decoded matrix. */
+static void pack_b_panel(float *restrict dst, mat B, int p0, int kc, int j0, int nr);
+/* one panel of B = W^T: its nr rows of W (kc elements each) decoded, then the fp32 transposing pack */
+static void pack_b_panel_q(float *restrict dst, mat B, int p0, int kc, int j0, int nr) {
+    float rows[NR * KC_MAX];
+    if (B.rs == 1) {
+        for (int j = 0; j < nr; j++) qmat_row(B.q, j0 + j, p0, kc, rows + (size_t)j * kc);
+        mat D = {rows, 1, (size_t)kc, NULL};
+        pack_b_panel(dst, D, 0, kc, 0, nr);
+    } else { // B = W (one panel; pack_b_slice decodes whole slices, this is for a lone panel)
+        for (int p = 0; p < kc; p++) {
+            float *d = dst + (size_t)p * NR;
+            qmat_row(B.q, p0 + p, j0, nr, d);
+            for (int j = nr; j < NR; j++) d[j] = 0;
+        }
+    }
+}
+
 /* B rows p0..p0+kc-1, columns j0..j0+nr-1 -> one NR-wide panel: dst[p*NR + j], columns >= nr zero */
 static void pack_b_panel(float *restrict dst, mat B, int p0, int kc, int j0, int nr) {
+    if (B.q) {
+        pack_b_panel_q(dst, B, p0, kc, j0, nr);
+        return;
+    }
     if (B.cs == 1) { // rows of B contiguous (NN, TN): vector copies with a masked tail
         for (int p = 0; p < kc; p++) {
             const float *s = B.p + (size_t)(p0 + p) * B.rs + j0;
@@ -288,6 +313,26 @@ static void pack_b_panel(float *restrict dst, mat B, int p0, int kc, int j0, int
             for (int p = 0; p < kc; p++) dst[(size_t)p * NR + j] = 0;
 }
 
+/* the npan panels of B's rows pc..pc+kc-1, columns jc..jc+nc-1. B = W held as blocks: each row of
+ * the slice is decoded once (a block is wider than a panel) and dealt out to the panels */
+static void pack_b_slice(float *restrict Bp, mat B, int pc, int kc, int jc, int nc) {
+    int npan = (nc + NR - 1) / NR;
+    if (B.q && B.cs == 1 && nc <= NC_MAX) {
+        float row[NC_MAX];
+        for (int p = 0; p < kc; p++) {
+            qmat_row(B.q, pc + p, jc, nc, row);
+            for (int q = 0; q < npan; q++) {
+                int nr = imin(NR, nc - q * NR);
+                float *d = Bp + (size_t)q * kc * NR + (size_t)p * NR;
+                memcpy(d, row + q * NR, (size_t)nr * sizeof(float));
+                for (int j = nr; j < NR; j++) d[j] = 0;
+            }
+        }
+        return;
+    }
+    for (int q = 0; q < npan; q++) pack_b_panel(Bp + (size_t)q * kc * NR, B, pc, kc, jc + q * NR, imin(NR, nc - q * NR));
+}
+
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
 /* One thread's part of C: rows i0..i0+M-1, columns j0..j0+N-1, the whole of K, serially (BLIS
@@ -298,8 +343,7 @@ static void gemm_part(int i0, int M, int j0, int N, int K, mat A, mat B, float *
         int nc = imin(ncb, j0 + N - jc), npan = (nc + NR - 1) / NR;
         for (int pc = 0; pc < K; pc += kcb) {
             int kc = imin(kcb, K - pc), acc = add || pc > 0;
-            for (int q = 0; q < npan; q++)
-                pack_b_panel(Bp + (size_t)q * kc * NR, B, pc, kc, jc + q * NR, imin(NR, nc - q * NR));
+            pack_b_slice(Bp, B, pc, kc, jc, nc);
             for (int ic = i0; ic < i0 + M; ic += mcb) {
                 int mc = imin(mcb, i0 + M - ic), mpan = (mc + MR - 1) / MR;
                 pack_a_block(Ap, A, ic, mc, pc, kc);
@@ -384,7 +428,7 @@ static void matmul_forward_simd(float *out, const float *inp, const float *w, in
                 out[(size_t)n * OC + o] = vdot(inp + (size_t)n * IC, w + (size_t)o * IC, IC);
         return;
     }
-    mat A = {inp, (size_t)IC, 1}, B = {w, 1, (size_t)IC};
+    mat A = {inp, (size_t)IC, 1, NULL}, B = {w, 1, (size_t)IC, NULL};
     if (gemm(N, OC, IC, A, B, out, (size_t)OC, 0)) matmul_forward(out, inp, w, N, IC, OC);
 }
 
@@ -392,14 +436,43 @@ static void matmul_backward_simd(float *dinp, float *dw, const float *dout, cons
                                  int N, int IC, int OC) {
     // dinp (N,IC) += dout (N,OC) . w (OC,IC)            (NN)
     if (dinp) {
-        mat A = {dout, (size_t)OC, 1}, B = {w, (size_t)IC, 1};
+        mat A = {dout, (size_t)OC, 1, NULL}, B = {w, (size_t)IC, 1, NULL};
         if (gemm(N, IC, OC, A, B, dinp, (size_t)IC, 1)) matmul_backward(dinp, NULL, dout, inp, w, N, IC, OC);
     }
     // dw (OC,IC) += dout^T (OC,N) . inp (N,IC)          (TN)
     if (dw) {
-        mat A = {dout, 1, (size_t)OC}, B = {inp, (size_t)IC, 1};
+        mat A = {dout, 1, (size_t)OC, NULL}, B = {inp, (size_t)IC, 1, NULL};
         if (gemm(OC, IC, N, A, B, dw, (size_t)IC, 1)) matmul_backward(NULL, dw, dout, inp, w, N, IC, OC);
     }
+}
+
+#ifndef QROW_MAX
+#define QROW_MAX 16384 /* the few-row path decodes one row of W on the stack */
+#endif
+
+static void qmatmul_forward_simd(float *out, const float *inp, const QMat *w, int N) {
+    // out (N,OC) = inp (N,IC) . W (OC,IC)^T, W decoded while packed (the products of matmul_forward_simd)
+    int IC = w->cols, OC = w->rows;
+    if (N <= GEMV_MAX_ROWS && IC <= QROW_MAX) { // a few rows: decode each row of W once, one dot per output
+        double work = (double)N * IC * OC;
+        (void)work;
+#pragma omp parallel for schedule(static) if (work > 32768.0)
+        for (int o = 0; o < OC; o++) {
+            float row[QROW_MAX];
+            qmat_row(w, o, 0, IC, row);
+            for (int n = 0; n < N; n++) out[(size_t)n * OC + o] = vdot(inp + (size_t)n * IC, row, IC);
+        }
+        return;
+    }
+    mat A = {inp, (size_t)IC, 1, NULL}, B = {NULL, 1, (size_t)IC, w};
+    if (gemm(N, OC, IC, A, B, out, (size_t)OC, 0)) qmatmul_forward(out, inp, w, N);
+}
+
+static void qmatmul_backward_simd(float *dinp, const float *dout, const QMat *w, int N) {
+    // dinp (N,IC) += dout (N,OC) . W (OC,IC)            (NN, W decoded while packed)
+    int IC = w->cols, OC = w->rows;
+    mat A = {dout, (size_t)OC, 1, NULL}, B = {NULL, (size_t)IC, 1, w};
+    if (gemm(N, IC, OC, A, B, dinp, (size_t)IC, 1)) qmatmul_backward(dinp, dout, w, N);
 }
 
 /* ============================================================================================ */
@@ -803,6 +876,8 @@ const Kernels SIMD_FN(kernels) = {
     .geglu_backward = geglu_backward_simd,
     .crossentropy_forward = crossentropy_forward_simd,
     .crossentropy_backward = crossentropy_backward_simd,
+    .qmatmul_forward = qmatmul_forward_simd,
+    .qmatmul_backward = qmatmul_backward_simd,
 };
 
 #ifdef AFFIX_BLAS
@@ -822,5 +897,7 @@ const Kernels SIMD_FN(kernels_blas) = {
     .geglu_backward = geglu_backward_simd,
     .crossentropy_forward = crossentropy_forward_simd,
     .crossentropy_backward = crossentropy_backward_simd,
+    .qmatmul_forward = qmatmul_forward_simd,
+    .qmatmul_backward = qmatmul_backward_simd,
 };
 #endif

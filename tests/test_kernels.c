@@ -403,6 +403,131 @@ static void cases_crossentropy(const Kernels *K, int ki) {
 
 /* ---- selection -------------------------------------------------------------------------------- */
 
+/* ---- the block-format products: qmatmul_* against the fp32 entries on the decoded matrix -------- */
+
+/* Every type: random blocks whose f16 scales (and F16/BF16 elements) are finite and moderate. On
+ * every table the block entries must equal the same table's fp32 entries on the decoded matrix bit
+ * for bit (the decoded values are what the fp32 GEMM would have packed; blas tables: their fp32
+ * GEMM is OpenBLAS's, so within the GEMM tolerance), leave their canaries, and give 1 = 2 threads. */
+static const struct {
+    const char *name;
+    int type, scales[2]; /* byte offsets of the block's f16 fields (-1: none) */
+} QTYPES[] = {
+    {"F16", QT_F16, {-1, -1}},   {"BF16", QT_BF16, {-1, -1}}, {"Q4_0", QT_Q4_0, {0, -1}}, {"Q4_1", QT_Q4_1, {0, 2}},
+    {"Q5_0", QT_Q5_0, {0, -1}},  {"Q5_1", QT_Q5_1, {0, 2}},   {"Q8_0", QT_Q8_0, {0, -1}}, {"Q4_K", QT_Q4_K, {0, 2}},
+    {"Q5_K", QT_Q5_K, {0, 2}},   {"Q6_K", QT_Q6_K, {208, -1}},
+};
+
+static void put16(unsigned char *p, unsigned v) { p[0] = (unsigned char)(v & 255), p[1] = (unsigned char)(v >> 8); }
+/* a half with exponent field 7..11 (|x| in [2^-8, 2^-3)), random sign and mantissa */
+static unsigned rnd_half(void) {
+    return (urand() < 0.5 ? 0x8000u : 0) | (unsigned)(7 + (int)(urand() * 5)) << 10 | (unsigned)(urand() * 1024);
+}
+
+static unsigned char *rnd_qmat(QMat *m, int type, const int scales[2], int rows, int cols) {
+    size_t be = (size_t)quant_block_elems(type), bb = quant_block_bytes(type), nb = (size_t)rows * cols / be;
+    unsigned char *d = malloc(nb * bb + 1);
+    for (size_t i = 0; i < nb * bb; i++) d[i] = (unsigned char)(urand() * 256);
+    for (size_t b = 0; b < nb; b++) {
+        unsigned char *blk = d + b * bb;
+        if (type == QT_F16) put16(blk, rnd_half());
+        else if (type == QT_BF16) put16(blk, (urand() < 0.5 ? 0x8000u : 0) | (unsigned)(119 + (int)(urand() * 5)) << 7 |
+                                                 (unsigned)(urand() * 128));
+        for (int k = 0; k < 2; k++)
+            if (scales[k] >= 0) put16(blk + scales[k], rnd_half());
+    }
+    m->type = type, m->rows = rows, m->cols = cols, m->row_bytes = (size_t)cols / be * bb, m->data = d;
+    return d;
+}
+
+static void qmatmul_case(const Kernels *K, int qt, int N, int OC, int IC) {
+    QMat m;
+    unsigned char *data = rnd_qmat(&m, QTYPES[qt].type, QTYPES[qt].scales, OC, IC);
+    float *W = malloc((size_t)OC * IC * sizeof(float));
+    for (int o = 0; o < OC; o++) qmat_row(&m, o, 0, IC, W + (size_t)o * IC);
+    float *x = rnd((size_t)N * IC, 1.0), *dout = rnd((size_t)N * OC, 1.0), *dinit = rnd((size_t)N * IC, 1.0);
+    float *nanout = nans((size_t)N * OC);
+    gbuf fq = galloc(nanout, (size_t)N * OC), ff = galloc(nanout, (size_t)N * OC), f1 = galloc(nanout, (size_t)N * OC);
+    gbuf bq = galloc(dinit, (size_t)N * IC), bf = galloc(dinit, (size_t)N * IC), b1 = galloc(dinit, (size_t)N * IC);
+    set_threads(2);
+    K->qmatmul_forward(fq.p, x, &m, N);
+    K->matmul_forward(ff.p, x, W, N, IC, OC);
+    K->qmatmul_backward(bq.p, dout, &m, N);
+    K->matmul_backward(bf.p, NULL, dout, x, W, N, IC, OC);
+    set_threads(1);
+    K->qmatmul_forward(f1.p, x, &m, N);
+    K->qmatmul_backward(b1.p, dout, &m, N);
+    set_threads(2);
+    int blas = !strncmp(K->name, "blas", 4);
+    for (int pass = 0; pass < 2; pass++) {
+        gbuf *q = pass ? &bq : &fq, *f = pass ? &bf : &ff, *one = pass ? &b1 : &f1;
+        size_t n = q->n, differ = 0;
+        double se = 0, sr = 0;
+        int finite = 1;
+        for (size_t j = 0; j < n; j++) {
+            double d = (double)q->p[j] - (double)f->p[j];
+            if (!isfinite(q->p[j])) finite = 0;
+            se += d * d, sr += (double)f->p[j] * f->p[j];
+            if (memcmp(&q->p[j], &f->p[j], sizeof(float))) differ++;
+        }
+        double nm = sr > 0 ? se / sr : se;
+        int guards = guards_ok(q) && guards_ok(one), threads = !memcmp(q->p, one->p, n * sizeof(float));
+        int ok = finite && guards && threads && (blas ? nm <= 1e-8 : differ == 0);
+        char what[160], detail[256];
+        snprintf(what, sizeof what, "%-7s %-18s %-4s N=%d OC=%d IC=%d", K->name,
+                 pass ? "qmatmul_backward" : "qmatmul_forward", QTYPES[qt].name, N, OC, IC);
+        snprintf(detail, sizeof detail, "%zu of %zu values differ from the fp32 entry on the decoded matrix (nmse %.1e%s)%s%s%s",
+                 differ, n, nm, blas ? ", <= 1e-8 claimed" : ", bitwise claimed", finite ? "" : ", NON-FINITE",
+                 guards ? "" : ", canary overwritten", threads ? "" : ", 1 vs 2 threads DIFFER");
+        check(ok, what, detail);
+    }
+    free(fq.base), free(ff.base), free(f1.base), free(bq.base), free(bf.base), free(b1.base);
+    free(nanout), free(x), free(dout), free(dinit), free(W), free(data);
+}
+
+/* qmat_row on any range equals the same range of the whole decoded row */
+static void qmat_row_tests(void) {
+    for (size_t qt = 0; qt < sizeof QTYPES / sizeof QTYPES[0]; qt++) {
+        QMat m;
+        int cols = 768;
+        unsigned char *data = rnd_qmat(&m, QTYPES[qt].type, QTYPES[qt].scales, 3, cols);
+        float whole[768], part[768];
+        qmat_row(&m, 2, 0, cols, whole);
+        static const int ranges[][2] = {{0, 768}, {1, 5}, {31, 2}, {255, 258}, {256, 256}, {100, 600}, {767, 1}, {32, 0}};
+        int bad = 0;
+        for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
+            int c0 = ranges[r][0], n = ranges[r][1];
+            for (int j = 0; j < 768; j++) part[j] = -1;
+            qmat_row(&m, 2, c0, n, part);
+            if (memcmp(part, whole + c0, (size_t)n * sizeof(float)) || (c0 + n < 768 && part[n] != -1)) bad++;
+        }
+        char what[96];
+        snprintf(what, sizeof what, "qmat_row %-4s: any range = that range of the whole row", QTYPES[qt].name);
+        check(bad == 0, what, bad ? "a range differs or writes past its end" : "8 ranges");
+        free(data);
+    }
+}
+
+static void qmatmul_tests(const Kernels *const *tabs, int nt) {
+    qmat_row_tests();
+    /* (N, OC, IC): one row; the few-row path's edge (16) and the GEMM's (17); several K slices and N
+     * panels with tails; an input gradient wider than one B slice (NC_MAX 2048) */
+    static const int shapes[][3] = {{1, 37, 256}, {5, 64, 768}, {16, 33, 512}, {17, 40, 256}, {45, 70, 1024}, {20, 24, 2304}};
+    static const int small[][3] = {{3, 29, 96}, {19, 50, 608}}; /* 32-element blocks and plain halves only */
+    for (int k = 0; k < nt; k++) {
+        int before = check_fail;
+        rng = 0x51a7e5ULL; // every table sees the same matrices
+        for (size_t qt = 0; qt < sizeof QTYPES / sizeof QTYPES[0]; qt++) {
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                qmatmul_case(tabs[k], (int)qt, shapes[s][0], shapes[s][1], shapes[s][2]);
+            if (quant_block_elems(QTYPES[qt].type) <= 32)
+                for (size_t s = 0; s < sizeof small / sizeof small[0]; s++)
+                    qmatmul_case(tabs[k], (int)qt, small[s][0], small[s][1], small[s][2]);
+        }
+        printf("table %-12s block-format products (10 types) %s\n", tabs[k]->name, check_fail == before ? "ok" : "FAILED");
+    }
+}
+
 static void selection_tests(void) {
     char msg[256] = "";
     check(kernels_select("ref", msg, sizeof msg) == &KERNELS_REF, "kernels_select(\"ref\") is the reference", "");
@@ -467,6 +592,7 @@ int main(int argc, char **argv) {
         printf("table %-12s %s; worst NMSE per entry:\n", tabs[k]->name, check_fail == before ? "ok" : "FAILED");
         for (int e = 0; e < E_COUNT; e++) printf("    %-22s %.1e\n", ENTRY[e], worst[k][e]);
     }
+    qmatmul_tests(tabs, nt);
     if (nt == 1) printf("(no optimized table runs on this machine: only the selection was tested)\n");
     return check_summary();
 }

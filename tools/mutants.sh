@@ -47,8 +47,8 @@ probe_pools_bos|tools/cmd_probe.c|s/int from = Pv + (p->bos_skipped ? 0 : 1);/in
 json_first_wins|ref/io/json_read.c|s/if (!strcmp(m\[i\].key, m\[i + 1\].key)) {/if (0 \&\& !strcmp(m[i].key, m[i + 1].key)) {/
 json_nul_escape_ignored|ref/io/json_read.c|s/i + 5 < len .. !memcmp(buf + i + 2/i + 5 < len \&\& 0 \&\& !memcmp(buf + i + 2/
 model_nan_accepted|ref/io/model.c|s/    if (!rc) rc = check_finite(m, path, e);/    (void)check_finite;/
-gguf_q5_0_offset|ref/io/gguf.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
-gguf_q4_k_nibble_order|ref/io/gguf.c|s/>> 4 \* (j % 2)) & 15;/>> 4 * (j \/ 2 % 2)) \& 15;/
+quant_q5_0_offset|ref/core/quant.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
+quant_q4_k_nibble_order|ref/core/quant.c|s/int sh = 4 \* (j % 2);/int sh = 4 * (j \/ 2 % 2);/
 grad_accum_in_place|ref/adapters/train.c|s/        if (i > 0) {/        if (0 \&\& i > 0) {/
 dp_local_targets|ref/adapters/train.c|s/    if (comm \&\& comm->sum_count(comm->ctx, \&targets, e)) return -1;/    (void)comm;/
 dist_chain_drops_own|tools/dist.c|s/x\[j\] = in\[j\] + x\[j\];/x[j] = in[j];/
@@ -58,6 +58,10 @@ adapter_midsave_accepted|tools/cli_adapters.c|s/if (st \&\& !complete)/if (0 \&\
 simd_gemm_nt_transpose_shift|simd/kernels.c|s/VTRANSPOSE(dst + (size_t)pb \* NR + jb, NR, s + pb, B.cs)/VTRANSPOSE(dst + (size_t)pb * NR + jb, NR, s + pb + 1, B.cs)/
 simd_gemm_nt_pack_tail|simd/kernels.c|s/for (int p = pv; p < kc; p++) dst\[(size_t)p \* NR + jb + j\]/for (int p = pv; p + 1 < kc; p++) dst[(size_t)p * NR + jb + j]/
 simd_crossentropy_fwd_target|simd/kernels.c|s/term\[r\] = (double)m + log(se) - (double)z\[y\];/term[r] = (double)m + log(se);/
+simd_qgemm_nt_one_row|simd/kernels.c|s/qmat_row(B.q, j0 + j, p0, kc, rows/qmat_row(B.q, j0, p0, kc, rows/
+simd_qgemm_nn_slice_shift|simd/kernels.c|s/memcpy(d, row + q \* NR, (size_t)nr/memcpy(d, row + q * NR + 1, (size_t)nr/
+quant_row_partial_offset|ref/core/quant.c|s/memcpy(dst, tmp + (c0 - lo),/memcpy(dst, tmp,/
+ref_qmatmul_bwd_chunk|ref/core/ops.c|s/for (int i = 0; i < m; i++) dx\[c0 + i\] += go \* wr\[i\];/for (int i = 0; i < m; i++) dx[i] += go * wr[i];/
 '
 
 # a copy of the tree (the files git knows, or everything but build/ outside a git checkout)

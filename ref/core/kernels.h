@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "ops.h" /* AttnSpec */
+#include "quant.h"
 #include "real.h"
 
 typedef struct {
@@ -35,6 +36,11 @@ typedef struct {
     double (*crossentropy_forward)(long *count, const real *logits, const int *labels, int B, int T, int V);
     void (*crossentropy_backward)(real *dlogits, const real *logits, const int *labels, double scale, int B, int T,
                                   int V);
+    /* a frozen weight kept in its file's block format (quant.h; W = the decoded (rows = OC, cols = IC)
+     * matrix): the products of matmul_forward and of matmul_backward's input gradient with W, the same
+     * sums in the same order as the fp32 entries of this table on the decoded matrix */
+    void (*qmatmul_forward)(real *out, const real *inp, const QMat *w, int N);
+    void (*qmatmul_backward)(real *dinp, const real *dout, const QMat *w, int N);
 } Kernels;
 
 /* the scalar reference: the functions of ops.h */

@@ -18,4 +18,6 @@ const Kernels KERNELS_REF = {
     .geglu_backward = geglu_backward,
     .crossentropy_forward = crossentropy_forward,
     .crossentropy_backward = crossentropy_backward,
+    .qmatmul_forward = qmatmul_forward,
+    .qmatmul_backward = qmatmul_backward,
 };

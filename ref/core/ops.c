@@ -124,6 +124,47 @@ void matmul_backward(real *dinp, real *dw, const real *dout, const real *inp, co
     }
 }
 
+/* W decoded a chunk of QCHUNK elements of a row at a time (whole blocks of every type), the sums as
+ * in matmul_forward / matmul_backward */
+#define QCHUNK QUANT_MAX_BLOCK
+
+void qmatmul_forward(real *out, const real *inp, const QMat *w, int N) {
+    // out (N,OC) = inp (N,IC) . W (OC,IC)^T
+    int IC = w->cols, OC = w->rows;
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const real *x = inp + (size_t)n * IC;
+        real wr[QCHUNK];
+        for (int o = 0; o < OC; o++) {
+            real s = 0;
+            for (int c0 = 0; c0 < IC; c0 += QCHUNK) {
+                int m = IC - c0 < QCHUNK ? IC - c0 : QCHUNK;
+                qmat_row(w, o, c0, m, wr);
+                for (int i = 0; i < m; i++) s += x[c0 + i] * wr[i];
+            }
+            out[(size_t)n * OC + o] = s;
+        }
+    }
+}
+
+void qmatmul_backward(real *dinp, const real *dout, const QMat *w, int N) {
+    // dinp (N,IC) += dout (N,OC) . W (OC,IC)
+    int IC = w->cols, OC = w->rows;
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const real *g = dout + (size_t)n * OC;
+        real *dx = dinp + (size_t)n * IC, wr[QCHUNK];
+        for (int o = 0; o < OC; o++) {
+            real go = g[o];
+            for (int c0 = 0; c0 < IC; c0 += QCHUNK) {
+                int m = IC - c0 < QCHUNK ? IC - c0 : QCHUNK;
+                qmat_row(w, o, c0, m, wr);
+                for (int i = 0; i < m; i++) dx[c0 + i] += go * wr[i];
+            }
+        }
+    }
+}
+
 /* -------------------------------------------------------------------------------------------- */
 /* RoPE                                                                                          */
 

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "quant.h"
 #include "real.h"
 
 /* ---- embedding: out[n] = wte[ids[n]] ------------------------------------------------------- */
@@ -27,6 +28,10 @@ void rmsnorm_backward(real *dinp, real *dw, const real *dout, const real *inp, c
 void matmul_forward(real *out, const real *inp, const real *w, int N, int IC, int OC);
 void matmul_backward(real *dinp, real *dw, const real *dout, const real *inp, const real *w, int N,
                      int IC, int OC);
+/* the same with W kept in a block format (quant.h): W = decode(w), (OC,IC) = (w->rows, w->cols);
+ * bit for bit matmul_forward / matmul_backward's dinp on the decoded matrix (a frozen W: no dW) */
+void qmatmul_forward(real *out, const real *inp, const QMat *w, int N);
+void qmatmul_backward(real *dinp, const real *dout, const QMat *w, int N);
 
 /* ---- RoPE, HF rotate-half convention: pairs (j, j+HS/2) rotate by angle pos*inv_freq[j] -------- */
 /* inv_freq (HS/2) in double from rope_theta, with the "llama3" frequency scaling when factor > 0. */

@@ -23,6 +23,7 @@
 
 #include "errmsg.h"
 #include "files.h"
+#include "quant.h"
 #include "safetensors.h" /* st_f16_to_f64, st_bf16_to_f64 */
 
 _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24 && FLT_MAX_EXP == 128, "IEEE binary32 float");
@@ -516,159 +517,10 @@ int gguf_kv_arr_string(const gguf_kv *kv, uint64_t i, gguf_str *out) {
 
 /* ---- dequantization --------------------------------------------------------------------------- */
 
-/* One function per block format, each turning one block into its elements exactly as ggml and the
- * gguf Python package (gguf/quants.py) do: every product and sum is one float32 operation, in their
- * order, one operation per statement (and contraction off, so that no compiler fuses a*b + c into an
- * fma; in these formats the product before a sum is exact in float anyway), and only the float
- * result is widened to real: the double build holds the same values as the float build, and the
- * roundings of the final sums (Q4_1, Q5_1, Q4_K, Q5_K) are float32's. Fields are little-endian; "f16"
- * is IEEE half (exact in float). */
-#pragma STDC FP_CONTRACT OFF
+/* The block decoders are the core's (ref/core/quant.c: the kernels decode the same blocks when a
+ * frozen weight stays in its file format); F32 is read here. */
 
-static float f16_at(const unsigned char *p) { return (float)st_f16_to_f64(ld16(p)); }
-
-/* Q4_0 — 32 elements, 18 bytes: [0:2] f16 d; [2:18] 16 bytes qs, byte i holding element i in its
- * low nibble and element i+16 in its high nibble. Element = d * (q - 8). */
-static void deq_q4_0(const unsigned char *b, real *y) {
-    float d = f16_at(b);
-    for (int i = 0; i < 16; i++) {
-        y[i] = (real)(d * (float)((b[2 + i] & 15) - 8));
-        y[i + 16] = (real)(d * (float)((b[2 + i] >> 4) - 8));
-    }
-}
-
-/* Q4_1 — 32 elements, 20 bytes: [0:2] f16 d; [2:4] f16 m; [4:20] qs as in Q4_0.
- * Element = d * q + m (q in 0..15). */
-static void deq_q4_1(const unsigned char *b, real *y) {
-    float d = f16_at(b), m = f16_at(b + 2);
-    for (int i = 0; i < 32; i++) {
-        int q = i < 16 ? b[4 + i] & 15 : b[4 + i - 16] >> 4;
-        float dq = d * (float)q;
-        y[i] = (real)(dq + m);
-    }
-}
-
-/* the 5-bit code of element i (0..31) of a Q5_0 / Q5_1 block: the nibble of qs as in Q4_0, and bit
- * i of the 32-bit word qh as bit 4 */
-static int q5_code(uint32_t qh, const unsigned char *qs, int i) {
-    int lo = i < 16 ? qs[i] & 15 : qs[i - 16] >> 4;
-    return lo | (int)((qh >> i) & 1) << 4;
-}
-
-/* Q5_0 — 32 elements, 22 bytes: [0:2] f16 d; [2:6] u32 qh (bit i = bit 4 of element i); [6:22] qs
- * as in Q4_0 (the low 4 bits). Element = d * (u - 16), u in 0..31. */
-static void deq_q5_0(const unsigned char *b, real *y) {
-    float d = f16_at(b);
-    uint32_t qh = ld32(b + 2);
-    for (int i = 0; i < 32; i++) y[i] = (real)(d * (float)(q5_code(qh, b + 6, i) - 16));
-}
-
-/* Q5_1 — 32 elements, 24 bytes: [0:2] f16 d; [2:4] f16 m; [4:8] u32 qh; [8:24] qs (as Q5_0).
- * Element = d * u + m, u in 0..31. */
-static void deq_q5_1(const unsigned char *b, real *y) {
-    float d = f16_at(b), m = f16_at(b + 2);
-    uint32_t qh = ld32(b + 4);
-    for (int i = 0; i < 32; i++) {
-        float du = d * (float)q5_code(qh, b + 8, i);
-        y[i] = (real)(du + m);
-    }
-}
-
-/* Q8_0 — 32 elements, 34 bytes: [0:2] f16 d; [2:34] 32 int8 q. Element = d * q (exact in float). */
-static void deq_q8_0(const unsigned char *b, real *y) {
-    float d = f16_at(b);
-    for (int i = 0; i < 32; i++) y[i] = (real)(d * (float)as_signed(b[2 + i], 8));
-}
-
-/* The 12 scale bytes s of Q4_K and Q5_K: eight 6-bit scales sc and eight 6-bit mins mn, one pair per
- * 32-element sub-block j. j < 4: sc = s[j] & 63, mn = s[j+4] & 63. j >= 4: the low 4 bits are in
- * s[j+4] (sc low nibble, mn high nibble), the high 2 bits are the top bits of s[j-4] (sc) and s[j]
- * (mn). */
-static void k_scale_min(const unsigned char *s, int j, int *sc, int *mn) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *mn = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-        *mn = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    }
-}
-
-/* Q4_K — 256 elements (8 sub-blocks of 32), 144 bytes: [0:2] f16 d; [2:4] f16 dmin; [4:16] the
- * scales (k_scale_min); [16:144] 128 bytes qs in 4 groups of 32: group g holds sub-block 2g in the
- * low nibbles and sub-block 2g+1 in the high nibbles. Element 32j + i = (d*sc_j) * q - (dmin*mn_j). */
-static void deq_q4_k(const unsigned char *b, real *y) {
-    float d = f16_at(b), dmin = f16_at(b + 2);
-    const unsigned char *qs = b + 16;
-    for (int j = 0; j < 8; j++) {
-        int sc, mn;
-        k_scale_min(b + 4, j, &sc, &mn);
-        float ds = d * (float)sc, dm = dmin * (float)mn;
-        for (int i = 0; i < 32; i++) {
-            int q = (qs[32 * (j / 2) + i] >> 4 * (j % 2)) & 15;
-            float dq = ds * (float)q;
-            y[32 * j + i] = (real)(dq - dm);
-        }
-    }
-}
-
-/* Q5_K — 256 elements (8 sub-blocks of 32), 176 bytes: [0:2] f16 d; [2:4] f16 dmin; [4:16] the
- * scales (k_scale_min); [16:48] 32 bytes qh, bit j of qh[i] = bit 4 of element 32j + i; [48:176]
- * 128 bytes qs, the low 4 bits as in Q4_K. Element 32j + i = (d*sc_j) * u - (dmin*mn_j), u in 0..31. */
-static void deq_q5_k(const unsigned char *b, real *y) {
-    float d = f16_at(b), dmin = f16_at(b + 2);
-    const unsigned char *qh = b + 16, *qs = b + 48;
-    for (int j = 0; j < 8; j++) {
-        int sc, mn;
-        k_scale_min(b + 4, j, &sc, &mn);
-        float ds = d * (float)sc, dm = dmin * (float)mn;
-        for (int i = 0; i < 32; i++) {
-            int u = ((qs[32 * (j / 2) + i] >> 4 * (j % 2)) & 15) | ((qh[i] >> j) & 1) << 4;
-            float du = ds * (float)u;
-            y[32 * j + i] = (real)(du - dm);
-        }
-    }
-}
-
-/* Q6_K — 256 elements (16 sub-blocks of 16), 210 bytes: [0:128] ql (low 4 bits); [128:192] qh (high
- * 2 bits); [192:208] 16 int8 scales; [208:210] f16 d, at the END. Two halves h of 128 elements; for
- * element e = 128h + r: low = (ql[64h + r%64] >> 4*(r/64)) & 15, high = (qh[32h + r%32] >> 2*(r/32))
- * & 3, code = (low | high << 4) - 32. Element = (d * scale[e/16]) * code. */
-static void deq_q6_k(const unsigned char *b, real *y) {
-    const unsigned char *ql = b, *qh = b + 128, *scales = b + 192;
-    float d = f16_at(b + 208);
-    for (int e = 0; e < 256; e++) {
-        int h = e / 128, r = e % 128;
-        int lo = (ql[64 * h + r % 64] >> 4 * (r / 64)) & 15;
-        int hi = (qh[32 * h + r % 32] >> 2 * (r / 32)) & 3;
-        float ds = d * (float)as_signed(scales[e / 16], 8);
-        y[e] = (real)(ds * (float)((lo | hi << 4) - 32));
-    }
-}
-
-typedef void (*block_decoder)(const unsigned char *block, real *y);
-
-/* the ids of TYPES above that gguf.h does not name */
-enum { ID_Q4_0 = 2, ID_Q4_1 = 3, ID_Q5_0 = 6, ID_Q5_1 = 7, ID_Q4_K = 12, ID_Q5_K = 13, ID_Q6_K = 14 };
-
-/* the block decoder of a quantized type; NULL for the plain types and for those affix cannot convert */
-static block_decoder decoder_of(uint32_t type) {
-    switch (type) {
-    case ID_Q4_0: return deq_q4_0;
-    case ID_Q4_1: return deq_q4_1;
-    case ID_Q5_0: return deq_q5_0;
-    case ID_Q5_1: return deq_q5_1;
-    case GGML_Q8_0: return deq_q8_0;
-    case ID_Q4_K: return deq_q4_k;
-    case ID_Q5_K: return deq_q5_k;
-    case ID_Q6_K: return deq_q6_k;
-    default: return NULL;
-    }
-}
-
-int gguf_type_supported(uint32_t type) {
-    return type == GGML_F32 || type == GGML_F16 || type == GGML_BF16 || decoder_of(type) != NULL;
-}
+int gguf_type_supported(uint32_t type) { return type < N_TYPES && quant_supported((int)type); }
 
 #define SUPPORTED_LIST "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K"
 
@@ -701,10 +553,8 @@ int gguf_to_real(const gguf_tensor *t, real *out, afx_err *e) {
     case GGML_BF16:
         for (size_t i = 0; i < n; i++) out[i] = (real)st_bf16_to_f64(ld16(p + 2 * i));
         return 0;
-    default: {
-        block_decoder dec = decoder_of(t->type);
-        for (size_t b = 0; b < n / blck; b++) dec(p + bytes * b, out + blck * b);
+    default:
+        quant_decode((int)t->type, p, n / blck, out);
         return 0;
-    }
     }
 }
