@@ -256,6 +256,162 @@ static void pack_a_block(float *restrict dst, mat A, int i0, int mc, int p0, int
     }
 }
 
+/* ============================================================================================ */
+/* block decoders: the values of ref/core/quant.c bit for bit (the same float operations, in vectors)
+ * for the formats of common GGUF files (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K); the others go through
+ * quant.c. Codes are unpacked 8 bytes at a time in 64-bit words (little-endian hosts; elsewhere
+ * quant.c does it all), into padded local buffers that VCVT reads. */
+
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define QFAST 1
+#else
+#define QFAST 0
+#endif
+#define NIB 0x0F0F0F0F0F0F0F0FULL
+
+static uint64_t ld64u(const unsigned char *p) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+static void st64u(unsigned char *p, uint64_t x) { memcpy(p, &x, 8); }
+static float h16(const unsigned char *p) { return quant_f16((uint16_t)(p[0] | p[1] << 8)); }
+/* bit k of b (0..7) to bit 4 of byte k: the fifth bit of 8 Q5_0 codes, from a table built by the
+ * preprocessor (S8(b) spells it out; R* repeat it over 0..255) */
+#define S8(b) ((uint64_t)((b) & 1) << 4 | (uint64_t)((b) >> 1 & 1) << 12 | (uint64_t)((b) >> 2 & 1) << 20 | \
+               (uint64_t)((b) >> 3 & 1) << 28 | (uint64_t)((b) >> 4 & 1) << 36 | (uint64_t)((b) >> 5 & 1) << 44 | \
+               (uint64_t)((b) >> 6 & 1) << 52 | (uint64_t)((b) >> 7 & 1) << 60)
+#define R4(b) S8(b), S8((b) + 1), S8((b) + 2), S8((b) + 3)
+#define R16(b) R4(b), R4((b) + 4), R4((b) + 8), R4((b) + 12)
+#define R64(b) R16(b), R16((b) + 16), R16((b) + 32), R16((b) + 48)
+static const uint64_t BIT4[256] = {R64(0), R64(64), R64(128), R64(192)};
+#undef S8
+#undef R4
+#undef R16
+#undef R64
+
+/* Each decoder turns nb consecutive blocks into nb * block elements. */
+/* Q8_0: d * q */
+static void dq_q8_0(const unsigned char *b, size_t nb, float *y) {
+    for (size_t k = 0; k < nb; k++, b += 34, y += 32) {
+        vf d = VSET1(h16(b));
+#if defined(SIMD_ISA_NEON) // VCVT_I8 reads 8 bytes: the last 4 codes from a copy
+        unsigned char c[32 + 8];
+        memcpy(c, b + 2, 32);
+        const unsigned char *q = c;
+#else
+        const unsigned char *q = b + 2;
+#endif
+        SIMD_UNROLL for (int i = 0; i < 32; i += VW) VSTORE(y + i, VMUL(d, VCVT_I8(q + i)));
+    }
+}
+/* Q4_0: d * (q - 8), q the low nibbles of 16 bytes then their high nibbles */
+static void dq_q4_0(const unsigned char *b, size_t nb, float *y) {
+    unsigned char u[32 + 8];
+    vf off = VSET1(8.0f);
+    for (size_t k = 0; k < nb; k++, b += 18, y += 32) {
+        for (int j = 0; j < 16; j += 8) {
+            uint64_t x = ld64u(b + 2 + j);
+            st64u(u + j, x & NIB), st64u(u + 16 + j, x >> 4 & NIB);
+        }
+        vf d = VSET1(h16(b));
+        SIMD_UNROLL for (int i = 0; i < 32; i += VW) VSTORE(y + i, VMUL(d, VSUB(VCVT_U8(u + i), off)));
+    }
+}
+/* Q5_0: d * (u - 16), u = the Q4_0 nibble | bit i of qh << 4 */
+static void dq_q5_0(const unsigned char *b, size_t nb, float *y) {
+    unsigned char u[32 + 8];
+    vf off = VSET1(16.0f);
+    for (size_t k = 0; k < nb; k++, b += 22, y += 32) {
+        for (int j = 0; j < 16; j += 8) {
+            uint64_t x = ld64u(b + 6 + j);
+            st64u(u + j, (x & NIB) | BIT4[b[2 + j / 8]]);
+            st64u(u + 16 + j, (x >> 4 & NIB) | BIT4[b[4 + j / 8]]);
+        }
+        vf d = VSET1(h16(b));
+        SIMD_UNROLL for (int i = 0; i < 32; i += VW) VSTORE(y + i, VMUL(d, VSUB(VCVT_U8(u + i), off)));
+    }
+}
+/* Q4_K: (d*sc_j) * q - (dmin*mn_j) per sub-block j of 32 */
+static void dq_q4_k(const unsigned char *b, size_t nb, float *y) {
+    unsigned char u[32 + 8];
+    for (size_t k = 0; k < nb; k++, b += 144, y += 256) {
+        float d = h16(b), dmin = h16(b + 2);
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            quant_k_scale_min(b + 4, j, &sc, &mn);
+            float ds = d * (float)sc, dm = dmin * (float)mn;
+            const unsigned char *g = b + 16 + 32 * (j / 2);
+            for (int i = 0; i < 32; i += 8) st64u(u + i, ld64u(g + i) >> (4 * (j % 2)) & NIB);
+            vf vds = VSET1(ds), vdm = VSET1(dm);
+            SIMD_UNROLL for (int i = 0; i < 32; i += VW) VSTORE(y + 32 * j + i, VSUB(VMUL(vds, VCVT_U8(u + i)), vdm));
+        }
+    }
+}
+/* Q6_K: (d * scale_s) * (u - 32), u = 4 low bits (ql) | 2 high bits (qh) << 4, per quarter of a half */
+static void dq_q6_k(const unsigned char *b, size_t nb, float *y) {
+    unsigned char u[32 + 8];
+    vf off = VSET1(32.0f);
+    for (size_t k = 0; k < nb; k++, b += 210, y += 256) {
+        const unsigned char *ql = b, *qh = b + 128, *sc = b + 192;
+        float d = h16(b + 208);
+        for (int h = 0; h < 2; h++)
+            for (int q = 0; q < 4; q++) { // elements 128h + 32q + i
+                for (int i = 0; i < 32; i += 8) {
+                    uint64_t lo = ld64u(ql + 64 * h + 32 * (q & 1) + i) >> (4 * (q >> 1)) & NIB;
+                    uint64_t hi = ld64u(qh + 32 * h + i) >> (2 * q) & 0x0303030303030303ULL;
+                    st64u(u + i, lo | hi << 4);
+                }
+                for (int half = 0; half < 2; half++) { // sub-blocks of 16 share a scale
+                    int s = 8 * h + 2 * q + half;
+                    vf ds = VSET1(d * (float)(signed char)sc[s]);
+                    SIMD_UNROLL for (int i = 16 * half; i < 16 * half + 16; i += VW)
+                        VSTORE(y + 128 * h + 32 * q + i, VMUL(ds, VSUB(VCVT_U8(u + i), off)));
+                }
+            }
+    }
+}
+
+typedef void (*qdec)(const unsigned char *blocks, size_t nb, float *y);
+static qdec qdec_of(int type) {
+    if (!QFAST) return NULL;
+    switch (type) {
+    case QT_Q8_0: return dq_q8_0;
+    case QT_Q4_0: return dq_q4_0;
+    case QT_Q5_0: return dq_q5_0;
+    case QT_Q4_K: return dq_q4_k;
+    case QT_Q6_K: return dq_q6_k;
+    default: return NULL;
+    }
+}
+
+/* qmat_row with the decoders above */
+static void qrow(const QMat *m, int r, int c0, int n, float *dst) {
+    qdec dec = qdec_of(m->type);
+    if (!dec || n <= 0) {
+        qmat_row(m, r, c0, n, dst);
+        return;
+    }
+    int be = quant_block_elems(m->type), end = c0 + n, b = c0 / be;
+    size_t bb = quant_block_bytes(m->type);
+    const unsigned char *row = m->data + (size_t)r * m->row_bytes;
+    float tmp[QUANT_MAX_BLOCK];
+    if (c0 % be) { // a partial first block
+        int lo = b * be, to = lo + be < end ? lo + be : end;
+        dec(row + bb * (size_t)b, 1, tmp);
+        memcpy(dst, tmp + (c0 - lo), (size_t)(to - c0) * sizeof(float));
+        if (to == end) return;
+        b++;
+    }
+    int full = (end - b * be) / be; // whole blocks, decoded in place
+    dec(row + bb * (size_t)b, (size_t)full, dst + (b * be - c0));
+    b += full;
+    if (b * be < end) { // a partial last block
+        dec(row + bb * (size_t)b, 1, tmp);
+        memcpy(dst + (b * be - c0), tmp, (size_t)(end - b * be) * sizeof(float));
+    }
+}
+
 /* The packs of a B held as blocks (B.q). The values packed are the decoded ones, bit for bit, laid
  * out as the fp32 packs lay them, so a product is the same as on the decoded matrix. */
 static void pack_b_panel(float *restrict dst, mat B, int p0, int kc, int j0, int nr);
@@ -263,13 +419,13 @@ static void pack_b_panel(float *restrict dst, mat B, int p0, int kc, int j0, int
 static void pack_b_panel_q(float *restrict dst, mat B, int p0, int kc, int j0, int nr) {
     float rows[NR * KC_MAX];
     if (B.rs == 1) {
-        for (int j = 0; j < nr; j++) qmat_row(B.q, j0 + j, p0, kc, rows + (size_t)j * kc);
+        for (int j = 0; j < nr; j++) qrow(B.q, j0 + j, p0, kc, rows + (size_t)j * kc);
         mat D = {rows, 1, (size_t)kc, NULL};
         pack_b_panel(dst, D, 0, kc, 0, nr);
     } else { // B = W (one panel; pack_b_slice decodes whole slices, this is for a lone panel)
         for (int p = 0; p < kc; p++) {
             float *d = dst + (size_t)p * NR;
-            qmat_row(B.q, p0 + p, j0, nr, d);
+            qrow(B.q, p0 + p, j0, nr, d);
             for (int j = nr; j < NR; j++) d[j] = 0;
         }
     }
@@ -320,7 +476,7 @@ static void pack_b_slice(float *restrict Bp, mat B, int pc, int kc, int jc, int 
     if (B.q && B.cs == 1 && nc <= NC_MAX) {
         float row[NC_MAX];
         for (int p = 0; p < kc; p++) {
-            qmat_row(B.q, pc + p, jc, nc, row);
+            qrow(B.q, pc + p, jc, nc, row);
             for (int q = 0; q < npan; q++) {
                 int nr = imin(NR, nc - q * NR);
                 float *d = Bp + (size_t)q * kc * NR + (size_t)p * NR;
@@ -459,7 +615,7 @@ static void qmatmul_forward_simd(float *out, const float *inp, const QMat *w, in
 #pragma omp parallel for schedule(static) if (work > 32768.0)
         for (int o = 0; o < OC; o++) {
             float row[QROW_MAX];
-            qmat_row(w, o, 0, IC, row);
+            qrow(w, o, 0, IC, row);
             for (int n = 0; n < N; n++) out[(size_t)n * OC + o] = vdot(inp + (size_t)n * IC, row, IC);
         }
         return;

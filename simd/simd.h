@@ -54,6 +54,9 @@ typedef __m512 vf;
 #define VROUND(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define VLDEXP(v, n) _mm512_scalef_ps((v), (n))
 #define VKEEP_GE(v, x, t) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), (t), _CMP_GE_OQ), (v))
+/* VW bytes at p (unsigned / signed) as floats: the codes of a quantized block (exact) */
+#define VCVT_U8(p) _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
+#define VCVT_I8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 /* 16 x 16 transpose in three rounds. Rows 4g..4g+3 first become, inside each 128-bit lane L, the
  * columns 4L+k of those 4 rows (u[g][k]: unpack + shuffle, a 4 x 4 transpose per lane); then output
  * column 4L+k is lane L of u[0][k], u[1][k], u[2][k], u[3][k] side by side (two lane shuffles). */
@@ -122,6 +125,8 @@ static inline float simd_hmax_avx2(__m256 v) {
     _mm256_mul_ps((v), _mm256_castsi256_ps(_mm256_slli_epi32( \
                            _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
 #define VKEEP_GE(v, x, t) _mm256_and_ps((v), _mm256_cmp_ps((x), (t), _CMP_GE_OQ))
+#define VCVT_U8(p) _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
+#define VCVT_I8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 /* 8 x 8 transpose: a 4 x 4 transpose inside each 128-bit lane for rows 0-3 and 4-7 (unpack +
  * shuffle), then output column k (k < 4) = the low lanes of both halves, column 4+k the high lanes. */
 static inline void simd_transpose_avx2(float *d, size_t ds, const float *s, size_t ss) {
@@ -180,6 +185,9 @@ static inline void simd_storen_neon(float *p, float32x4_t v, int n) {
 #define VLDEXP(v, n) \
     vmulq_f32((v), vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23)))
 #define VKEEP_GE(v, x, t) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), vcgeq_f32((x), (t))))
+/* (reads 8 bytes: the callers' code buffers are padded) */
+#define VCVT_U8(p) vcvtq_f32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vld1_u8((const uint8_t *)(p))))))
+#define VCVT_I8(p) vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8((const int8_t *)(p))))))
 /* 4 x 4 transpose: trn1/trn2 on 32-bit pairs of rows (0,1) and (2,3), then the 64-bit halves */
 static inline void simd_transpose_neon(float *d, size_t ds, const float *s, size_t ss) {
     float32x4_t a = vld1q_f32(s), b = vld1q_f32(s + ss), c = vld1q_f32(s + 2 * ss), e = vld1q_f32(s + 3 * ss);

@@ -178,4 +178,28 @@ expect_error "an adapter made for another model is refused, naming both shapes" 
     "eval -m $M --adapter tests/data/peft/from_peft/lora_qv --task xnli --data tests/data/demo/xnli.test.en.tsv --limit 1" "from_peft/lora_qv"
 expect_error "an unknown task is refused" "eval -m $M --task nope --data tests/data/demo/xnli.test.en.tsv" "nope"
 
+# ---- frozen weights kept in their blocks (--weights file, the default) against converted (f32) ----
+# stories260K-quant.gguf: Q8_0 / Q5_0 / Q4_0 matrices (gguf-py's quantizer), ffn_down F32. Every
+# product on a kept matrix is the fp32 product on the decoded one, so the outputs are the same bytes.
+MQ=tests/data/stories260K/stories260K-quant.gguf
+check "generate: --weights file and f32 give the same ids and logits" \
+    '[ "$("$AFFIX" generate -m $MQ -n 24 --ids --logits $T/lq_file 2>/dev/null)" = "$("$AFFIX" generate -m $MQ -n 24 --ids --weights f32 --logits $T/lq_f32 2>/dev/null)" ] && cmp -s $T/lq_file $T/lq_f32'
+for meth in "prefix --num-virtual-tokens 4" "prompt --num-virtual-tokens 4" "llama-adapter --adapter-len 4 --adapter-layers 2" "lora --r 2 --targets q,k,v,o,gate,up,down"; do
+    name=${meth%% *}
+    QT="train -m $MQ --method $meth --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --seq-len 64 --batch 2 --lr 3e-2 --max-steps 4 --limit 16 --quiet"
+    "$AFFIX" $QT --out "$T/q_$name" 2>/dev/null
+    "$AFFIX" $QT --weights f32 --out "$T/q32_$name" 2>/dev/null
+    check "train $name: --weights file = f32, bit for bit (adapter; losses and gradient norms)" \
+        '[ -s "$T/q_$name/adapter/adapter_model.safetensors" ] && cmp -s "$T/q_$name/adapter/adapter_model.safetensors" "$T/q32_$name/adapter/adapter_model.safetensors" && [ "$(cut -d, -f1-4 "$T/q_$name/train_log.csv")" = "$(cut -d, -f1-4 "$T/q32_$name/train_log.csv")" ]'
+done
+EV="eval -m $MQ --adapter $T/q_lora/adapter --task xnli --data tests/data/demo/xnli.test.en.tsv --limit 8 --scoring loglik --quiet"
+"$AFFIX" $EV --out "$T/qe_file" 2>/dev/null; "$AFFIX" $EV --weights f32 --out "$T/qe_f32" 2>/dev/null
+check "eval: --weights file = f32 (the same predictions)" \
+    '[ -s "$T/qe_file/predictions.jsonl" ] && cmp -s "$T/qe_file/predictions.jsonl" "$T/qe_f32/predictions.jsonl"'
+"$AFFIX" train -m $MQ --method full --task nli --data tests/data/demo/xnli.dev.en.tsv --lang en --seq-len 64 --batch 2 --lr 1e-3 --max-steps 2 --limit 4 --quiet --out "$T/q_full" 2>/dev/null
+check "full fine-tuning converts the weights by default" '[ -s "$T/q_full/adapter/model.safetensors" ]'
+expect_error "full fine-tuning with --weights file is refused" \
+    "train -m $MQ --method full --weights file --task nli --data tests/data/demo/xnli.dev.en.tsv --max-steps 1 --out $T/q_fullx" "weights f32"
+expect_error "--weights with another value is refused" "generate -m $MQ --weights f16" "f32 or file"
+
 finish

@@ -410,6 +410,32 @@ static void test_tiny(void) {
             }
         CHECK(bad == 0);
     }
+    /* the same GGUFs with their matrices kept in the file's blocks (--weights file): the block kinds
+     * hold no room in the arena, and the logits are those of the converted model, bit for bit */
+    for (int i = 3; i < 5; i++) {
+        Model mk;
+        ModelOpts mo = {.keep_blocks = 1};
+        rc = model_load_opts(&mk, CASES[i].path, &mo, &e);
+        CHECKM(rc == 0, e.msg);
+        if (rc || !ok[i]) continue;
+        unsigned want = 1u << LT_EMBED | 1u << LT_WQ | 1u << LT_WK | 1u << LT_WV | 1u << LT_WO | 1u << LT_WG | 1u << LT_WU |
+                        1u << LT_WD | 1u << LT_LM_HEAD;
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s kept kinds %#x (want %#x), arena %zu of %zu reals", CASES[i].path, mk.kept, want,
+                 mk.w.count, ms[i].w.count);
+        CHECKM(mk.kept == want && mk.w.count == 2 * (size_t)2 * 32 + 32 && mk.map != NULL, msg);
+        CHECK(mk.w.t[LT_WQ] == NULL && llama_tensor_q(&mk.w, LT_WQ, 1) && !llama_tensor_q(&mk.w, LT_LN1, 0));
+        CHECK(llama_params_bytes(&mk.w) < llama_params_bytes(&ms[i].w));
+        real *got = logits_of(&mk, x.ids, x.B, x.T, &e);
+        size_t n = (size_t)x.B * x.T * mk.cfg.V, differ = 0;
+        for (size_t j = 0; got && lg[i] && j < n; j++) differ += memcmp(&got[j], &lg[i][j], sizeof(real)) != 0;
+        snprintf(msg, sizeof msg, "%s kept in blocks: %zu of %zu logits differ from the converted model's", CASES[i].path,
+                 differ, n);
+        printf("  %s\n", msg);
+        CHECKM(got && lg[i] && differ == 0, msg);
+        free(got);
+        model_free(&mk);
+    }
     for (int i = 0; i < 5; i++) {
         free(lg[i]);
         if (ok[i]) model_free(&ms[i]);

@@ -42,6 +42,12 @@ typedef struct {
     AdapterSet *use;
     char note[1100];
 } CliAdapters;
+/* The frozen base's form (--weights f32|file; NULL: the default): file = a GGUF's block-format
+ * matrices stay as the file holds them (ModelOpts.keep_blocks), f32 = every weight converted. The
+ * default is file, except where the base weights are trained or replaced: full fine-tuning
+ * (trains_base) and an --adapter directory that holds a whole model (no adapter_config.json, no
+ * affix_hybrid.json). Prints the error and returns 2 for another value. */
+int cli_weights(const char *weights, const char *adapter_dir, int trains_base, ModelOpts *mo);
 int cli_adapters_open(CliAdapters *ca, const char *dir, Model *m, afx_err *e);
 /* DIR/affix_state.json, which affix train writes around each save of its adapter directory:
  * {"step": N, "complete": false} before the files, {"step": N, "complete": true} after. Returns 1

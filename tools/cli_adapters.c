@@ -26,6 +26,27 @@ int cli_adapter_state(const char *dir, long long *step, int *complete, afx_err *
     return ok ? 1 : afx_fail(e, "%s: not {\"step\": N, \"complete\": true|false}", path);
 }
 
+int cli_weights(const char *weights, const char *adapter_dir, int trains_base, ModelOpts *mo) {
+    memset(mo, 0, sizeof *mo);
+    if (weights && strcmp(weights, "f32") && strcmp(weights, "file")) {
+        fprintf(stderr, "affix: error: --weights '%s' must be f32 or file\n", weights);
+        return 2;
+    }
+    if (weights) {
+        mo->keep_blocks = !strcmp(weights, "file");
+        return 0;
+    }
+    int whole_model = 0;
+    if (adapter_dir) {
+        char a[4200], h[4200];
+        snprintf(a, sizeof a, "%s/adapter_config.json", adapter_dir);
+        snprintf(h, sizeof h, "%s/affix_hybrid.json", adapter_dir);
+        whole_model = !afx_is_file(a) && !afx_is_file(h);
+    }
+    mo->keep_blocks = !trains_base && !whole_model;
+    return 0;
+}
+
 int cli_adapters_open(CliAdapters *ca, const char *dir, Model *m, afx_err *e) {
     memset(ca, 0, sizeof *ca);
     char parts[2][32] = {"", ""}, path[4200];

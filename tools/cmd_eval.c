@@ -48,7 +48,7 @@
 #define MAX_FILES 64
 
 typedef struct {
-    const char *model, *adapter, *task, *out, *lang, *pred_file;
+    const char *model, *adapter, *task, *out, *lang, *pred_file, *weights;
     const char *files[MAX_FILES];
     int n_files, limit, sample, max_new, seq_len, seq_given, strict, loglik, quiet, lm, yes_no;
     double temp, top_p;
@@ -69,7 +69,7 @@ static int usage(void) {
     fprintf(stderr,
             "usage: affix eval -m MODEL [--adapter DIR] --task xquad|xnli|belebele|mgsm|lm --data FILE... [--lang CODE]\n"
             "                  [--scoring generate|loglik] [--limit N] [--sample N] [--labels words|yes-no]\n"
-            "                  [--max-new-tokens N] [--seq-len N]\n"
+            "                  [--max-new-tokens N] [--seq-len N] [--weights file|f32]\n"
             "                  [--temp T] [--top-p P] [--seed S] [--out DIR] [--strict] [--quiet]\n"
             "       affix score --task T --data FILE... --predictions FILE [--lang CODE]\n");
     return 2;
@@ -90,7 +90,7 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
                     (!scoring_only && (!strcmp(a, "-m") || !strcmp(a, "--adapter") || !strcmp(a, "--out") ||
                                        !strcmp(a, "--scoring") || !strcmp(a, "--limit") || !strcmp(a, "--sample") || !strcmp(a, "--labels") || !strcmp(a, "--max-new-tokens") ||
                                        !strcmp(a, "--seq-len") || !strcmp(a, "--temp") || !strcmp(a, "--top-p") ||
-                                       !strcmp(a, "--seed"))) ||
+                                       !strcmp(a, "--seed") || !strcmp(a, "--weights"))) ||
                     (scoring_only && !strcmp(a, "--predictions"));
         if (!known) {
             fprintf(stderr, "affix: error: %s: unknown option '%s' (see affix %s --help)\n", scoring_only ? "score" : "eval", a,
@@ -102,6 +102,7 @@ static int parse(EvalOpts *o, int argc, char **argv, int scoring_only) {
         int r = 0;
         if (!strcmp(a, "-m")) o->model = v;
         else if (!strcmp(a, "--adapter")) o->adapter = v;
+        else if (!strcmp(a, "--weights")) o->weights = v;
         else if (!strcmp(a, "--task")) o->task = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--lang")) o->lang = v;
@@ -433,7 +434,9 @@ int cmd_eval(int argc, char **argv, const Dist *d) {
     LangScore rows[MAX_FILES];
     afx_buf preds = {0}; /* predictions.jsonl */
     memset(&ca, 0, sizeof ca);
-    if (model_load(&m, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+    ModelOpts mo;
+    if (cli_weights(o.weights, o.adapter, 0, &mo)) return 2;
+    if (model_load_opts(&m, o.model, &mo, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
     if (tokenizer_load(&g.tok, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     if (o.adapter) {
         if (cli_adapters_open(&ca, o.adapter, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }

@@ -38,6 +38,8 @@ static int usage(void) {
             "  --seed S       random seed for sampling (default 0)\n"
             "  --ids          print the generated token ids (one line, without the prompt's) instead of text\n"
             "  --no-bos       do not put BOS before the prompt\n"
+            "  --weights W    file (default): a GGUF's quantized matrices stay as the file holds them, decoded in\n"
+            "                 the kernels; f32: every weight converted to float32 on load (the same outputs)\n"
             "  --logits FILE  write the logits of the last prompt position (the first generated token's\n"
             "                 distribution, before temperature): V raw little-endian float32, atomically\n");
     return 2;
@@ -68,6 +70,7 @@ int cmd_generate(int argc, char **argv) {
     const char *path = NULL, *prompt = NULL, *adapter = NULL, *logits_path = NULL;
     int n_gen = 64, n_given = 0, print_ids = 0, no_bos = 0;
     double temp = 0, top_p = 1;
+    const char *weights = NULL;
     unsigned long long seed = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -76,7 +79,8 @@ int cmd_generate(int argc, char **argv) {
         if (!strcmp(a, "--no-bos")) { no_bos = 1; continue; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
         int known = !strcmp(a, "-m") || !strcmp(a, "-p") || !strcmp(a, "--adapter") || !strcmp(a, "--logits") ||
-                    !strcmp(a, "-n") || !strcmp(a, "--temp") || !strcmp(a, "--top-p") || !strcmp(a, "--seed");
+                    !strcmp(a, "-n") || !strcmp(a, "--temp") || !strcmp(a, "--top-p") || !strcmp(a, "--seed") ||
+                    !strcmp(a, "--weights");
         if (!known) { fprintf(stderr, "affix: error: generate: unknown option '%s' (see affix generate --help)\n", a); return 2; }
         if (!v) { fprintf(stderr, "affix: error: generate: %s needs a value\n", a); return 2; }
         i++;
@@ -84,6 +88,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "-p")) prompt = v;
         else if (!strcmp(a, "--adapter")) adapter = v;
         else if (!strcmp(a, "--logits")) logits_path = v;
+        else if (!strcmp(a, "--weights")) weights = v;
         else if (!strcmp(a, "-n")) r = cli_int(a, v, 0, INT_MAX, &n_gen), n_given = 1;
         else if (!strcmp(a, "--temp")) r = cli_double(a, v, 0, 1e6, &temp);
         else if (!strcmp(a, "--top-p")) {
@@ -104,7 +109,9 @@ int cmd_generate(int argc, char **argv) {
     int *ids = NULL, n_ids = 0, rc = 1, have_cache = 0, have_sampler = 0;
     char *text = NULL;
     memset(&ca, 0, sizeof ca);
-    if (model_load(&m, path, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+    ModelOpts mo;
+    if (cli_weights(weights, adapter, 0, &mo)) return 2;
+    if (model_load_opts(&m, path, &mo, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
     if (adapter) { // as affix eval --adapter (tools/cli_adapters.c)
         if (cli_adapters_open(&ca, adapter, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
         if (ca.note[0]) fprintf(stderr, "affix: note: %s\n", ca.note);

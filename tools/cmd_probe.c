@@ -39,13 +39,13 @@
 #define MAX_FILES 32
 
 typedef struct {
-    const char *model, *adapter[2], *task, *out, *files[MAX_FILES];
+    const char *model, *adapter[2], *task, *out, *files[MAX_FILES], *weights;
     int n_files, n_cfg, limit, sample, seq_len, quiet;
 } ProbeOpts;
 
 static int usage(void) {
     fprintf(stderr, "usage: affix probe -m MODEL [--adapter DIR | --compare A B] --task xnli|xquad --data FILE...\n"
-                    "                   [--sample N] [--limit N] [--seq-len N] [--out DIR] [--quiet]\n"
+                    "                   [--sample N] [--limit N] [--seq-len N] [--weights file|f32] [--out DIR] [--quiet]\n"
                     "  A, B: adapter directories, or \"base\" for the model without one\n");
     return 2;
 }
@@ -70,7 +70,7 @@ static int parse(ProbeOpts *o, int argc, char **argv) {
             continue;
         }
         if (strcmp(a, "-m") && strcmp(a, "--adapter") && strcmp(a, "--task") && strcmp(a, "--out") && strcmp(a, "--sample") &&
-            strcmp(a, "--limit") && strcmp(a, "--seq-len")) {
+            strcmp(a, "--limit") && strcmp(a, "--seq-len") && strcmp(a, "--weights")) {
             fprintf(stderr, "affix: error: probe: unknown option '%s' (try: affix probe --help)\n", a);
             return 2;
         }
@@ -78,6 +78,7 @@ static int parse(ProbeOpts *o, int argc, char **argv) {
         i++;
         if (!strcmp(a, "-m")) o->model = v;
         else if (!strcmp(a, "--adapter")) o->adapter[0] = v;
+        else if (!strcmp(a, "--weights")) o->weights = v;
         else if (!strcmp(a, "--task")) o->task = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--sample")) r = cli_int(a, v, 2, INT_MAX, &o->sample);
@@ -181,7 +182,9 @@ static int probe_config(const ProbeOpts *o, const char *adapter, LangTexts *lt, 
     double **pooled = calloc((size_t)n_lang, sizeof(double *));
     memset(&ca, 0, sizeof ca);
     if (!pooled) return afx_fail(e, "out of memory");
-    if (model_load(&m, o->model, e)) { free(pooled); return -1; }
+    ModelOpts mo;
+    if (cli_weights(o->weights, adapter, 0, &mo)) { free(pooled); return afx_fail(e, "--weights: f32 or file"); }
+    if (model_load_opts(&m, o->model, &mo, e)) { free(pooled); return -1; }
     if (tokenizer_load(&tok, o->model, e)) goto done;
     if (adapter && cli_adapters_open(&ca, adapter, &m, e)) goto done; // as affix eval --adapter
     AdapterSet *use = ca.use;

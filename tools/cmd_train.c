@@ -51,7 +51,7 @@
 #define MAX_FILES 64
 
 typedef struct {
-    const char *model, *method, *task, *out, *resume, *lang, *eval_data, *dump_batches;
+    const char *model, *method, *task, *out, *resume, *lang, *eval_data, *dump_batches, *weights;
     const char *files[MAX_FILES];
     int n_files;
     int seq_len, seq_given, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet, save_init, yes_no;
@@ -82,6 +82,7 @@ static int usage(void) {
             "  --save-init (DIR/adapter-init: the adapter before step 1, PEFT format)\n"
             "  --dump-batches FILE (every micro-batch's ids and labels as JSON lines: to replay elsewhere)\n"
             "  --labels words|yes-no (NLI: the label words, or the one-token answers yes / maybe / no)\n"
+            "  --weights file|f32 (file, except full: a GGUF's quantized frozen matrices stay in their blocks)\n"
             "method options: see `affix params --help` (e.g. --num-virtual-tokens 10 --layers top:30)\n");
     return 2;
 }
@@ -116,7 +117,8 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
                     !strcmp(a, "--epochs") || !strcmp(a, "--warmup") || !strcmp(a, "--max-steps") || !strcmp(a, "--stop-at") ||
                     !strcmp(a, "--eval-every") || !strcmp(a, "--save-every") || !strcmp(a, "--limit") ||
                     !strcmp(a, "--lr") || !strcmp(a, "--clip") || !strcmp(a, "--weight-decay") ||
-                    !strcmp(a, "--seed") || !strcmp(a, "--schedule") || !strcmp(a, "--dump-batches") || !strcmp(a, "--labels");
+                    !strcmp(a, "--seed") || !strcmp(a, "--schedule") || !strcmp(a, "--dump-batches") || !strcmp(a, "--labels") ||
+                    !strcmp(a, "--weights");
         if (!known) { // a method option: the method's parser judges it
             if (o->method_argc + 2 > 64) { fprintf(stderr, "affix: error: too many method options\n"); return 2; }
             o->method_argv[o->method_argc++] = argv[i];
@@ -133,6 +135,7 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
         else if (!strcmp(a, "--lang")) o->lang = v;
         else if (!strcmp(a, "--eval-data")) o->eval_data = v;
         else if (!strcmp(a, "--dump-batches")) o->dump_batches = v;
+        else if (!strcmp(a, "--weights")) o->weights = v;
         else if (!strcmp(a, "--labels")) {
             if (!strcmp(v, "yes-no")) o->yes_no = 1;
             else if (strcmp(v, "words")) { fprintf(stderr, "affix: error: --labels '%s': use words or yes-no\n", v); return 2; }
@@ -509,7 +512,9 @@ int cmd_train(int argc, char **argv, const Dist *d) {
     memset(&set, 0, sizeof set);
     if (!kern) { fprintf(stderr, "affix: error: AFFIX_KERNELS: %s\n", kmsg); return 2; }
 
-    if (model_load(&m, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
+    ModelOpts mo;
+    if (cli_weights(o.weights, NULL, o.method && !strcmp(o.method, "full"), &mo)) return 2;
+    if (model_load_opts(&m, o.model, &mo, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); return 1; }
     have_model = 1;
     if (tokenizer_load(&tok, o.model, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     int n_spec = 0;

@@ -58,8 +58,10 @@ adapter_midsave_accepted|tools/cli_adapters.c|s/if (st \&\& !complete)/if (0 \&\
 simd_gemm_nt_transpose_shift|simd/kernels.c|s/VTRANSPOSE(dst + (size_t)pb \* NR + jb, NR, s + pb, B.cs)/VTRANSPOSE(dst + (size_t)pb * NR + jb, NR, s + pb + 1, B.cs)/
 simd_gemm_nt_pack_tail|simd/kernels.c|s/for (int p = pv; p < kc; p++) dst\[(size_t)p \* NR + jb + j\]/for (int p = pv; p + 1 < kc; p++) dst[(size_t)p * NR + jb + j]/
 simd_crossentropy_fwd_target|simd/kernels.c|s/term\[r\] = (double)m + log(se) - (double)z\[y\];/term[r] = (double)m + log(se);/
-simd_qgemm_nt_one_row|simd/kernels.c|s/qmat_row(B.q, j0 + j, p0, kc, rows/qmat_row(B.q, j0, p0, kc, rows/
+simd_qgemm_nt_one_row|simd/kernels.c|s/qrow(B.q, j0 + j, p0, kc, rows/qrow(B.q, j0, p0, kc, rows/
 simd_qgemm_nn_slice_shift|simd/kernels.c|s/memcpy(d, row + q \* NR, (size_t)nr/memcpy(d, row + q * NR + 1, (size_t)nr/
+simd_q5_0_high_bit|simd/kernels.c|s/BIT4\[b\[4 + j \/ 8\]\]/BIT4[b[2 + j \/ 8]]/
+simd_q6_k_high_bits|simd/kernels.c|s/>> (2 \* q) \& 0x0303030303030303ULL/>> (2 * q + 1) \& 0x0303030303030303ULL/
 quant_row_partial_offset|ref/core/quant.c|s/memcpy(dst, tmp + (c0 - lo),/memcpy(dst, tmp,/
 ref_qmatmul_bwd_chunk|ref/core/ops.c|s/for (int i = 0; i < m; i++) dx\[c0 + i\] += go \* wr\[i\];/for (int i = 0; i < m; i++) dx[i] += go * wr[i];/
 '

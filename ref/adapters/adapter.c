@@ -53,6 +53,10 @@ int adapter_set_init(AdapterSet *s, Adapter **ads, int n, LlamaParams *base, afx
         return afx_fail(e, "adapters: two prefix-tuning adapters cannot be combined");
     if (s->trains_base && n > 1)
         return afx_fail(e, "adapters: full fine-tuning trains every weight and is not combined with other methods");
+    for (int k = 0; k < LT_COUNT && s->trains_base && base; k++)
+        if (base->q[k])
+            return afx_fail(e, "adapters: full fine-tuning trains every weight, but the base holds some in their file's "
+                               "block format (load it with --weights f32)");
     // trainable arena: the parameters of every adapter, contiguous, in order
     size_t count = 0;
     for (int i = 0; i < n; i++)

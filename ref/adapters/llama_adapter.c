@@ -111,12 +111,12 @@ static void la_attn_forward(Adapter *ad, const LlamaParams *w, int layer, real *
     // Ka = A Wk^T, Va = A Wv^T (P, KV): the frozen projections of this layer, no RoPE
     if (is_gemma(ad)) { // Gemma: Ka = k_norm(A Wk^T), per head
         real *Kr = la->Kraw + (size_t)i * P * la->KV;
-        matmul_forward(Kr, A, llama_tensor_ptr(w, LT_WK, layer), P, c->C, la->KV);
+        llama_linear_forward(&KERNELS_REF, w, LT_WK, layer, Kr, A, P, c->C, la->KV);
         rmsnorm_forward(Ka, la->krstd + (size_t)i * P * NKV, Kr, knorm_mult(la, w, layer, HS), P * NKV, HS, c->eps);
     } else {
-        matmul_forward(Ka, A, llama_tensor_ptr(w, LT_WK, layer), P, c->C, la->KV);
+        llama_linear_forward(&KERNELS_REF, w, LT_WK, layer, Ka, A, P, c->C, la->KV);
     }
-    matmul_forward(Va, A, llama_tensor_ptr(w, LT_WV, layer), P, c->C, la->KV);
+    llama_linear_forward(&KERNELS_REF, w, LT_WV, layer, Va, A, P, c->C, la->KV);
     double scale = la_scale(ad);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
@@ -159,7 +159,7 @@ static void la_attn_backward(Adapter *ad, const LlamaParams *w, int layer, real 
     if (i < 0) return;
     const LlamaConfig *c = &ad->cfg;
     int P = la->P, HS = c->HS, NH = c->NH;
-    const real *A = ad->params[2 * i].w, *gate = ad->params[2 * i + 1].w;
+    const real *gate = ad->params[2 * i + 1].w; // (A enters only through Ka, Va)
     real *dA = ad->params[2 * i].g, *dgate = ad->params[2 * i + 1].g;
     const real *Ka = la->Ka + (size_t)i * P * la->KV, *Va = la->Va + (size_t)i * P * la->KV;
     const real *att = la->att + (size_t)i * B * NH * Tx * P, *u = la->u + (size_t)i * B * Tx * la->QD;
@@ -210,8 +210,8 @@ static void la_attn_backward(Adapter *ad, const LlamaParams *w, int layer, real 
                          la->krstd + (size_t)i * P * c->NKV, P * c->NKV, HS);
         dK = la->dKraw;
     }
-    matmul_backward(dA, NULL, dK, A, llama_tensor_ptr(w, LT_WK, layer), P, c->C, la->KV);
-    matmul_backward(dA, NULL, la->dVa, A, llama_tensor_ptr(w, LT_WV, layer), P, c->C, la->KV);
+    llama_linear_backward_dx(&KERNELS_REF, w, LT_WK, layer, dA, dK, P, c->C, la->KV);
+    llama_linear_backward_dx(&KERNELS_REF, w, LT_WV, layer, dA, la->dVa, P, c->C, la->KV);
 }
 
 static int la_init(Adapter *ad, const LlamaParams *base, AfxRng *rng, afx_err *e) {

@@ -61,7 +61,8 @@ static int prompt_init_params(Adapter *ad, const LlamaParams *base, AfxRng *rng,
         // PEFT copies word_embeddings(id): for Gemma 3 the scaled row E[id] * sqrt(C); the virtual
         // rows themselves are never scaled again in the forward
         real es = llama_embed_scale(&ad->cfg);
-        for (int c = 0; c < C; c++) row[c] = base->t[LT_EMBED][(size_t)id * C + c] * es;
+        llama_embed_rows(base, &id, 1, row);
+        for (int c = 0; c < C; c++) row[c] *= es;
     }
     return 0;
 }

@@ -81,7 +81,7 @@ int llama_rope_tables(const LlamaConfig *c, const int *pos, int N, real *cos, re
 /* linear layer + its adapters (LoRA): y = x W^T (+ adapter terms) */
 static void linear(const BlockRun *r, int l, lin_site site, int kind, real *y, const real *x, size_t N, size_t IC,
                    size_t OC) {
-    r->K->matmul_forward(y, x, llama_tensor_ptr(r->w, kind, l), (int)N, (int)IC, (int)OC);
+    llama_linear_forward(r->K, r->w, kind, l, y, x, (int)N, (int)IC, (int)OC);
     hooks_linear_forward(r->s, l, site, y, x, (int)N);
 }
 

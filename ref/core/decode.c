@@ -161,7 +161,7 @@ static int decode_chunk(const LlamaParams *w, ModelHooks *s, LlamaCache *c, cons
     real es = llama_embed_scale(g);
     for (int b = 0; b < B; b++) {
         real *xb = c->x + ((size_t)b * Tx + Pv) * C;
-        embedding_forward(xb, ids + (size_t)b * T, w->t[LT_EMBED], T, (int)C);
+        llama_embed_rows(w, ids + (size_t)b * T, T, xb);
         if (es != 1)
             for (size_t i = 0; i < (size_t)T * C; i++) xb[i] *= es;
     }
@@ -176,11 +176,19 @@ static int decode_chunk(const LlamaParams *w, ModelHooks *s, LlamaCache *c, cons
         for (int b = 0; b < B; b++) {
             size_t r = (size_t)b * Tx + Tx - 1;
             c->kern->rmsnorm_forward(c->ln + r * C, c->rstd + r, c->x + r * C, block_norm(&run, LT_LNF, 0), 1, (int)C, g->eps);
-            c->kern->matmul_forward(c->logits + r * g->V, c->ln + r * C, w->t[LT_LM_HEAD], 1, (int)C, g->V);
+            if (!llama_tensor_q(w, LT_LM_HEAD, 0))
+                c->kern->matmul_forward(c->logits + r * g->V, c->ln + r * C, w->t[LT_LM_HEAD], 1, (int)C, g->V);
+            else if (r != (size_t)b) // a kept lm_head is decoded once for all B rows: gather them first
+                memcpy(c->ln + (size_t)b * C, c->ln + r * C, C * sizeof(real));
+        }
+        if (llama_tensor_q(w, LT_LM_HEAD, 0)) { // rows 0..B-1, then each to its place (last first: no overlap)
+            c->kern->qmatmul_forward(c->logits, c->ln, llama_tensor_q(w, LT_LM_HEAD, 0), B);
+            for (int b = B - 1; b >= 0 && Tx > 1; b--)
+                memmove(c->logits + ((size_t)b * Tx + Tx - 1) * g->V, c->logits + (size_t)b * g->V, (size_t)g->V * sizeof(real));
         }
     } else if (last_chunk) {
         c->kern->rmsnorm_forward(c->ln, c->rstd, c->x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, g->eps);
-        c->kern->matmul_forward(c->logits, c->ln, w->t[LT_LM_HEAD], (int)N, (int)C, g->V);
+        llama_linear_forward(c->kern, w, LT_LM_HEAD, 0, c->logits, c->ln, (int)N, (int)C, g->V);
     }
     c->used += Tx;
     c->next_pos += Tx;

@@ -161,27 +161,71 @@ real *llama_tensor_ptr(const LlamaParams *p, int kind, int layer) {
     return base;
 }
 
-size_t llama_params_count(const LlamaConfig *c) {
+size_t llama_params_count_kept(const LlamaConfig *c, unsigned kept) {
     size_t n = 0;
     for (int k = 0; k < LT_COUNT; k++) {
-        if (!llama_tensor_exists(c, k)) continue;
+        if (!llama_tensor_exists(c, k) || (kept >> k & 1u)) continue;
         n += llama_tensor_numel(c, k) * (llama_tensor_is_per_layer(k) ? (size_t)c->L : 1);
     }
     return n;
 }
 
-void llama_params_bind(LlamaParams *p, const LlamaConfig *c, real *mem) {
+size_t llama_params_count(const LlamaConfig *c) { return llama_params_count_kept(c, 0); }
+
+void llama_params_bind_kept(LlamaParams *p, const LlamaConfig *c, real *mem, unsigned kept) {
     memset(p, 0, sizeof *p);
     p->cfg = *c;
     p->mem = mem;
-    p->count = llama_params_count(c);
+    p->count = llama_params_count_kept(c, kept);
     real *at = mem;
     for (int k = 0; k < LT_COUNT; k++) {
-        if (!llama_tensor_exists(c, k)) continue;
+        if (!llama_tensor_exists(c, k) || (kept >> k & 1u)) continue;
         p->t[k] = at;
         at += llama_tensor_numel(c, k) * (llama_tensor_is_per_layer(k) ? (size_t)c->L : 1);
     }
     if (c->tied) p->t[LT_LM_HEAD] = p->t[LT_EMBED]; // one tensor, two uses
+}
+
+void llama_params_bind(LlamaParams *p, const LlamaConfig *c, real *mem) { llama_params_bind_kept(p, c, mem, 0); }
+
+const QMat *llama_tensor_q(const LlamaParams *p, int kind, int layer) {
+    int k = kind == LT_LM_HEAD && p->cfg.tied ? LT_EMBED : kind;
+    if (!p->q[k]) return NULL;
+    return p->q[k] + (llama_tensor_is_per_layer(k) ? layer : 0);
+}
+
+double llama_params_bytes(const LlamaParams *p) {
+    double b = (double)p->count * sizeof(real);
+    for (int k = 0; k < LT_COUNT; k++) {
+        if (!p->q[k] || (k == LT_LM_HEAD && p->cfg.tied)) continue;
+        int layers = llama_tensor_is_per_layer(k) ? p->cfg.L : 1;
+        for (int l = 0; l < layers; l++) b += (double)p->q[k][l].rows * (double)p->q[k][l].row_bytes;
+    }
+    return b;
+}
+
+void llama_linear_forward(const Kernels *K, const LlamaParams *w, int kind, int layer, real *y, const real *x,
+                          int N, int IC, int OC) {
+    const QMat *q = llama_tensor_q(w, kind, layer);
+    if (q) K->qmatmul_forward(y, x, q, N);
+    else K->matmul_forward(y, x, llama_tensor_ptr(w, kind, layer), N, IC, OC);
+}
+
+void llama_linear_backward_dx(const Kernels *K, const LlamaParams *w, int kind, int layer, real *dx, const real *dy,
+                              int N, int IC, int OC) {
+    const QMat *q = llama_tensor_q(w, kind, layer);
+    if (q) K->qmatmul_backward(dx, dy, q, N);
+    else K->matmul_backward(dx, NULL, dy, NULL, llama_tensor_ptr(w, kind, layer), N, IC, OC);
+}
+
+void llama_embed_rows(const LlamaParams *w, const int *ids, int N, real *out) {
+    int C = w->cfg.C;
+    const QMat *q = llama_tensor_q(w, LT_EMBED, 0);
+    if (!q) {
+        embedding_forward(out, ids, w->t[LT_EMBED], N, C);
+        return;
+    }
+    for (int n = 0; n < N; n++) qmat_row(q, ids[n], 0, C, out + (size_t)n * C);
 }
 
 int llama_params_alloc(LlamaParams *p, const LlamaConfig *c, afx_err *e) {
@@ -403,9 +447,11 @@ void llama_actgrads_free(LlamaActGrads *d) {
 /* -------------------------------------------------------------------------------------------- */
 /* linear layers with their adapters (LoRA)                                                      */
 
-static void linear_bwd(const Kernels *k, ModelHooks *s, int l, lin_site site, real *dx, real *dW,
-                       const real *dy, const real *x, const real *W, size_t N, size_t IC, size_t OC) {
-    k->matmul_backward(dx, dW, dy, x, W, (int)N, (int)IC, (int)OC);
+static void linear_bwd(const Kernels *k, ModelHooks *s, const LlamaParams *w, int kind, int l, lin_site site, real *dx,
+                       real *dW, const real *dy, const real *x, size_t N, size_t IC, size_t OC) {
+    const QMat *q = llama_tensor_q(w, kind, l);
+    if (!q) k->matmul_backward(dx, dW, dy, x, llama_tensor_ptr(w, kind, l), (int)N, (int)IC, (int)OC);
+    else if (dx) k->qmatmul_backward(dx, dy, q, (int)N); // a kept weight is frozen: no dW
     hooks_linear_backward(s, l, site, dx, dy, x, (int)N);
 }
 
@@ -505,7 +551,7 @@ int llama_forward(const LlamaParams *w, ModelHooks *s, LlamaActs *a, const int *
     real es = llama_embed_scale(c);
     for (int b = 0; b < B; b++) {
         real *xb = a->embed + ((size_t)b * Tx + P) * C;
-        embedding_forward(xb, ids + (size_t)b * T, w->t[LT_EMBED], T, (int)C);
+        llama_embed_rows(w, ids + (size_t)b * T, T, xb);
         if (es != 1)
             for (size_t i = 0; i < (size_t)T * C; i++) xb[i] *= es;
     }
@@ -516,13 +562,13 @@ int llama_forward(const LlamaParams *w, ModelHooks *s, LlamaActs *a, const int *
     const real *x = blocks_forward(&run, a->embed, train_place, &tp); // (B,Tx,C) after the last layer
     K->rmsnorm_forward(a->lnf, a->lnf_rstd, x, block_norm(&run, LT_LNF, 0), (int)N, (int)C, c->eps);
     if (!a->rows_cap) {
-        K->matmul_forward(a->logits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+        llama_linear_forward(K, w, LT_LM_HEAD, 0, a->logits, a->lnf, (int)N, (int)C, (int)V);
         return 0;
     }
     // logits only on the selected rows (llama_select_rows): gather them, then lm_head
     for (int r = 0; r < a->n_rows; r++)
         memcpy(a->lnf_rows + (size_t)r * C, a->lnf + (size_t)a->rows[r] * C, C * sizeof(real));
-    if (a->n_rows) K->matmul_forward(a->logits, a->lnf_rows, w->t[LT_LM_HEAD], a->n_rows, (int)C, (int)V);
+    if (a->n_rows) llama_linear_forward(K, w, LT_LM_HEAD, 0, a->logits, a->lnf_rows, a->n_rows, (int)C, (int)V);
     return 0;
 }
 
@@ -595,6 +641,14 @@ static real *gslot(LlamaParams *g, int kind, int layer) {
     return g ? llama_tensor_ptr(g, kind, layer) : NULL;
 }
 
+/* the lm_head's backward: dx (N,C) += dlogits W; dW += dlogits^T x unless the weight is kept in blocks */
+static void lm_head_bwd(const Kernels *K, const LlamaParams *w, real *dx, real *dW, const real *dlogits, const real *x,
+                        int N) {
+    const QMat *q = llama_tensor_q(w, LT_LM_HEAD, 0);
+    if (q) K->qmatmul_backward(dx, dlogits, q, N);
+    else K->matmul_backward(dx, dW, dlogits, x, w->t[LT_LM_HEAD], N, w->cfg.C, w->cfg.V);
+}
+
 int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaActs *a, LlamaActGrads *da,
                    const int *labels, double scale, int B, int T, afx_err *e) {
     const LlamaConfig *c = &w->cfg;
@@ -614,15 +668,14 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaAct
     // loss -> logits -> final norm
     if (!a->rows_cap) {
         K->crossentropy_backward(da->dlogits, a->logits, a->labels, scale, B, Tx, (int)V);
-        K->matmul_backward(da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, w->t[LT_LM_HEAD], (int)N, (int)C, (int)V);
+        lm_head_bwd(K, w, da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, (int)N);
     } else if (a->n_rows) { // the selected rows only; the others' logits have no gradient
         if (da->rows_cap != a->rows_cap)
             return afx_fail(e, "backward: activation gradients for %d selected rows, activations for %d",
                             da->rows_cap, a->rows_cap);
         K->crossentropy_backward(da->dlogits, a->logits, a->rlabels, scale, 1, a->n_rows + 1, (int)V);
         memset(a->dlnf_rows, 0, (size_t)a->n_rows * C * sizeof(real));
-        K->matmul_backward(a->dlnf_rows, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf_rows, w->t[LT_LM_HEAD], a->n_rows,
-                           (int)C, (int)V);
+        lm_head_bwd(K, w, a->dlnf_rows, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf_rows, a->n_rows);
         for (int r = 0; r < a->n_rows; r++) // scatter into the (zeroed) gradient of the final norm's output
             memcpy(da->dln + (size_t)a->rows[r] * C, a->dlnf_rows + (size_t)r * C, C * sizeof(real));
     }
@@ -648,14 +701,14 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaAct
         }
         // mlp = down(act); act = silu|gelu_tanh(gate) * up; gate, up = ln2 Wg^T, ln2 Wu^T
         memset(da->dswiglu, 0, N * FF * sizeof(real));
-        linear_bwd(K, s, l, LIN_DOWN, da->dswiglu, gslot(g, LT_WD, l), dmlp, ba.act, llama_tensor_ptr(w, LT_WD, l), N, FF, C);
+        linear_bwd(K, s, w, LT_WD, l, LIN_DOWN, da->dswiglu, gslot(g, LT_WD, l), dmlp, ba.act, N, FF, C);
         memset(da->dgate, 0, N * FF * sizeof(real));
         memset(da->dup, 0, N * FF * sizeof(real));
         if (gemma) K->geglu_backward(da->dgate, da->dup, da->dswiglu, ba.gate, ba.up, N * FF);
         else K->swiglu_backward(da->dgate, da->dup, da->dswiglu, ba.gate, ba.up, N * FF);
         memset(da->dln, 0, N * C * sizeof(real));
-        linear_bwd(K, s, l, LIN_GATE, da->dln, gslot(g, LT_WG, l), da->dgate, ba.ln2, llama_tensor_ptr(w, LT_WG, l), N, C, FF);
-        linear_bwd(K, s, l, LIN_UP, da->dln, gslot(g, LT_WU, l), da->dup, ba.ln2, llama_tensor_ptr(w, LT_WU, l), N, C, FF);
+        linear_bwd(K, s, w, LT_WG, l, LIN_GATE, da->dln, gslot(g, LT_WG, l), da->dgate, ba.ln2, N, C, FF);
+        linear_bwd(K, s, w, LT_WU, l, LIN_UP, da->dln, gslot(g, LT_WU, l), da->dup, ba.ln2, N, C, FF);
         // ln2 = norm(res1)
         K->rmsnorm_backward(da->dres1, gslot(g, LT_LN2, l), da->dln, ba.res1, block_norm(&run, LT_LN2, l), ba.ln2_rstd, (int)N, (int)C);
 
@@ -668,7 +721,7 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaAct
             dout_o = da->dbr;
         }
         memset(da->datt_out, 0, N * QD * sizeof(real));
-        linear_bwd(K, s, l, LIN_O, da->datt_out, gslot(g, LT_WO, l), dout_o, ba.att_out, llama_tensor_ptr(w, LT_WO, l), N, QD, C);
+        linear_bwd(K, s, w, LT_WO, l, LIN_O, da->datt_out, gslot(g, LT_WO, l), dout_o, ba.att_out, N, QD, C);
         memset(da->dq_rope, 0, N * QD * sizeof(real));
         memset(da->dk_rope, 0, N * KD * sizeof(real));
         memset(da->dv, 0, N * KD * sizeof(real));
@@ -710,9 +763,9 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaAct
             K->rope_backward(da->dk, da->dk_rope, cs, sn, (int)N, c->NKV, c->HS);
         }
         memset(da->dln, 0, N * C * sizeof(real));
-        linear_bwd(K, s, l, LIN_Q, da->dln, gslot(g, LT_WQ, l), da->dq, ba.ln1, llama_tensor_ptr(w, LT_WQ, l), N, C, QD);
-        linear_bwd(K, s, l, LIN_K, da->dln, gslot(g, LT_WK, l), da->dk, ba.ln1, llama_tensor_ptr(w, LT_WK, l), N, C, KD);
-        linear_bwd(K, s, l, LIN_V, da->dln, gslot(g, LT_WV, l), da->dv, ba.ln1, llama_tensor_ptr(w, LT_WV, l), N, C, KD);
+        linear_bwd(K, s, w, LT_WQ, l, LIN_Q, da->dln, gslot(g, LT_WQ, l), da->dq, ba.ln1, N, C, QD);
+        linear_bwd(K, s, w, LT_WK, l, LIN_K, da->dln, gslot(g, LT_WK, l), da->dk, ba.ln1, N, C, KD);
+        linear_bwd(K, s, w, LT_WV, l, LIN_V, da->dln, gslot(g, LT_WV, l), da->dv, ba.ln1, N, C, KD);
         // ln1 = norm(x)
         K->rmsnorm_backward(da->dres, gslot(g, LT_LN1, l), da->dln, x, block_norm(&run, LT_LN1, l), ba.ln1_rstd, (int)N, (int)C);
     }

@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "kernels.h"
+#include "quant.h"
 #include "real.h"
 
 struct ModelHooks; /* hooks.h: the extension points the adaptation methods implement */
@@ -77,6 +78,10 @@ enum {
 typedef struct {
     LlamaConfig cfg;
     real *t[LT_COUNT]; /* views into mem, indexed by LT_*; t[LT_LM_HEAD] == t[LT_EMBED] when tied */
+    /* A kind kept in its file's block format (frozen weights, quant.h): q[kind][layer] (one entry for
+     * the kinds that are not per layer), t[kind] NULL and no room in mem; set by the loader after
+     * llama_params_bind_kept, owned by it. NULL: the kind is in mem. */
+    const QMat *q[LT_COUNT];
     real *mem;         /* the arena */
     size_t count;      /* reals in the arena */
     int owns;          /* 1 if llama_params_alloc allocated mem */
@@ -97,6 +102,22 @@ real *llama_tensor_ptr(const LlamaParams *p, int kind, int layer);
 
 size_t llama_params_count(const LlamaConfig *c);
 void llama_params_bind(LlamaParams *p, const LlamaConfig *c, real *mem);
+/* the same without room for the kinds whose bit (1u << kind) is set in `kept` (their t[] is NULL;
+ * the caller points q[] at them) */
+size_t llama_params_count_kept(const LlamaConfig *c, unsigned kept);
+void llama_params_bind_kept(LlamaParams *p, const LlamaConfig *c, real *mem, unsigned kept);
+/* the block-format tensor (kind, layer), or NULL when it is in the arena */
+const QMat *llama_tensor_q(const LlamaParams *p, int kind, int layer);
+/* bytes of the weights as held: the arena's reals plus every kept tensor's blocks (once when tied) */
+double llama_params_bytes(const LlamaParams *p);
+/* y (N,OC) = x (N,IC) W^T for the matrix (kind, layer), in whatever form it is held */
+void llama_linear_forward(const Kernels *K, const LlamaParams *w, int kind, int layer, real *y, const real *x,
+                          int N, int IC, int OC);
+/* dx (N,IC) += dy (N,OC) W for the matrix (kind, layer) (the input gradient; never dW) */
+void llama_linear_backward_dx(const Kernels *K, const LlamaParams *w, int kind, int layer, real *dx, const real *dy,
+                              int N, int IC, int OC);
+/* rows ids[0..N-1] of the embedding matrix into out (N,C), decoded when it is kept in blocks */
+void llama_embed_rows(const LlamaParams *w, const int *ids, int N, real *out);
 int llama_params_alloc(LlamaParams *p, const LlamaConfig *c, afx_err *e); /* zero-filled */
 void llama_params_free(LlamaParams *p);
 

@@ -17,23 +17,7 @@ static uint16_t ld16(const unsigned char *p) { return (uint16_t)((unsigned)p[0] 
 static uint32_t ld32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static float f32_of_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-float quant_f16(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, ex = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (ex == 0) { /* zero and subnormals: man * 2^-24, exact in float */
-        float v = (float)man * 0x1p-24f;
-        return sign ? -v : v;
-    }
-    if (ex == 31) return f32_of_bits(sign | 0x7f800000u | man << 13); /* inf, nan */
-    return f32_of_bits(sign | (ex + 112) << 23 | man << 13);
-}
-
-float quant_bf16(uint16_t h) { return f32_of_bits((uint32_t)h << 16); }
+static float f32_of_bits(uint32_t u) { return quant_bits_f32(u); }
 
 static float f16_at(const unsigned char *p) { return quant_f16(ld16(p)); }
 static int s8(unsigned char b) { return b < 128 ? (int)b : (int)b - 256; }
@@ -95,7 +79,7 @@ static void deq_q8_0(const unsigned char *b, real *y) {
  * 32-element sub-block j. j < 4: sc = s[j] & 63, mn = s[j+4] & 63. j >= 4: the low 4 bits are in
  * s[j+4] (sc low nibble, mn high nibble), the high 2 bits are the top bits of s[j-4] (sc) and s[j]
  * (mn). */
-static void k_scale_min(const unsigned char *s, int j, int *sc, int *mn) {
+void quant_k_scale_min(const unsigned char *s, int j, int *sc, int *mn) {
     if (j < 4) {
         *sc = s[j] & 63;
         *mn = s[j + 4] & 63;
@@ -106,14 +90,14 @@ static void k_scale_min(const unsigned char *s, int j, int *sc, int *mn) {
 }
 
 /* Q4_K — 256 elements (8 sub-blocks of 32), 144 bytes: [0:2] f16 d; [2:4] f16 dmin; [4:16] the
- * scales (k_scale_min); [16:144] 128 bytes qs in 4 groups of 32: group g holds sub-block 2g in the
+ * scales (quant_k_scale_min); [16:144] 128 bytes qs in 4 groups of 32: group g holds sub-block 2g in the
  * low nibbles and sub-block 2g+1 in the high nibbles. Element 32j + i = (d*sc_j) * q - (dmin*mn_j). */
 static void deq_q4_k(const unsigned char *b, real *y) {
     float d = f16_at(b), dmin = f16_at(b + 2);
     const unsigned char *qs = b + 16;
     for (int j = 0; j < 8; j++) {
         int sc, mn;
-        k_scale_min(b + 4, j, &sc, &mn);
+        quant_k_scale_min(b + 4, j, &sc, &mn);
         float ds = d * (float)sc, dm = dmin * (float)mn;
         const unsigned char *g = qs + 32 * (j / 2);
         int sh = 4 * (j % 2);
@@ -125,14 +109,14 @@ static void deq_q4_k(const unsigned char *b, real *y) {
 }
 
 /* Q5_K — 256 elements (8 sub-blocks of 32), 176 bytes: [0:2] f16 d; [2:4] f16 dmin; [4:16] the
- * scales (k_scale_min); [16:48] 32 bytes qh, bit j of qh[i] = bit 4 of element 32j + i; [48:176]
+ * scales (quant_k_scale_min); [16:48] 32 bytes qh, bit j of qh[i] = bit 4 of element 32j + i; [48:176]
  * 128 bytes qs, the low 4 bits as in Q4_K. Element 32j + i = (d*sc_j) * u - (dmin*mn_j), u in 0..31. */
 static void deq_q5_k(const unsigned char *b, real *y) {
     float d = f16_at(b), dmin = f16_at(b + 2);
     const unsigned char *qh = b + 16, *qs = b + 48;
     for (int j = 0; j < 8; j++) {
         int sc, mn;
-        k_scale_min(b + 4, j, &sc, &mn);
+        quant_k_scale_min(b + 4, j, &sc, &mn);
         float ds = d * (float)sc, dm = dmin * (float)mn;
         for (int i = 0; i < 32; i++) {
             int u = ((qs[32 * (j / 2) + i] >> 4 * (j % 2)) & 15) | ((qh[i] >> j) & 1) << 4;

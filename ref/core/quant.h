@@ -36,9 +36,24 @@ int quant_supported(int type);
 /* elements and bytes of one block; 0 for a type quant_decode does not handle */
 int quant_block_elems(int type);
 size_t quant_block_bytes(int type);
-/* IEEE half and bfloat16 to float, exactly (NaN stays NaN) */
-float quant_f16(uint16_t h);
-float quant_bf16(uint16_t h);
+/* IEEE half and bfloat16 to float, exactly (NaN stays NaN); inline: the kernels decode one per block */
+static inline float quant_bits_f32(uint32_t u) {
+    union { uint32_t u; float f; } v;
+    v.u = u;
+    return v.f;
+}
+static inline float quant_f16(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, ex = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (ex == 0) { /* zero and subnormals: man * 2^-24, exact in float */
+        float v = (float)man * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    if (ex == 31) return quant_bits_f32(sign | 0x7f800000u | man << 13); /* inf, nan */
+    return quant_bits_f32(sign | (ex + 112) << 23 | man << 13);
+}
+static inline float quant_bf16(uint16_t h) { return quant_bits_f32((uint32_t)h << 16); }
+/* Q4_K / Q5_K: the 6-bit scale and min of sub-block j (0..7) from the block's 12 scale bytes s */
+void quant_k_scale_min(const unsigned char *s, int j, int *sc, int *mn);
 /* Decode nblocks consecutive blocks of `type` at src into nblocks * block_elems values. */
 void quant_decode(int type, const unsigned char *src, size_t nblocks, real *dst);
 /* Elements c0 .. c0+n-1 of row r of m into dst (any c0, n: partial blocks are decoded whole and cut) */

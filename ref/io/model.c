@@ -558,7 +558,45 @@ static int gguf_tensor_ok(const gguf_file *f, const LlamaConfig *c, int kind, in
     return 0;
 }
 
-static int load_gguf(Model *m, const char *path, afx_err *e) {
+/* 1 if the matrix kind can stay in blocks: every layer's tensor is in a block format quant.h decodes
+ * (not F32: that is converted as before) and whole blocks make each row */
+static int keepable(const gguf_file *f, const LlamaConfig *c, int kind) {
+    static const int mats[] = {LT_EMBED, LT_WQ, LT_WK, LT_WV, LT_WO, LT_WG, LT_WU, LT_WD, LT_LM_HEAD};
+    int is_mat = 0;
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) is_mat |= mats[i] == kind;
+    if (!is_mat || !llama_tensor_exists(c, kind)) return 0;
+    int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
+    for (int l = 0; l < layers; l++) {
+        char name[64];
+        snprintf(name, sizeof name, GGUF_NAMES[kind], l);
+        const gguf_tensor *t = gguf_find_tensor(f, name);
+        int be = t ? quant_block_elems((int)t->type) : 0;
+        if (!t || t->type == GGML_F32 || !quant_supported((int)t->type) || be <= 0 || t->ne[0] % be) return 0;
+    }
+    return 1;
+}
+
+/* the descriptor of a kept tensor; Llama q/k rows permuted into HF order in *own (bytes) */
+static void keep_tensor(QMat *q, const gguf_tensor *t, const LlamaConfig *c, int kind, unsigned char **own) {
+    q->type = (int)t->type;
+    q->cols = (int)t->ne[0];
+    q->rows = (int)t->ne[1];
+    q->row_bytes = (size_t)q->cols / (size_t)quant_block_elems(q->type) * quant_block_bytes(q->type);
+    q->data = t->data;
+    if ((kind == LT_WQ || kind == LT_WK) && c->arch == AFX_ARCH_LLAMA) { /* as unpermute_rows, whole rows of blocks */
+        int nh = kind == LT_WQ ? c->NH : c->NKV, HS = c->HS;
+        unsigned char *dst = *own;
+        for (int h = 0; h < nh; h++)
+            for (int a = 0; a < 2; a++)
+                for (int i = 0; i < HS / 2; i++)
+                    memcpy(dst + ((size_t)h * HS + (size_t)a * (HS / 2) + i) * q->row_bytes,
+                           t->data + ((size_t)h * HS + 2 * i + a) * q->row_bytes, q->row_bytes);
+        q->data = dst;
+        *own += (size_t)q->rows * q->row_bytes;
+    }
+}
+
+static int load_gguf(Model *m, const char *path, const ModelOpts *o, afx_err *e) {
     gguf_file f;
     if (gguf_open(&f, path, e)) return -1;
     int rc = gguf_config(m, &f, path, e);
@@ -580,15 +618,47 @@ static int load_gguf(Model *m, const char *path, afx_err *e) {
         for (int l = 0; l < layers && !rc; l++) rc = gguf_tensor_ok(&f, c, kind, l, path, NULL, e);
     }
     if (!rc) rc = params_fit(c, path, e);
-    if (!rc) rc = llama_params_alloc(&m->w, &m->cfg, e);
+    /* which kinds stay in blocks, and the bytes the permuted ones need */
+    unsigned kept = 0;
+    size_t nq = 0, own_bytes = 0;
+    for (int kind = 0; kind < LT_COUNT && !rc && o && o->keep_blocks; kind++) {
+        if (!keepable(&f, c, kind)) continue;
+        kept |= 1u << kind;
+        int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
+        nq += (size_t)layers;
+        if ((kind == LT_WQ || kind == LT_WK) && c->arch == AFX_ARCH_LLAMA)
+            for (int l = 0; l < layers; l++) {
+                char name[64];
+                snprintf(name, sizeof name, GGUF_NAMES[kind], l);
+                own_bytes += gguf_find_tensor(&f, name)->nbytes;
+            }
+    }
+    if (!rc && kept) {
+        m->qm = calloc(nq, sizeof *m->qm);
+        m->qown = own_bytes ? malloc(own_bytes) : NULL;
+        if (!m->qm || (own_bytes && !m->qown)) rc = afx_fail(e, "%s: out of memory", path);
+    }
+    if (!rc) {
+        size_t n = llama_params_count_kept(c, kept);
+        real *mem = calloc(n ? n : 1, sizeof(real));
+        if (!mem) rc = afx_fail(e, "%s: out of memory allocating %zu parameters", path, n);
+        else {
+            llama_params_bind_kept(&m->w, c, mem, kept);
+            m->w.owns = 1;
+            m->kept = kept;
+        }
+    }
     real *tmp = NULL;
     if (!rc) {
         tmp = malloc((size_t)(c->NH > c->NKV ? c->NH : c->NKV) * c->HS * c->C * sizeof *tmp);
         if (!tmp) rc = afx_fail(e, "%s: out of memory", path);
     }
+    QMat *qnext = m->qm;
+    unsigned char *own = m->qown;
     for (int kind = 0; kind < LT_COUNT && !rc; kind++) {
         if (!llama_tensor_exists(c, kind)) continue;
         int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
+        if (kept >> kind & 1u) m->w.q[kind] = qnext;
         for (int l = 0; l < layers && !rc; l++) {
             const gguf_tensor *t;
             int ndim;
@@ -596,6 +666,11 @@ static int load_gguf(Model *m, const char *path, afx_err *e) {
             char hfname[256];
             size_t shape[2];
             llama_tensor_info(c, kind, l, hfname, sizeof hfname, shape, &ndim);
+            if (ndim == 2) llama_dtype_note(m->source_dtype, sizeof m->source_dtype, gguf_type_name(t->type));
+            if (kept >> kind & 1u) {
+                keep_tensor(qnext++, t, c, kind, &own);
+                continue;
+            }
             real *dst = llama_tensor_ptr(&m->w, kind, l);
             /* llama.cpp interleaves q/k rows for 'llama' only; Gemma's are in HF order (gemma3.md §2.3) */
             int rope = (kind == LT_WQ || kind == LT_WK) && c->arch == AFX_ARCH_LLAMA;
@@ -607,15 +682,23 @@ static int load_gguf(Model *m, const char *path, afx_err *e) {
             /* Gemma's GGUF stores every norm as the multiplier 1 + w; affix keeps HF's w (exact) */
             if (c->arch == AFX_ARCH_GEMMA3 && llama_tensor_is_norm(kind))
                 for (size_t i = 0; i < t->numel; i++) dst[i] -= 1;
-            if (ndim == 2) llama_dtype_note(m->source_dtype, sizeof m->source_dtype, gguf_type_name(t->type));
         }
     }
+    if (c->tied && (kept >> LT_EMBED & 1u)) m->w.q[LT_LM_HEAD] = m->w.q[LT_EMBED];
     free(tmp);
+    if (!rc && kept) { /* the blocks point into the mapping: it stays with the model */
+        m->map = f.map_;
+        m->map_size = f.map_size_;
+        f.map_ = NULL;
+        f.map_size_ = 0;
+    }
     gguf_close(&f);
     return rc;
 }
 
 /* ---- entry points ----------------------------------------------------------------------------- */
+
+#define QROW_CHECK 1024 /* elements decoded at a time by check_finite */
 
 /* every weight finite: a NaN or Inf in the file is refused with the tensor's name (computing with it
  * would turn every output into NaN without saying why) */
@@ -627,8 +710,19 @@ static int check_finite(const Model *m, const char *path, afx_err *e) {
         size_t n = llama_tensor_numel(c, k);
         for (int l = 0; l < layers; l++) {
             const real *p = llama_tensor_ptr(&m->w, k, l);
+            const QMat *q = llama_tensor_q(&m->w, k, l);
             size_t bad = 0, first = 0;
-            for (size_t i = 0; i < n; i++)
+            if (q) { /* a kept tensor: decoded a row at a time */
+                real row[QROW_CHECK];
+                for (int r = 0; r < q->rows; r++)
+                    for (int c0 = 0; c0 < q->cols; c0 += QROW_CHECK) {
+                        int len = q->cols - c0 < QROW_CHECK ? q->cols - c0 : QROW_CHECK;
+                        qmat_row(q, r, c0, len, row);
+                        for (int i = 0; i < len; i++)
+                            if (!isfinite(row[i]) && !bad++) first = (size_t)r * q->cols + (size_t)c0 + (size_t)i;
+                    }
+            }
+            for (size_t i = 0; i < n && p; i++)
                 if (!isfinite(p[i]) && !bad++) first = i;
             if (bad) {
                 char name[160];
@@ -643,7 +737,9 @@ static int check_finite(const Model *m, const char *path, afx_err *e) {
     return 0;
 }
 
-int model_load(Model *m, const char *path, afx_err *e) {
+int model_load(Model *m, const char *path, afx_err *e) { return model_load_opts(m, path, NULL, e); }
+
+int model_load_opts(Model *m, const char *path, const ModelOpts *o, afx_err *e) {
     memset(m, 0, sizeof *m);
     m->bos_id = m->eos_id = -1;
     if (strlen(path) >= sizeof m->path) return afx_fail(e, "%.200s...: path too long", path);
@@ -656,7 +752,7 @@ int model_load(Model *m, const char *path, afx_err *e) {
         rc = load_hf(m, path, e);
     } else {
         m->format = MODEL_GGUF;
-        rc = load_gguf(m, path, e);
+        rc = load_gguf(m, path, o, e);
     }
     if (!rc) rc = check_finite(m, path, e);
     if (rc) {
@@ -668,6 +764,9 @@ int model_load(Model *m, const char *path, afx_err *e) {
 
 void model_free(Model *m) {
     llama_params_free(&m->w);
+    free(m->qm);
+    free(m->qown);
+    afx_unmap_file(m->map, m->map_size);
     memset(m, 0, sizeof *m);
     m->bos_id = m->eos_id = -1;
 }

@@ -34,15 +34,30 @@ typedef enum { MODEL_HF_DIR, MODEL_GGUF } model_format;
 typedef struct {
     model_format format;
     LlamaConfig cfg;
-    LlamaParams w;          /* the weights, converted to real */
+    LlamaParams w;          /* the weights, converted to real (those kept in blocks: w.q) */
     int bos_id, eos_id;     /* -1 when unknown */
     char source_dtype[16];  /* of the matrices (2-D tensors): "F32", "BF16", "F16", "Q8_0", ..., or
                                "mixed" (GGUF norms are F32 whatever the matrices are) */
     char path[1024];
+    /* weights kept in their file's block format (ModelOpts.keep_blocks): */
+    unsigned kept;          /* bit (1u << kind) for every kind held as blocks */
+    QMat *qm;               /* the descriptors w.q points into */
+    unsigned char *qown;    /* blocks that had to be rewritten (GGUF Llama q/k rows, permuted) */
+    const unsigned char *map; /* the GGUF file, mapped read-only, while blocks point into it */
+    size_t map_size;
 } Model;
+
+typedef struct {
+    /* 1: every matrix a GGUF file stores in a block format that quant.h decodes (Q8_0, Q5_0, Q4_K,
+     * Q6_K, ..., F16, BF16) stays as the file's bytes (mapped, not copied) and is decoded inside the
+     * kernels; the weights are then frozen (no full fine-tuning). 0: everything converted to real.
+     * A kind is kept only when every layer's tensor of it is in such a format. */
+    int keep_blocks;
+} ModelOpts;
 
 /* path: a directory (HF) or a .gguf file. */
 int model_load(Model *m, const char *path, afx_err *e);
+int model_load_opts(Model *m, const char *path, const ModelOpts *o, afx_err *e);
 void model_free(Model *m);
 
 /* The tensor table of the file(s) at path (affix info), without loading anything: every tensor of
