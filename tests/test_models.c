@@ -410,6 +410,45 @@ static void test_tiny(void) {
             }
         CHECK(bad == 0);
     }
+    /* the head in chunks (llama_loss runs lm_head + cross-entropy + its gradient 3 rows at a time)
+     * against the whole-rows head: the same loss and the same gradient of the residual stream */
+    if (ok[0]) {
+        const Model *m = &ms[0];
+        int B = x.B, T = x.T, *labels = malloc(sizeof(int) * (size_t)B * T);
+        for (int i = 0; i < B * T; i++) labels[i] = i % 5 == 3 ? -100 : x.ids[i];
+        long rows = llama_count_targets(labels, B, T, 0);
+        double loss[2] = {0, 0}, se = 0, sr = 0;
+        long cnt[2] = {0, 0};
+        real *dres[2] = {NULL, NULL};
+        size_t nres = (size_t)B * T * m->cfg.C;
+        for (int pass = 0; pass < 2; pass++) {
+            int chunk = pass ? 3 : 0;
+            LlamaActs a;
+            LlamaActGrads d;
+            void *am = malloc(llama_acts_bytes_chunk(&m->cfg, NULL, B, T, (int)rows, chunk));
+            real *dm = malloc(llama_actgrads_count_chunk(&m->cfg, NULL, B, T, (int)rows, chunk) * sizeof(real));
+            llama_acts_bind_chunk(&a, &m->cfg, NULL, B, T, (int)rows, chunk, am);
+            llama_actgrads_bind_chunk(&d, &m->cfg, NULL, B, T, (int)rows, chunk, dm);
+            int r = llama_select_rows(&a, labels, B, T, &e) || llama_forward(&m->w, NULL, &a, x.ids, NULL, NULL, B, T, &e) ||
+                    llama_loss(&a, labels, B, T, &loss[pass], &cnt[pass], &e) ||
+                    llama_backward(&m->w, NULL, NULL, &a, &d, labels, 1.0 / (double)rows, B, T, &e);
+            CHECKM(r == 0 && (pass == 0 || a.head_chunk == 3), e.msg);
+            dres[pass] = malloc(nres * sizeof(real));
+            memcpy(dres[pass], d.dres, nres * sizeof(real));
+            free(am), free(dm);
+        }
+        for (size_t i = 0; i < nres; i++) {
+            double df = (double)dres[1][i] - (double)dres[0][i];
+            se += df * df, sr += (double)dres[0][i] * dres[0][i];
+        }
+        char msg[200];
+        snprintf(msg, sizeof msg, "head in chunks of 3 (%ld rows): loss %.9g vs %.9g, count %ld vs %ld, residual gradient nmse %.1e",
+                 rows, loss[1], loss[0], cnt[1], cnt[0], sr > 0 ? se / sr : se);
+        printf("  %s\n", msg);
+        CHECKM(cnt[0] == rows && cnt[1] == rows && fabs(loss[1] - loss[0]) <= 1e-6 * fabs(loss[0]) && sr > 0 &&
+                   se / sr <= 1e-10, msg);
+        free(dres[0]), free(dres[1]), free(labels);
+    }
     /* the same GGUFs with their matrices kept in the file's blocks (--weights file): the block kinds
      * hold no room in the arena, and the logits are those of the converted model, bit for bit */
     for (int i = 3; i < 5; i++) {

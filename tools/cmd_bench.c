@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -46,6 +47,7 @@
 #include "kernels_simd.h"
 #include "llama.h"
 #include "method_spec.h"
+#include "model.h"
 #include "optim.h"
 
 #define P_VIRTUAL 10
@@ -305,7 +307,11 @@ static void bench_decode(const BenchCfg *bc, const LlamaParams *w, const Kernels
     LlamaCache cache;
     r->ran = 1;
     // bytes read per token: every layer weight, the final norm and lm_head (the embedding: one row)
-    r->weight_bytes = (double)sizeof(real) * ((double)llama_params_count(c) - (c->tied ? 0 : (double)c->V * c->C));
+    r->weight_bytes = llama_params_bytes(w);
+    if (!c->tied) { // the embedding is read one row per token: not counted
+        const QMat *qe = llama_tensor_q(w, LT_EMBED, 0);
+        r->weight_bytes -= qe ? (double)qe->rows * (double)qe->row_bytes : (double)sizeof(real) * c->V * c->C;
+    }
     r->bound_tok_s = triad_gbs > 0 ? triad_gbs * 1e9 / r->weight_bytes : 0;
     if (llama_cache_alloc(&cache, c, NULL, 1, DEC_PROMPT + DEC_GEN, 0, &e)) {
         snprintf(r->note, sizeof r->note, "error: %.80s", e.msg);
@@ -464,6 +470,8 @@ static int usage(void) {
     fprintf(stderr, "usage: affix bench [--configs 15M,110M,1B] [--methods prompt,prefix,llama-adapter,lora,full]\n"
                     "                   [--steps N (2)] [--warmup N (1)] [--probe FILE] [--torch FILE]\n"
                     "                   [--no-gemm] [--no-decode]\n"
+                    "       affix bench --model FILE --row METHOD|forward|decode [--seq T (256)] [--batch B (1)]\n"
+                    "                   [--weights file|f32] [--steps N] [--warmup N]   (one JSON line: tok/s, peak RSS)\n"
                     "  `make bench` runs the probe (FMA peak, triad bandwidth) and the PyTorch side first.\n");
     return 2;
 }
@@ -485,10 +493,68 @@ static int pick(const char *list, const char *const *names, const char *const *a
     return 0;
 }
 
+/* ---- a real model (--model): one row per process, for the driver tools/bench/model_bench.py ---- */
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) ? 0 : (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+/* row: a method name, "forward" or "decode"; prints one JSON line on stdout */
+static int bench_model(const char *path, const char *weights, const char *row, int B, int T, int steps, int warmup,
+                       const Kernels *kern) {
+    afx_err e = {{0}};
+    Model m;
+    ModelOpts mo;
+    int method = -1;
+    for (int k = 0; k < N_METHODS; k++)
+        if (!strcmp(row, METHODS[k])) method = k;
+    if (method < 0 && strcmp(row, "forward") && strcmp(row, "decode")) {
+        fprintf(stderr, "affix: error: bench: --row '%s' is not a method, forward or decode\n", row);
+        return 2;
+    }
+    if (cli_weights(weights, NULL, method == METHOD_FULL, &mo)) return 2;
+    double t0 = now();
+    if (model_load_opts(&m, path, &mo, &e)) {
+        fprintf(stderr, "affix: error: %s\n", e.msg);
+        return 1;
+    }
+    double load_s = now() - t0;
+    BenchCfg bc = {"model", "model", m.cfg, B, T};
+    double tok_s = 0, bound = 0, wbytes = llama_params_bytes(&m.w);
+    char note[128] = "";
+    if (method >= 0) {
+        Result r;
+        memset(&r, 0, sizeof r);
+        bench_train(&bc, &m.w, kern, method, steps, warmup, &r);
+        tok_s = r.tok_s;
+        snprintf(note, sizeof note, "%s", r.note);
+    } else if (!strcmp(row, "forward")) {
+        Result r;
+        memset(&r, 0, sizeof r);
+        bench_forward(&bc, &m.w, kern, steps, warmup, &r);
+        tok_s = r.tok_s;
+        snprintf(note, sizeof note, "%s", r.note);
+    } else {
+        DecodeResult d;
+        memset(&d, 0, sizeof d);
+        bench_decode(&bc, &m.w, kern, 0, &d);
+        tok_s = d.tok_s, wbytes = d.weight_bytes, bound = d.bound_tok_s;
+        snprintf(note, sizeof note, "%s", d.note);
+    }
+    (void)bound;
+    printf("{\"row\": \"%s\", \"B\": %d, \"T\": %d, \"weights\": \"%s\", \"kernels\": \"%s\", \"threads\": %d, "
+           "\"tok_s\": %.3f, \"peak_rss_mb\": %.1f, \"weight_bytes\": %.0f, \"load_s\": %.2f, \"note\": \"%s\"}\n",
+           row, B, T, mo.keep_blocks ? "file" : "f32", kern->name, n_threads(), tok_s, peak_rss_mb(), wbytes, load_s, note);
+    model_free(&m);
+    return note[0] ? 1 : 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     int steps = 2, warmup = 1, do_gemm = 1, do_decode = 1;
     int sel_cfg[N_CONFIGS], sel_m[N_METHODS];
-    const char *probe_path = NULL, *torch_path = NULL;
+    const char *probe_path = NULL, *torch_path = NULL, *model_path = NULL, *weights = NULL, *mrow = "prefix";
+    int mB = 1, mT = 256;
     const char *cfg_names[N_CONFIGS], *cfg_alias[N_CONFIGS];
     for (int i = 0; i < N_CONFIGS; i++) cfg_names[i] = CONFIGS[i].name, cfg_alias[i] = CONFIGS[i].alias, sel_cfg[i] = 1;
     for (int i = 0; i < N_METHODS; i++) sel_m[i] = 1;
@@ -513,12 +579,18 @@ int cmd_bench(int argc, char **argv) {
             *(a[2] == 's' ? &steps : &warmup) = (int)x;
         } else if (!strcmp(a, "--probe")) probe_path = v;
         else if (!strcmp(a, "--torch")) torch_path = v;
-        else { fprintf(stderr, "affix: error: bench: unknown option '%s'\n", a); return usage(); }
+        else if (!strcmp(a, "--model")) model_path = v;
+        else if (!strcmp(a, "--weights")) weights = v;
+        else if (!strcmp(a, "--row")) mrow = v;
+        else if (!strcmp(a, "--seq") || !strcmp(a, "--batch")) {
+            if (cli_int(a, v, 1, 1 << 16, a[2] == 's' ? &mT : &mB)) return 2;
+        } else { fprintf(stderr, "affix: error: bench: unknown option '%s'\n", a); return usage(); }
     }
     char kmsg[256];
     const Kernels *kern = kernels_from_env("auto", kmsg, sizeof kmsg);
     if (!kern) { fprintf(stderr, "affix: error: AFFIX_KERNELS: %s\n", kmsg); return 2; }
     const Kernels *simd = kernels_select("simd", kmsg, sizeof kmsg); // NULL where no SIMD table runs
+    if (model_path) return bench_model(model_path, weights, mrow, mB, mT, steps, warmup, kern);
 
     // the machine numbers (tools/bench/probe) and the PyTorch side (tools/bench/torch_bench.py)
     double peak = 0, triad = 0;

@@ -599,10 +599,11 @@ int cmd_train(int argc, char **argv, const Dist *d) {
         }
         ModelHooks *h = adapter_hooks(&set);
         TrainSet tr = train_trainable(&set);
-        double gb = 1e-9, wbytes = (double)m.w.count * sizeof(real),
+        double gb = 1e-9, wbytes = llama_params_bytes(&m.w),
                sbytes = (o.accum > 1 ? 4.0 : 3.0) * (double)tr.n * sizeof(real); // g, m, v (+ the micro-batch sum)
-        double abytes = (double)llama_acts_bytes_rows(&m.cfg, h, o.batch, T, o.batch * tg) +
-                        (double)llama_actgrads_count_rows(&m.cfg, h, o.batch, T, o.batch * tg) * sizeof(real);
+        int chunk = set.trains_base ? 0 : LLAMA_HEAD_CHUNK; // as train_batch binds them
+        double abytes = (double)llama_acts_bytes_chunk(&m.cfg, h, o.batch, T, o.batch * tg, chunk) +
+                        (double)llama_actgrads_count_chunk(&m.cfg, h, o.batch, T, o.batch * tg, chunk) * sizeof(real);
         fprintf(stderr, "affix: planned memory: model weights %.2f GB, gradients + AdamW moments %.3f GB, activations and "
                         "their gradients <= %.2f GB (batch %d x %d tokens, %d answer tokens each at most): %.2f GB\n",
                 wbytes * gb, sbytes * gb, abytes * gb, o.batch, T, tg, (wbytes + sbytes + abytes) * gb);

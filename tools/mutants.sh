@@ -40,6 +40,7 @@ gemma_sandwich_attn_norm|ref/core/block.c|s/        branch = a->on;/        bran
 gemma_geglu_bwd_tanh_term|ref/core/ops.c|s/0.5 \* (1.0 + th) + 0.5 \* a \* (1.0 - th \* th)/0.5 * (1.0 + th) + 0.0 * a * (1.0 - th * th)/
 gemma_adapter_knorm_bwd|ref/adapters/llama_adapter.c|s/        dK = la->dKraw;/        dK = la->dKa;/
 selected_rows_dln_scatter|ref/core/llama.c|s/memcpy(da->dln + (size_t)a->rows\[r\] \* C, a->dlnf_rows + (size_t)r \* C, C \* sizeof(real));/memcpy(da->dln + (size_t)a->rows[r] * C, a->dlnf_rows, C * sizeof(real));/
+head_chunk_dlogits_zeroed|ref/core/llama.c|s/memset(a->dlogits_chunk, 0, (size_t)(len + 1) \* V \* sizeof(real));/(void)0;/
 decode_last_only_row|ref/core/decode.c|s/size_t r = (size_t)b \* Tx + Tx - 1;/size_t r = (size_t)b * Tx;/
 decode_rewind_keeps_rows|ref/core/decode.c|s/    c->used = used;/    (void)used;/
 eval_lm_next_token|tools/cmd_eval.c|s/ids\[off + r + 1\]);/ids[off + r]);/

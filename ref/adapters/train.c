@@ -44,16 +44,18 @@ int train_batch(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const K
     long rows = llama_count_targets(b->labels, b->B, b->T, hooks_tokens(h, b->T) - b->T);
     if (rows > (long)b->B * (b->T + 1)) return afx_fail(e, "train batch: %ld targets in a (%d,%d) batch", rows, b->B, b->T);
     int cap = rows > 0 ? (int)rows : 1;
-    size_t ab = llama_acts_bytes_rows(c, h, b->B, b->T, cap);
-    size_t gb = backward ? llama_actgrads_count_rows(c, h, b->B, b->T, cap) * sizeof(real) : 0;
+    // a frozen lm_head runs in chunks with its loss: no (rows, V) logits or gradient buffer
+    int chunk = backward && !(s && s->trains_base) ? LLAMA_HEAD_CHUNK : 0;
+    size_t ab = llama_acts_bytes_chunk(c, h, b->B, b->T, cap, chunk);
+    size_t gb = backward ? llama_actgrads_count_chunk(c, h, b->B, b->T, cap, chunk) * sizeof(real) : 0;
     if (workspace_fit(ws, ab, gb, e)) return -1;
-    llama_acts_bind_rows(&a, c, h, b->B, b->T, cap, ws->acts);
+    llama_acts_bind_chunk(&a, c, h, b->B, b->T, cap, chunk, ws->acts);
     a.kern = k;
     if (llama_select_rows(&a, b->labels, b->B, b->T, e) || llama_forward(w, h, &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
         llama_loss(&a, b->labels, b->B, b->T, loss_sum, count, e))
         return -1;
     if (!backward) return 0;
-    llama_actgrads_bind_rows(&da, c, h, b->B, b->T, cap, ws->grads);
+    llama_actgrads_bind_chunk(&da, c, h, b->B, b->T, cap, chunk, ws->grads);
     return llama_backward(w, s && s->trains_base ? &s->base_g : NULL, h, &a, &da, b->labels, scale, b->B, b->T, e);
 }
 

@@ -258,11 +258,15 @@ static void shape_with(const LlamaConfig *c, const ModelHooks *s, int T, int *Tx
     *any_prefix = pmax > 0;
 }
 
+/* the chunk the head runs in: only when more rows than one chunk are selected */
+static int chunk_of(int rows_cap, int head_chunk) { return head_chunk > 0 && rows_cap > head_chunk ? head_chunk : 0; }
+
 static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
-                      ArenaView *list) {
+                      int head_chunk, ArenaView *list) {
     int Tx, S, pre;
     shape_with(c, s, T, &Tx, &S, &pre);
     a->rows_cap = rows_cap;
+    a->head_chunk = chunk_of(rows_cap, head_chunk);
     a->B = B;
     a->T = T;
     a->Tx = Tx;
@@ -314,8 +318,9 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, i
     ADD(out, L * N * C, real);
     ADD(lnf, N * C, real);
     ADD(lnf_rstd, N, real);
-    size_t R = (size_t)rows_cap;
-    ADD(logits, (R ? R + 1 : N) * (size_t)c->V, real);
+    size_t R = (size_t)rows_cap, H = (size_t)a->head_chunk;
+    ADD(logits, (H ? H + 1 : R ? R + 1 : N) * (size_t)c->V, real);
+    ADD(dlogits_chunk, H ? (H + 1) * (size_t)c->V : 0, real);
     ADD(rows, R, int);
     ADD(rlabels, R ? R + 1 : 0, int);
     ADD(lnf_rows, R * C, real);
@@ -324,11 +329,15 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, i
     return n;
 }
 
-size_t llama_acts_bytes_rows(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap) {
+size_t llama_acts_bytes_chunk(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap, int head_chunk) {
     LlamaActs a;
     ArenaView list[64];
-    int n = acts_table(&a, c, s, B, T, rows_cap, list);
+    int n = acts_table(&a, c, s, B, T, rows_cap, head_chunk, list);
     return arena_layout(list, n, NULL);
+}
+
+size_t llama_acts_bytes_rows(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap) {
+    return llama_acts_bytes_chunk(c, s, B, T, rows_cap, 0);
 }
 
 size_t llama_acts_bytes(const LlamaConfig *c, const ModelHooks *s, int B, int T) {
@@ -341,9 +350,14 @@ void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, in
 
 void llama_acts_bind_rows(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
                           void *mem) {
+    llama_acts_bind_chunk(a, c, s, B, T, rows_cap, 0, mem);
+}
+
+void llama_acts_bind_chunk(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
+                           int head_chunk, void *mem) {
     ArenaView list[64];
     memset(a, 0, sizeof *a);
-    int n = acts_table(a, c, s, B, T, rows_cap, list);
+    int n = acts_table(a, c, s, B, T, rows_cap, head_chunk, list);
     a->bytes = arena_layout(list, n, mem);
     a->mem = mem;
     a->cfg = *c;
@@ -366,7 +380,7 @@ void llama_acts_free(LlamaActs *a) {
 }
 
 static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
-                          ArenaView *list) {
+                          int head_chunk, ArenaView *list) {
     int Tx, S, pre;
     shape_with(c, s, T, &Tx, &S, &pre);
     d->rows_cap = rows_cap;
@@ -397,15 +411,19 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const ModelHoo
     ADD(dgate, N * FF);
     ADD(dup, N * FF);
     ADD(dswiglu, N * FF);
-    ADD(dlogits, (rows_cap ? (size_t)rows_cap + 1 : N) * (size_t)c->V);
+    ADD(dlogits, chunk_of(rows_cap, head_chunk) ? 0 : (rows_cap ? (size_t)rows_cap + 1 : N) * (size_t)c->V);
 #undef ADD
     return n;
 }
 
 size_t llama_actgrads_count_rows(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap) {
+    return llama_actgrads_count_chunk(c, s, B, T, rows_cap, 0);
+}
+
+size_t llama_actgrads_count_chunk(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap, int head_chunk) {
     LlamaActGrads d;
     ArenaView list[64];
-    int n = actgrads_table(&d, c, s, B, T, rows_cap, list);
+    int n = actgrads_table(&d, c, s, B, T, rows_cap, head_chunk, list);
     return (arena_layout(list, n, NULL) + sizeof(real) - 1) / sizeof(real);
 }
 
@@ -420,9 +438,14 @@ void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const ModelHook
 
 void llama_actgrads_bind_rows(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T,
                               int rows_cap, real *mem) {
+    llama_actgrads_bind_chunk(d, c, s, B, T, rows_cap, 0, mem);
+}
+
+void llama_actgrads_bind_chunk(LlamaActGrads *d, const LlamaConfig *c, const ModelHooks *s, int B, int T,
+                               int rows_cap, int head_chunk, real *mem) {
     ArenaView list[64];
     memset(d, 0, sizeof *d);
-    int n = actgrads_table(d, c, s, B, T, rows_cap, list);
+    int n = actgrads_table(d, c, s, B, T, rows_cap, head_chunk, list);
     d->count = (arena_layout(list, n, mem) + sizeof(real) - 1) / sizeof(real);
     d->mem = mem;
     d->cfg = *c;
@@ -568,7 +591,8 @@ int llama_forward(const LlamaParams *w, ModelHooks *s, LlamaActs *a, const int *
     // logits only on the selected rows (llama_select_rows): gather them, then lm_head
     for (int r = 0; r < a->n_rows; r++)
         memcpy(a->lnf_rows + (size_t)r * C, a->lnf + (size_t)a->rows[r] * C, C * sizeof(real));
-    if (a->n_rows) llama_linear_forward(K, w, LT_LM_HEAD, 0, a->logits, a->lnf_rows, a->n_rows, (int)C, (int)V);
+    if (a->n_rows && !a->head_chunk) llama_linear_forward(K, w, LT_LM_HEAD, 0, a->logits, a->lnf_rows, a->n_rows, (int)C, (int)V);
+    a->head_w = w; // (the head in chunks runs in llama_loss)
     return 0;
 }
 
@@ -595,6 +619,25 @@ int llama_loss(LlamaActs *a, const int *labels, int B, int T, double *loss_sum, 
     if (extend_labels(a, labels, B, T, e)) return -1;
     // selected rows: row r of the compact logits predicts rlabels[r+1] (the loss's own shift, B = 1)
     const Kernels *K = a->kern;
+    if (a->head_chunk) { // lm_head, loss and the loss's gradient of lnf_rows, head_chunk rows at a time
+        int H = a->head_chunk, C = a->cfg.C, V = a->cfg.V;
+        *loss_sum = 0, *count = 0;
+        for (int r0 = 0; r0 < a->n_rows; r0 += H) {
+            int len = a->n_rows - r0 < H ? a->n_rows - r0 : H;
+            long cnt = 0;
+            const real *x = a->lnf_rows + (size_t)r0 * C;
+            real *dx = a->dlnf_rows + (size_t)r0 * C;
+            llama_linear_forward(K, a->head_w, LT_LM_HEAD, 0, a->logits, x, len, C, V);
+            // row t of the chunk predicts rlabels[r0 + t + 1] (the shift as in the whole-rows call)
+            *loss_sum += K->crossentropy_forward(&cnt, a->logits, a->rlabels + r0, 1, len + 1, V);
+            *count += cnt;
+            memset(a->dlogits_chunk, 0, (size_t)(len + 1) * V * sizeof(real)); // (the backward accumulates)
+            K->crossentropy_backward(a->dlogits_chunk, a->logits, a->rlabels + r0, 1.0, 1, len + 1, V);
+            memset(dx, 0, (size_t)len * C * sizeof(real));
+            llama_linear_backward_dx(K, a->head_w, LT_LM_HEAD, 0, dx, a->dlogits_chunk, len, C, V);
+        }
+        return 0;
+    }
     if (a->rows_cap) *loss_sum = K->crossentropy_forward(count, a->logits, a->rlabels, 1, a->n_rows + 1, a->cfg.V);
     else *loss_sum = K->crossentropy_forward(count, a->logits, a->labels, B, a->Tx, a->cfg.V);
     return 0;
@@ -669,6 +712,14 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaAct
     if (!a->rows_cap) {
         K->crossentropy_backward(da->dlogits, a->logits, a->labels, scale, B, Tx, (int)V);
         lm_head_bwd(K, w, da->dln, gslot(g, LT_LM_HEAD, 0), da->dlogits, a->lnf, (int)N);
+    } else if (a->head_chunk) { // llama_loss left the unscaled gradient of lnf_rows (a frozen lm_head)
+        if (gslot(g, LT_LM_HEAD, 0))
+            return afx_fail(e, "backward: the head ran in chunks, which leaves no gradient for a trained lm_head");
+        for (int r = 0; r < a->n_rows; r++) {
+            real *d = da->dln + (size_t)a->rows[r] * C;
+            const real *src = a->dlnf_rows + (size_t)r * C;
+            for (size_t i = 0; i < C; i++) d[i] = (real)(scale * src[i]);
+        }
     } else if (a->n_rows) { // the selected rows only; the others' logits have no gradient
         if (da->rows_cap != a->rows_cap)
             return afx_fail(e, "backward: activation gradients for %d selected rows, activations for %d",

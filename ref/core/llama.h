@@ -166,6 +166,13 @@ typedef struct {
     int *rlabels;          /* (rows_cap+1) rlabels[r+1] = the target of row r (the loss's shift) */
     real *lnf_rows;        /* (rows_cap, C) the final norm's output on those rows */
     real *dlnf_rows;       /* (rows_cap, C) its gradient */
+    /* The head in chunks (head_chunk > 0, the _chunk binders, when more rows than a chunk qualify):
+     * the logits exist head_chunk rows at a time. llama_forward stops at lnf_rows; llama_loss runs
+     * lm_head, the cross-entropy and its gradient chunk by chunk, leaving the unscaled gradient of
+     * lnf_rows in dlnf_rows; llama_backward scales it. For a frozen lm_head only (no dW). */
+    int head_chunk;
+    real *dlogits_chunk;   /* (head_chunk+1, V) */
+    const LlamaParams *head_w; /* the weights of the last llama_forward (the chunked head's lm_head) */
     void *mem;
     size_t bytes;
     int owns;
@@ -181,6 +188,11 @@ int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks
 size_t llama_acts_bytes_rows(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap);
 void llama_acts_bind_rows(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
                           int rows_cap, void *mem);
+/* the same with the head in chunks of head_chunk rows (0: not; see head_chunk) */
+#define LLAMA_HEAD_CHUNK 64
+size_t llama_acts_bytes_chunk(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap, int head_chunk);
+void llama_acts_bind_chunk(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap,
+                           int head_chunk, void *mem);
 /* Selects the rows whose logits the loss uses: those whose shifted target (labels, extended over
  * virtual tokens) is kept. Call before llama_forward on activations with rows_cap > 0, with the
  * labels that llama_loss and llama_backward will get; fails when more than rows_cap rows qualify. */
@@ -216,6 +228,10 @@ size_t llama_actgrads_count(const LlamaConfig *c, const struct ModelHooks *s, in
 size_t llama_actgrads_count_rows(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap);
 void llama_actgrads_bind_rows(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
                               int rows_cap, real *mem);
+size_t llama_actgrads_count_chunk(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap,
+                                  int head_chunk);
+void llama_actgrads_bind_chunk(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
+                               int rows_cap, int head_chunk, real *mem);
 void llama_actgrads_bind(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B,
                          int T, real *mem);
 int llama_actgrads_alloc(LlamaActGrads *d, const LlamaConfig *c, const struct ModelHooks *s, int B,
