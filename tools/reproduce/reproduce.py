@@ -312,6 +312,15 @@ def main():
         return os.path.join(rec["argv"][rec["argv"].index("--out") + 1], "adapter") if rec and rec["rc"] == 0 else None
 
     # 1. learning rates: a short sweep on the held-out English NLI slice
+    def swept_best(m):  # (accuracy, lr) of the best finished sweep run of m, or None
+        best = None
+        for lr in LR_GRID[m]:
+            e = R.records_by_name().get(f"sweep-{m}-lr{lr}-dev")
+            acc = report.primary_of(e) if e and e["rc"] == 0 else None
+            if acc is not None and (best is None or acc > best[0]):
+                best = (acc, lr)
+        return best
+
     lrs = {}
     for m in methods:
         if sc.get("lr"):
@@ -320,11 +329,8 @@ def main():
         best = None
         for lr in LR_GRID[m]:
             if a.report_only:  # nothing runs: the sweep's finished records decide
-                e = R.records_by_name().get(f"sweep-{m}-lr{lr}-dev")
-                acc = report.primary_of(e) if e and e["rc"] == 0 else None
-                if acc is not None and (best is None or acc > best[0]):
-                    best = (acc, lr)
-                continue
+                best = swept_best(m)
+                break
             t = train(f"sweep-{m}-lr{lr}", METHODS[m], "nli", files["nli-train"], lr, steps=sc["sweep_steps"])
             ad = adapter_of(t)
             if ad:
@@ -335,7 +341,11 @@ def main():
                     best = (acc, lr)
             write_report()
         lrs[m] = best[1] if best else LR_GRID[m][-1]
-    plan["lr"] = lrs
+    report_lrs = dict(lrs)  # the report names every method's chosen rate, also those not planned here
+    for m in METHODS:
+        if m not in report_lrs and not sc.get("lr") and swept_best(m):
+            report_lrs[m] = swept_best(m)[1]
+    plan["lr"] = report_lrs
     log(f"learning rates: {lrs}")
     if a.report_only:
         write_report()
