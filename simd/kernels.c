@@ -290,6 +290,11 @@ static const uint64_t BIT4[256] = {R64(0), R64(64), R64(128), R64(192)};
 #undef R16
 #undef R64
 
+/* y[0..n) = d * (u - off) for n codes u (n a multiple of VW): quant.c's d * (float)(q - off) */
+SIMD_INLINE void codes_to_floats(float *y, const unsigned char *u, int n, vf d, vf off) {
+    SIMD_UNROLL for (int i = 0; i < n; i += VW) VSTORE(y + i, VMUL(d, VSUB(VCVT_U8(u + i), off)));
+}
+
 /* Each decoder turns nb consecutive blocks into nb * block elements. */
 /* Q8_0: d * q */
 static void dq_q8_0(const unsigned char *b, size_t nb, float *y) {
@@ -314,8 +319,7 @@ static void dq_q4_0(const unsigned char *b, size_t nb, float *y) {
             uint64_t x = ld64u(b + 2 + j);
             st64u(u + j, x & NIB), st64u(u + 16 + j, x >> 4 & NIB);
         }
-        vf d = VSET1(h16(b));
-        SIMD_UNROLL for (int i = 0; i < 32; i += VW) VSTORE(y + i, VMUL(d, VSUB(VCVT_U8(u + i), off)));
+        codes_to_floats(y, u, 32, VSET1(h16(b)), off);
     }
 }
 /* Q5_0: d * (u - 16), u = the Q4_0 nibble | bit i of qh << 4 */
@@ -328,8 +332,7 @@ static void dq_q5_0(const unsigned char *b, size_t nb, float *y) {
             st64u(u + j, (x & NIB) | BIT4[b[2 + j / 8]]);
             st64u(u + 16 + j, (x >> 4 & NIB) | BIT4[b[4 + j / 8]]);
         }
-        vf d = VSET1(h16(b));
-        SIMD_UNROLL for (int i = 0; i < 32; i += VW) VSTORE(y + i, VMUL(d, VSUB(VCVT_U8(u + i), off)));
+        codes_to_floats(y, u, 32, VSET1(h16(b)), off);
     }
 }
 /* Q4_K: (d*sc_j) * q - (dmin*mn_j) per sub-block j of 32 */
@@ -362,18 +365,14 @@ static void dq_q6_k(const unsigned char *b, size_t nb, float *y) {
                     uint64_t hi = ld64u(qh + 32 * h + i) >> (2 * q) & 0x0303030303030303ULL;
                     st64u(u + i, lo | hi << 4);
                 }
-                for (int half = 0; half < 2; half++) { // sub-blocks of 16 share a scale
-                    int s = 8 * h + 2 * q + half;
-                    vf ds = VSET1(d * (float)(signed char)sc[s]);
-                    SIMD_UNROLL for (int i = 16 * half; i < 16 * half + 16; i += VW)
-                        VSTORE(y + 128 * h + 32 * q + i, VMUL(ds, VSUB(VCVT_U8(u + i), off)));
-                }
+                for (int half = 0; half < 2; half++) // sub-blocks of 16 share a scale
+                    codes_to_floats(y + 128 * h + 32 * q + 16 * half, u + 16 * half, 16,
+                                    VSET1(d * (float)(signed char)sc[8 * h + 2 * q + half]), off);
             }
     }
 }
 
-typedef void (*qdec)(const unsigned char *blocks, size_t nb, float *y);
-static qdec qdec_of(int type) {
+static quant_blocks_fn qdec_of(int type) {
     if (!QFAST) return NULL;
     switch (type) {
     case QT_Q8_0: return dq_q8_0;
@@ -386,31 +385,7 @@ static qdec qdec_of(int type) {
 }
 
 /* qmat_row with the decoders above */
-static void qrow(const QMat *m, int r, int c0, int n, float *dst) {
-    qdec dec = qdec_of(m->type);
-    if (!dec || n <= 0) {
-        qmat_row(m, r, c0, n, dst);
-        return;
-    }
-    int be = quant_block_elems(m->type), end = c0 + n, b = c0 / be;
-    size_t bb = quant_block_bytes(m->type);
-    const unsigned char *row = m->data + (size_t)r * m->row_bytes;
-    float tmp[QUANT_MAX_BLOCK];
-    if (c0 % be) { // a partial first block
-        int lo = b * be, to = lo + be < end ? lo + be : end;
-        dec(row + bb * (size_t)b, 1, tmp);
-        memcpy(dst, tmp + (c0 - lo), (size_t)(to - c0) * sizeof(float));
-        if (to == end) return;
-        b++;
-    }
-    int full = (end - b * be) / be; // whole blocks, decoded in place
-    dec(row + bb * (size_t)b, (size_t)full, dst + (b * be - c0));
-    b += full;
-    if (b * be < end) { // a partial last block
-        dec(row + bb * (size_t)b, 1, tmp);
-        memcpy(dst + (b * be - c0), tmp, (size_t)(end - b * be) * sizeof(float));
-    }
-}
+static void qrow(const QMat *m, int r, int c0, int n, float *dst) { qmat_row_with(m, r, c0, n, dst, qdec_of(m->type)); }
 
 /* The packs of a B held as blocks (B.q). The values packed are the decoded ones, bit for bit, laid
  * out as the fp32 packs lay them, so a product is the same as on the decoded matrix. */

@@ -521,7 +521,7 @@ static int bench_model(const char *path, const char *weights, const char *row, i
     }
     double load_s = now() - t0;
     BenchCfg bc = {"model", "model", m.cfg, B, T};
-    double tok_s = 0, bound = 0, wbytes = llama_params_bytes(&m.w);
+    double tok_s = 0, wbytes = llama_params_bytes(&m.w);
     char note[128] = "";
     if (method >= 0) {
         Result r;
@@ -539,10 +539,9 @@ static int bench_model(const char *path, const char *weights, const char *row, i
         DecodeResult d;
         memset(&d, 0, sizeof d);
         bench_decode(&bc, &m.w, kern, 0, &d);
-        tok_s = d.tok_s, wbytes = d.weight_bytes, bound = d.bound_tok_s;
+        tok_s = d.tok_s, wbytes = d.weight_bytes;
         snprintf(note, sizeof note, "%s", d.note);
     }
-    (void)bound;
     printf("{\"row\": \"%s\", \"B\": %d, \"T\": %d, \"weights\": \"%s\", \"kernels\": \"%s\", \"threads\": %d, "
            "\"tok_s\": %.3f, \"peak_rss_mb\": %.1f, \"weight_bytes\": %.0f, \"load_s\": %.2f, \"note\": \"%s\"}\n",
            row, B, T, mo.keep_blocks ? "file" : "f32", kern->name, n_threads(), tok_s, peak_rss_mb(), wbytes, load_s, note);

@@ -78,7 +78,11 @@ static int parse(ProbeOpts *o, int argc, char **argv) {
         i++;
         if (!strcmp(a, "-m")) o->model = v;
         else if (!strcmp(a, "--adapter")) o->adapter[0] = v;
-        else if (!strcmp(a, "--weights")) o->weights = v;
+        else if (!strcmp(a, "--weights")) {
+            ModelOpts mo;
+            if (cli_weights(v, NULL, 0, &mo)) return 2; // checked here: one error line, before any work
+            o->weights = v;
+        }
         else if (!strcmp(a, "--task")) o->task = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--sample")) r = cli_int(a, v, 2, INT_MAX, &o->sample);
@@ -183,7 +187,7 @@ static int probe_config(const ProbeOpts *o, const char *adapter, LangTexts *lt, 
     memset(&ca, 0, sizeof ca);
     if (!pooled) return afx_fail(e, "out of memory");
     ModelOpts mo;
-    if (cli_weights(o->weights, adapter, 0, &mo)) { free(pooled); return afx_fail(e, "--weights: f32 or file"); }
+    if (cli_weights(o->weights, adapter, 0, &mo)) { free(pooled); return afx_fail(e, "--weights '%s'", o->weights); } // (parse checked it)
     if (model_load_opts(&m, o->model, &mo, e)) { free(pooled); return -1; }
     if (tokenizer_load(&tok, o->model, e)) goto done;
     if (adapter && cli_adapters_open(&ca, adapter, &m, e)) goto done; // as affix eval --adapter

@@ -208,26 +208,33 @@ void quant_decode(int type, const unsigned char *src, size_t nblocks, real *dst)
     }
 }
 
-void qmat_row(const QMat *m, int r, int c0, int n, real *dst) {
+/* nb blocks of m's type: with dec, or quant_decode */
+static void decode_with(const QMat *m, quant_blocks_fn dec, const unsigned char *src, size_t nb, real *dst) {
+    if (dec) dec(src, nb, dst);
+    else quant_decode(m->type, src, nb, dst);
+}
+
+void qmat_row_with(const QMat *m, int r, int c0, int n, real *dst, quant_blocks_fn dec) {
     int be = quant_block_elems(m->type);
     size_t bb = quant_block_bytes(m->type);
     const unsigned char *row = m->data + (size_t)r * m->row_bytes;
     if (n <= 0 || be <= 0) return;
     int end = c0 + n, b = c0 / be;
+    real tmp[QUANT_MAX_BLOCK];
     if (c0 % be) { /* a partial first block: decode it whole, keep the part asked for */
-        real tmp[QUANT_MAX_BLOCK];
         int lo = b * be, to = lo + be < end ? lo + be : end;
-        quant_decode(m->type, row + bb * (size_t)b, 1, tmp);
+        decode_with(m, dec, row + bb * (size_t)b, 1, tmp);
         memcpy(dst, tmp + (c0 - lo), (size_t)(to - c0) * sizeof(real));
         if (to == end) return;
         b++;
     }
     int full = (end - b * be) / be; /* whole blocks, decoded in place */
-    quant_decode(m->type, row + bb * (size_t)b, (size_t)full, dst + (b * be - c0));
+    decode_with(m, dec, row + bb * (size_t)b, (size_t)full, dst + (b * be - c0));
     b += full;
     if (b * be < end) { /* a partial last block */
-        real tmp[QUANT_MAX_BLOCK];
-        quant_decode(m->type, row + bb * (size_t)b, 1, tmp);
+        decode_with(m, dec, row + bb * (size_t)b, 1, tmp);
         memcpy(dst + (b * be - c0), tmp, (size_t)(end - b * be) * sizeof(real));
     }
 }
+
+void qmat_row(const QMat *m, int r, int c0, int n, real *dst) { qmat_row_with(m, r, c0, n, dst, NULL); }

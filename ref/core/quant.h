@@ -58,5 +58,9 @@ void quant_k_scale_min(const unsigned char *s, int j, int *sc, int *mn);
 void quant_decode(int type, const unsigned char *src, size_t nblocks, real *dst);
 /* Elements c0 .. c0+n-1 of row r of m into dst (any c0, n: partial blocks are decoded whole and cut) */
 void qmat_row(const QMat *m, int r, int c0, int n, real *dst);
+/* the same with another decoder of m's blocks (nb consecutive blocks into nb * block elements; the
+ * kernels pass their vectorized ones) */
+typedef void (*quant_blocks_fn)(const unsigned char *blocks, size_t nb, real *y);
+void qmat_row_with(const QMat *m, int r, int c0, int n, real *dst, quant_blocks_fn dec);
 
 #endif

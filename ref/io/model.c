@@ -561,10 +561,9 @@ static int gguf_tensor_ok(const gguf_file *f, const LlamaConfig *c, int kind, in
 /* 1 if the matrix kind can stay in blocks: every layer's tensor is in a block format quant.h decodes
  * (not F32: that is converted as before) and whole blocks make each row */
 static int keepable(const gguf_file *f, const LlamaConfig *c, int kind) {
-    static const int mats[] = {LT_EMBED, LT_WQ, LT_WK, LT_WV, LT_WO, LT_WG, LT_WU, LT_WD, LT_LM_HEAD};
-    int is_mat = 0;
-    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) is_mat |= mats[i] == kind;
-    if (!is_mat || !llama_tensor_exists(c, kind)) return 0;
+    size_t shape[2];
+    int ndim;
+    if (llama_tensor_info(c, kind, 0, NULL, 0, shape, &ndim) || ndim != 2) return 0; /* the matrices only */
     int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
     for (int l = 0; l < layers; l++) {
         char name[64];
