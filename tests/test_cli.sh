@@ -106,6 +106,11 @@ sed -n 3p "$T/db1.jsonl" >> "$T/db2.jsonl"; printf '{"step":3,"mi' >> "$T/db2.js
 "$AFFIX" $DB --resume "$T/db2" --dump-batches "$T/db2.jsonl" --out "$T/db2" 2>/dev/null
 check "--dump-batches with a resume: the steps past the checkpoint and a torn line are dropped; = one run's dump" \
     '[ -s "$T/db1.jsonl" ] && cmp -s "$T/db1.jsonl" "$T/db2.jsonl"'
+"$AFFIX" $DB --dump-batches "$T/db3.jsonl" --dump-only --out "$T/db3" 2>/dev/null
+check "--dump-only: the same batches as the training run, and no adapter or checkpoint written" \
+    'cmp -s "$T/db1.jsonl" "$T/db3.jsonl" && [ ! -e "$T/db3/adapter" ] && [ ! -e "$T/db3/checkpoint.safetensors" ]'
+"$AFFIX" $DB --dump-only --out "$T/db4" 2> "$T/db4.err"; rc=$?
+check "--dump-only without --dump-batches: refused with one error line" '[ $rc = 2 ] && grep -q "needs --dump-batches" "$T/db4.err"'
 # probe: CKA with English per layer on parallel XNLI rows
 mkdir -p "$T/copy" && cp tests/data/demo/xnli.test.en.tsv "$T/copy/xnli.test.en.tsv"
 "$AFFIX" probe -m $M --task xnli --sample 16 --quiet --out "$T/probe" \

@@ -54,7 +54,7 @@ typedef struct {
     const char *model, *method, *task, *out, *resume, *lang, *eval_data, *dump_batches, *weights;
     const char *files[MAX_FILES];
     int n_files;
-    int seq_len, seq_given, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet, save_init, yes_no;
+    int seq_len, seq_given, batch, accum, epochs, warmup, max_steps, stop_at, eval_every, save_every, limit, strict, quiet, save_init, yes_no, dump_only;
     double lr, clip, weight_decay;
     lr_schedule schedule;
     unsigned long long seed;
@@ -81,6 +81,7 @@ static int usage(void) {
             "  --resume DIR  --strict  --quiet\n"
             "  --save-init (DIR/adapter-init: the adapter before step 1, PEFT format)\n"
             "  --dump-batches FILE (every micro-batch's ids and labels as JSON lines: to replay elsewhere)\n"
+            "  --dump-only (with --dump-batches: write the run's batches, train nothing, save nothing)\n"
             "  --labels words|yes-no (NLI: the label words, or the one-token answers yes / maybe / no)\n"
             "  --weights file|f32 (file, except full: a GGUF's quantized frozen matrices stay in their blocks)\n"
             "method options: see `affix params --help` (e.g. --num-virtual-tokens 10 --layers top:30)\n");
@@ -107,6 +108,7 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
         if (!strcmp(a, "--strict")) { o->strict = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (!strcmp(a, "--save-init")) { o->save_init = 1; continue; }
+        if (!strcmp(a, "--dump-only")) { o->dump_only = 1; continue; }
         if (!strcmp(a, "--data")) {
             if (cli_take_files(argc, argv, &i, o->files, &o->n_files, MAX_FILES)) return 2;
             continue;
@@ -165,6 +167,10 @@ static int parse_args(TrainOpts *o, int argc, char **argv) {
     if (!o->model || !o->method || !o->task || !o->n_files || !o->out) {
         fprintf(stderr, "affix: error: train needs -m MODEL, --method, --task, --data FILE... and --out DIR\n");
         return usage();
+    }
+    if (o->dump_only && !o->dump_batches) {
+        fprintf(stderr, "affix: error: --dump-only needs --dump-batches FILE (what it writes)\n");
+        return 2;
     }
     return 0;
 }
@@ -725,6 +731,11 @@ int cmd_train(int argc, char **argv, const Dist *d) {
                 failed = 1;
             }
         }
+        if (o.dump_only && !failed) { // the batches alone: the order is the run's whatever the parameters are
+            for (int k = 0; k < n_mb; k++) free_batch(&mb[k]);
+            st.step++;
+            continue;
+        }
         // zero_grad -> forward -> loss -> backward over the micro-batches -> clip -> AdamW (train.h)
         double lr = o.lr * lr_factor(o.schedule, st.step, o.warmup, total);
         ac.lr = lr;
@@ -776,7 +787,7 @@ int cmd_train(int argc, char **argv, const Dist *d) {
         }
     }
     if (nl[0]) fprintf(stderr, "\n");
-    if (!lead) { rc = 0; goto done; }
+    if (!lead || o.dump_only) { rc = 0; goto done; }
     if (save_all(o.out, o.model, spec, ad, n_ad, &set, &st, &m, &e)) { fprintf(stderr, "affix: error: %s\n", e.msg); goto done; }
     if (st.step < total && !o.quiet)
         fprintf(stderr, "affix: stopped at step %lld of %ld (--stop-at); continue with --resume %s\n", st.step, total, o.out);

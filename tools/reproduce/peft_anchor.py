@@ -126,6 +126,16 @@ def main():
         rel = [abs(r[3]) / max(abs(r[2]), 1e-12) for r in rows[:k]]
         return {"steps": len(d), "max_abs_diff": max(d), "mean_abs_diff": sum(d) / len(d), "max_rel_diff": max(rel)}
 
+    # per-step times, medians (robust to another job sharing the cores for part of a run): affix's from
+    # its log (tokens of the step / its tokens_per_s), PEFT's measured here
+    def median(xs):
+        xs = sorted(xs)
+        return (xs[len(xs) // 2] + xs[(len(xs) - 1) // 2]) / 2 if xs else None
+    affix_dt = []
+    for s in range(1, n_steps + 1):
+        tps = float(affix_log[s].get("tokens_per_s") or 0) if s in affix_log else 0
+        if tps > 0:
+            affix_dt.append(sum(len(r) for mb in steps[s] for r in mb["ids"]) / tps)
     affix_s = None
     if done.get("wall_s") and n_steps == max(affix_log):
         affix_s = done["wall_s"] / n_steps  # (includes affix's model load, as peft_s includes nothing but the steps)
@@ -133,6 +143,7 @@ def main():
            "lr": lr, "steps": n_steps, "schedule_steps": total, "first_100": agree(100), "all": agree(len(rows)),
            "peft_s_per_step": wall / n_steps, "affix_s_per_step": affix_s,
            "peft_over_affix_time": (wall / n_steps) / affix_s if affix_s else None,
+           "affix_median_s_per_step": median(affix_dt), "peft_median_s_per_step": median([r[4] for r in rows]),
            "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
            "threads": torch.get_num_threads()}
     with open(os.path.join(a.out, "anchor.json"), "w") as f:

@@ -22,10 +22,12 @@ TASK_TITLE = {"nli": "XNLI (accuracy %, log-likelihood of the label words)",
               "rc": "Belebele (accuracy %, log-likelihood of the option letters; held-out passages)",
               "math": "MGSM (exact match %, last number of the greedy generation)"}
 METHOD_ORDER = ["base", "prompt", "prefix", "llama-adapter", "lora", "full",
-                "prefix-top6", "prefix-top12", "prefix-P5", "prefix-P20", "lora+prefix", "prefix-yesno", "lora-yesno"]
+                "prefix-top6", "prefix-top12", "prefix-P5", "prefix-P20", "lora+prefix", "prefix-yesno", "lora-yesno",
+                "prefix-peft", "lora-peft"]
 COLORS = {"base": "#999999", "prompt": "#e6a000", "prefix": "#0072b2", "llama-adapter": "#009e73", "lora": "#d55e00",
           "full": "#cc79a7", "prefix-top6": "#56b4e9", "prefix-top12": "#3d8fc4", "prefix-P5": "#8fc7e8",
-          "prefix-P20": "#1b4f72", "lora+prefix": "#7f3c8d", "prefix-yesno": "#003f5c", "lora-yesno": "#a33c00"}
+          "prefix-P20": "#1b4f72", "lora+prefix": "#7f3c8d", "prefix-yesno": "#003f5c", "lora-yesno": "#a33c00",
+          "prefix-peft": "#6a9fc0", "lora-peft": "#e89a6a"}
 
 
 def eval_results(rec):
@@ -308,33 +310,58 @@ def train_curve(rec):
         return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
 
 
-def anchor_table(out):
-    """The PEFT anchor (peft_anchor.py): affix's and PEFT's losses on the same batches from the same start."""
-    rows = {}
+def anchor_table(out, recs):
+    """The PEFT anchor (peft_anchor.py): affix's and PEFT's losses on the same batches from the same start —
+    the first 100 steps (runs/anchor-*), and the whole NLI epoch of the main runs (runs/nli-*/peft) with
+    both adapters scored by affix eval, language by language."""
+    rows, epoch = {}, {}
     runs = os.path.join(out, "runs")
     for m in ("prefix", "lora"):
-        p = os.path.join(runs, f"anchor-{m}", "peft", "anchor.json")
-        if os.path.exists(p):
-            with open(p) as f:
-                rows[m] = json.load(f)
-    if not rows:
+        for d, where in ((rows, f"anchor-{m}"), (epoch, f"nli-{m}")):
+            p = os.path.join(runs, where, "peft", "anchor.json")
+            if os.path.exists(p):
+                with open(p) as f:
+                    d[m] = json.load(f)
+    if not rows and not epoch:
         return None
     md = ["## The anchor: the same training in Hugging Face PEFT", "",
           "affix's step-0 adapter and its exact batches (token ids and labels), replayed with transformers + peft "
           "(`tools/reproduce/peft_anchor.py`, torch.optim.AdamW, the same cosine schedule and clipping); the loss of "
           "every step on both sides.", "",
-          "| method | lr | steps | max abs Δ loss | mean abs Δ loss | max relative Δ | PEFT s/step | affix s/step | PEFT / affix |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+          "| method | run | lr | steps | max abs Δ loss | mean abs Δ loss | max relative Δ | PEFT s/step | affix s/step | PEFT / affix |",
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def line(m, r, run, a):
+        ps, fs = r.get("peft_median_s_per_step") or r["peft_s_per_step"], r.get("affix_median_s_per_step") or r.get("affix_s_per_step")
+        return (f"| {m} | {run} | {r['lr']:g} | {a['steps']} | {a['max_abs_diff']:.2e} | {a['mean_abs_diff']:.2e} | "
+                f"{a['max_rel_diff']:.2e} | {ps:.2f} | {'—' if fs is None else format(fs, '.2f')} | "
+                f"{'—' if not fs else format(ps / fs, '.1f')} |")
     for m, r in rows.items():
-        a = r["first_100"]
-        ratio = r.get("peft_over_affix_time")
-        md.append(f"| {m} | {r['lr']:g} | {a['steps']} | {a['max_abs_diff']:.2e} | {a['mean_abs_diff']:.2e} | "
-                  f"{a['max_rel_diff']:.2e} | {r['peft_s_per_step']:.2f} | "
-                  f"{'—' if r.get('affix_s_per_step') is None else format(r['affix_s_per_step'], '.2f')} | "
-                  f"{'—' if ratio is None else format(ratio, '.1f')} |")
-    md += ["", "Times: both sides on this machine, each while the reproduction's other runs shared the 2 cores "
-           "(a ratio, not a benchmark; `make bench` is the benchmark).", ""]
-    return {"md": "\n".join(md), "data": rows}
+        md.append(line(m, r, "anchor (first 100)", r["first_100"]))
+    for m, r in epoch.items():
+        md.append(line(m, r, "main, first 100", r["first_100"]))
+        md.append(line(m, r, "main, whole epoch", r["all"]))
+    md += ["", "Times: medians per step where the record has them (else wall time / steps), each side on this "
+           "machine, sometimes while other runs shared the 2 cores (a ratio, not a benchmark; `make bench` is the "
+           "benchmark).", ""]
+    side = {}
+    for m in epoch:
+        a, p = (eval_results(recs.get(n)) for n in (f"nli-{m}-eval", f"nli-{m}-peft-eval"))
+        if a and p:
+            side[m] = ({l["lang"]: l[a["primary_metric"]] for l in a["languages"]},
+                       {l["lang"]: l[p["primary_metric"]] for l in p["languages"]})
+    if side:
+        langs = sorted({l for a, p in side.values() for l in a})
+        md += ["XNLI accuracy (%) of the whole-epoch adapters, affix's and PEFT's, scored by the same `affix eval`:", "",
+               "| method | side | " + " | ".join(langs) + " | mean |", "|---|---|" + "---:|" * (len(langs) + 1)]
+        for m, (a, p) in side.items():
+            for who, v in (("affix", a), ("PEFT", p)):
+                md.append(f"| {m} | {who} | " + " | ".join(fmt(v.get(l)) for l in langs) + f" | {fmt(mean(list(v.values())))} |")
+            md.append(f"| {m} | PEFT − affix | " + " | ".join(fmt(p[l] - a[l]) if l in a and l in p else "—" for l in langs) +
+                      f" | {fmt(mean([p[l] - a[l] for l in langs if l in a and l in p]))} |")
+        md.append("")
+    return {"md": "\n".join(md), "data": {"first_100": rows, "epoch": epoch,
+                                          "xnli_side_by_side": {m: {"affix": a, "peft": p} for m, (a, p) in side.items()}}}
 
 
 def research_tables(recs):
@@ -472,7 +499,7 @@ def write(out, plan, records):
         if curves:
             svg_lines(f"training loss on English ({task}), mean over the answer tokens", curves,
                       os.path.join(out, f"{task}-loss.svg"))
-    anchor = anchor_table(out)
+    anchor = anchor_table(out, recs)
     if anchor:
         md.append(anchor["md"])
         res["anchor"] = anchor["data"]

@@ -216,6 +216,8 @@ def main():
     ap.add_argument("--anchor", metavar="PYTHON", help="only the PEFT anchor: affix's first --anchor-steps of the NLI "
                     "prefix and LoRA runs, replayed in transformers + peft by PYTHON (the oracle's interpreter)")
     ap.add_argument("--anchor-steps", type=int, default=100)
+    ap.add_argument("--anchor-epoch", action="store_true", help="with --anchor: also replay the whole NLI epoch of the "
+                    "main prefix and LoRA runs in PEFT and score PEFT's adapters like affix's (nli-*-peft-eval)")
     a = ap.parse_args()
 
     scale_name = "quick" if a.quick else ("full" if os.environ.get("REPRO_TRAIN") == "full" else "default")
@@ -365,7 +367,28 @@ def main():
                 subprocess.run([a.anchor, os.path.join(HERE, "peft_anchor.py"), "--model", G, "--run",
                                 os.path.join(out, "runs", name), "--out", pdir, "--total-steps", str(total),
                                 "--threads", str(os.cpu_count() or 1)], check=True, cwd=ROOT)
-        return  # (the main run's report reads runs/anchor-*/peft/anchor.json)
+        # the whole epoch (--anchor-epoch): the main NLI runs (trained if not yet), PEFT on the same batches
+        # from the same step-0 adapter, then PEFT's adapter scored by affix eval beside affix's own
+        for m in ("prefix", "lora") if a.anchor_epoch else ():
+            name = f"nli-{m}"
+            batches = os.path.join(out, "runs", name, "batches.jsonl")
+            t = train(name, METHODS[m], "nli", files["nli-train"], lrs[m], steps=sc.get("nli_steps", 0),
+                      epochs=sc.get("nli_epochs", 1), extra=["--save-init", "--dump-batches", batches])
+            if t["rc"] != 0:
+                continue
+            if not os.path.exists(batches):  # (not committed: the run's batches again, nothing trained)
+                argv = [x for x in t["argv"] if x != "--save-init"] + ["--dump-only"]
+                argv[0], argv[argv.index("--out") + 1] = a.affix, os.path.join("build", "reproduce", "dump", name)
+                log(f"{name}: its batches again (--dump-only) into {batches}")
+                subprocess.run(argv, check=True, cwd=ROOT)
+            pdir = os.path.join(out, "runs", name, "peft")
+            if not os.path.exists(os.path.join(pdir, "anchor.json")):
+                log(f"{name}: PEFT replays the epoch ({a.anchor})")
+                subprocess.run([a.anchor, os.path.join(HERE, "peft_anchor.py"), "--model", G, "--run",
+                                os.path.join(out, "runs", name), "--out", pdir,
+                                "--threads", str(os.cpu_count() or 1)], check=True, cwd=ROOT)
+            evaluate(f"nli-{m}-peft-eval", "xnli", os.path.join(pdir, "adapter"), files["xnli"], sc["nli_eval"], "loglik")
+        return  # (the main run's report reads runs/anchor-*/peft/anchor.json and runs/nli-*/peft/anchor.json)
 
     # 2. each task: the untrained base, then every method trained on English and evaluated zero-shot
     TASKS = {  # task -> (train task, train files, eval task, eval files, scoring, steps, epochs, examples/lang)
