@@ -266,13 +266,16 @@ reproduce reproduce-quick: $(BUILD)/affix
 # bound (tools/cmd_bench.c; README "Benchmarks"). build/bench/probe measures the FMA peak and the
 # triad bandwidth at bench time: its FMA loops are compiled here once per ISA with that ISA's flags.
 # The PyTorch side (tools/bench/torch_bench.py) runs when $(PYTHON) can import torch.
-#   make bench BENCH_CONFIGS=15M BENCH_METHODS=lora BENCH_STEPS=3 TORCH_COMPILE=off|on|auto
+#   make bench BENCH_CONFIGS=15M BENCH_METHODS=lora BENCH_STEPS=3 TORCH_COMPILE=off|on|auto BENCH_MODEL=off
+# When the Gemma 3 file is cached (make gemma3), a real-model section follows (tools/bench/model_bench.py:
+# affix, transformers + PEFT and llama.cpp, when installed, on the same GGUF, one process per row).
 PYTHON        ?= $(if $(wildcard /work/venv/bin/python),/work/venv/bin/python,python3)
 TORCH_COMPILE ?= auto
 BENCH_CONFIGS ?= 15M,110M,1B
 BENCH_METHODS ?= prompt,prefix,llama-adapter,lora,full
 BENCH_STEPS   ?= 2
 BENCH_WARMUP  ?= 1
+BENCH_MODEL   ?= auto
 BENCH_DIR     := $(BUILD)/bench
 BENCH_OBJ     := $(BENCH_DIR)/probe.o $(BENCH_DIR)/peak_generic.o $(if $(probe_avx2),$(BENCH_DIR)/peak_avx2.o) \
                  $(if $(probe_avx512),$(BENCH_DIR)/peak_avx512.o)
@@ -305,7 +308,14 @@ bench: $(BUILD)/affix $(BENCH_DIR)/probe
 	else echo "bench: PyTorch not installed ($(PYTHON) cannot import torch): the torch column says so"; fi; \
 	echo "bench: affix ($(BUILD)/affix bench)"; \
 	$(BUILD)/affix bench --probe $$d/probe.json $$torch --configs $(BENCH_CONFIGS) --methods $(BENCH_METHODS) \
-	  --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) > $$d/table.md || exit 1; cat $$d/table.md
+	  --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) > $$d/table.md || exit 1; cat $$d/table.md; \
+	gguf="$${AFFIX_CACHE:-$$HOME/.cache/affix}/gemma-3-270m-q4_k_m.gguf"; \
+	if [ "$(BENCH_MODEL)" = off ]; then :; elif [ -f "$$gguf" ]; then \
+	  echo "bench: the real model ($$gguf; tools/bench/model_bench.py, one process per row)"; \
+	  python3 tools/bench/model_bench.py --affix $(BUILD)/affix --model "$$gguf" --probe $$d/probe.json \
+	    --python $(PYTHON) --methods $(BENCH_METHODS) --steps $(BENCH_STEPS) --warmup $(BENCH_WARMUP) \
+	    --compile $(TORCH_COMPILE) --out $$d/model.json > $$d/model.md || exit 1; cat $$d/model.md; \
+	else echo "bench: no real-model section: $$gguf is not cached (make gemma3 fetches it)"; fi
 
 # ---- make fuzz (the libFuzzer harnesses tests/fuzz_*.c, never part of make test) ---------------
 # With a $(FUZZ_CC) that has libFuzzer: -fsanitize=fuzzer,address,undefined, the library compiled

@@ -470,7 +470,7 @@ static int usage(void) {
     fprintf(stderr, "usage: affix bench [--configs 15M,110M,1B] [--methods prompt,prefix,llama-adapter,lora,full]\n"
                     "                   [--steps N (2)] [--warmup N (1)] [--probe FILE] [--torch FILE]\n"
                     "                   [--no-gemm] [--no-decode]\n"
-                    "       affix bench --model FILE --row METHOD|forward|decode [--seq T (256)] [--batch B (1)]\n"
+                    "       affix bench --model FILE --row METHOD|forward|prefill|decode [--seq T (256)] [--batch B (1)]\n"
                     "                   [--weights file|f32] [--steps N] [--warmup N]   (one JSON line: tok/s, peak RSS)\n"
                     "  `make bench` runs the probe (FMA peak, triad bandwidth) and the PyTorch side first.\n");
     return 2;
@@ -500,7 +500,40 @@ static double peak_rss_mb(void) {
     return getrusage(RUSAGE_SELF, &ru) ? 0 : (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
 }
 
-/* row: a method name, "forward" or "decode"; prints one JSON line on stdout */
+/* prefill: a T-token prompt into an empty KV cache, logits of its last token only (what generation
+ * does before its first sampled token); tok/s = T / the best of `steps` passes after `warmup` */
+static void bench_prefill(const LlamaConfig *c, const LlamaParams *w, const Kernels *kern, int T, int steps,
+                          int warmup, double *tok_s, char *note, size_t nn) {
+    afx_err e = {{0}};
+    LlamaCache cache;
+    int *ids = malloc(sizeof(int) * (size_t)T);
+    if (!ids || llama_cache_alloc(&cache, c, NULL, 1, T, 0, &e)) {
+        snprintf(note, nn, "error: %.80s", ids ? e.msg : "out of memory");
+        free(ids);
+        return;
+    }
+    cache.kern = kern;
+    cache.last_only = 1;
+    random_ids(ids, T, c->V, 13);
+    double best = 0;
+    for (int rep = 0; rep < warmup + steps; rep++) {
+        const real *last;
+        int Tc;
+        llama_cache_reset(&cache);
+        double t0 = now();
+        if (llama_decode(w, NULL, &cache, ids, NULL, T, &last, &Tc, &e)) {
+            snprintf(note, nn, "error: %.80s", e.msg);
+            break;
+        }
+        double dt = now() - t0;
+        if (rep >= warmup && (best == 0 || dt < best)) best = dt;
+    }
+    if (best > 0) *tok_s = T / best;
+    llama_cache_free(&cache);
+    free(ids);
+}
+
+/* row: a method name, "forward", "prefill" or "decode"; prints one JSON line on stdout */
 static int bench_model(const char *path, const char *weights, const char *row, int B, int T, int steps, int warmup,
                        const Kernels *kern) {
     afx_err e = {{0}};
@@ -509,8 +542,8 @@ static int bench_model(const char *path, const char *weights, const char *row, i
     int method = -1;
     for (int k = 0; k < N_METHODS; k++)
         if (!strcmp(row, METHODS[k])) method = k;
-    if (method < 0 && strcmp(row, "forward") && strcmp(row, "decode")) {
-        fprintf(stderr, "affix: error: bench: --row '%s' is not a method, forward or decode\n", row);
+    if (method < 0 && strcmp(row, "forward") && strcmp(row, "prefill") && strcmp(row, "decode")) {
+        fprintf(stderr, "affix: error: bench: --row '%s' is not a method, forward, prefill or decode\n", row);
         return 2;
     }
     if (cli_weights(weights, NULL, method == METHOD_FULL, &mo)) return 2;
@@ -535,6 +568,8 @@ static int bench_model(const char *path, const char *weights, const char *row, i
         bench_forward(&bc, &m.w, kern, steps, warmup, &r);
         tok_s = r.tok_s;
         snprintf(note, sizeof note, "%s", r.note);
+    } else if (!strcmp(row, "prefill")) {
+        bench_prefill(&m.cfg, &m.w, kern, T, steps, warmup, &tok_s, note, sizeof note);
     } else {
         DecodeResult d;
         memset(&d, 0, sizeof d);
