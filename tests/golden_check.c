@@ -605,21 +605,25 @@ int golden_run_case(const char *path, golden_tally *t, afx_err *e) {
         compare_params(&x, FAM_GRAD, "grad.", &g);
     }
 
-    // ---- training's path: logits only on the rows with a kept target (llama_select_rows) must give
+    // ---- training's path, as train_batch binds it: logits only on the rows with a kept target
+    //      (llama_select_rows), a frozen head in chunks, and the training layout (views the backward
+    //      does not read in one slot; with a frozen base also the frozen linears' inputs) must give
     //      the same loss and gradients ----
     {
         long rows = llama_count_targets(labels, B, T, a.P);
-        int cap = rows > 0 ? (int)rows : 1;
+        int cap = rows > 0 ? (int)rows : 1, frozen = S && !S->trains_base;
+        int chunk = frozen ? LLAMA_HEAD_CHUNK : 0;
+        unsigned lay = LLAMA_ACTS_TRAIN | (frozen ? LLAMA_ACTS_FROZEN : 0);
         LlamaActs ar;
         LlamaActGrads dr;
-        void *am = arena_alloc(llama_acts_bytes_rows(&cfg, adapter_hooks(S), B, T, cap));
-        real *dm = arena_alloc(llama_actgrads_count_rows(&cfg, adapter_hooks(S), B, T, cap) * sizeof(real));
+        void *am = arena_alloc(llama_acts_bytes_chunk(&cfg, adapter_hooks(S), B, T, cap, chunk, lay));
+        real *dm = arena_alloc(llama_actgrads_count_chunk(&cfg, adapter_hooks(S), B, T, cap, chunk) * sizeof(real));
         double rsum;
         long rcnt;
         int ok = gc_require(&x, am && dm, "selected rows: allocate", "out of memory");
         if (ok) {
-            llama_acts_bind_rows(&ar, &cfg, adapter_hooks(S), B, T, cap, am);
-            llama_actgrads_bind_rows(&dr, &cfg, adapter_hooks(S), B, T, cap, dm);
+            llama_acts_bind_chunk(&ar, &cfg, adapter_hooks(S), B, T, cap, chunk, lay, am);
+            llama_actgrads_bind_chunk(&dr, &cfg, adapter_hooks(S), B, T, cap, chunk, dm);
             ar.kern = a.kern;
             ok = gc_require(&x, !llama_select_rows(&ar, labels, B, T, e) &&
                              !llama_forward(&w, adapter_hooks(S), &ar, ids, mask, NULL, B, T, e) &&

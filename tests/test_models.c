@@ -425,9 +425,13 @@ static void test_tiny(void) {
             int chunk = pass ? 3 : 0;
             LlamaActs a;
             LlamaActGrads d;
-            void *am = malloc(llama_acts_bytes_chunk(&m->cfg, NULL, B, T, (int)rows, chunk));
+            // pass 1 also in the training layout of a frozen base (views the backward does not read: one slot)
+            unsigned lay = pass ? LLAMA_ACTS_TRAIN | LLAMA_ACTS_FROZEN : 0;
+            size_t ab = llama_acts_bytes_chunk(&m->cfg, NULL, B, T, (int)rows, chunk, lay);
+            if (pass) CHECKM(ab < llama_acts_bytes_chunk(&m->cfg, NULL, B, T, (int)rows, chunk, 0), "lean layout not smaller");
+            void *am = malloc(ab);
             real *dm = malloc(llama_actgrads_count_chunk(&m->cfg, NULL, B, T, (int)rows, chunk) * sizeof(real));
-            llama_acts_bind_chunk(&a, &m->cfg, NULL, B, T, (int)rows, chunk, am);
+            llama_acts_bind_chunk(&a, &m->cfg, NULL, B, T, (int)rows, chunk, lay, am);
             llama_actgrads_bind_chunk(&d, &m->cfg, NULL, B, T, (int)rows, chunk, dm);
             int r = llama_select_rows(&a, labels, B, T, &e) || llama_forward(&m->w, NULL, &a, x.ids, NULL, NULL, B, T, &e) ||
                     llama_loss(&a, labels, B, T, &loss[pass], &cnt[pass], &e) ||

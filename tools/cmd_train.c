@@ -608,7 +608,8 @@ int cmd_train(int argc, char **argv, const Dist *d) {
         double gb = 1e-9, wbytes = llama_params_bytes(&m.w),
                sbytes = (o.accum > 1 ? 4.0 : 3.0) * (double)tr.n * sizeof(real); // g, m, v (+ the micro-batch sum)
         int chunk = set.trains_base ? 0 : LLAMA_HEAD_CHUNK; // as train_batch binds them
-        double abytes = (double)llama_acts_bytes_chunk(&m.cfg, h, o.batch, T, o.batch * tg, chunk) +
+        unsigned lay = LLAMA_ACTS_TRAIN | (set.trains_base ? 0 : LLAMA_ACTS_FROZEN);
+        double abytes = (double)llama_acts_bytes_chunk(&m.cfg, h, o.batch, T, o.batch * tg, chunk, lay) +
                         (double)llama_actgrads_count_chunk(&m.cfg, h, o.batch, T, o.batch * tg, chunk) * sizeof(real);
         fprintf(stderr, "affix: planned memory: model weights %.2f GB, gradients + AdamW moments %.3f GB, activations and "
                         "their gradients <= %.2f GB (batch %d x %d tokens, %d answer tokens each at most): %.2f GB\n",

@@ -50,6 +50,8 @@ json_nul_escape_ignored|ref/io/json_read.c|s/i + 5 < len .. !memcmp(buf + i + 2/
 model_nan_accepted|ref/io/model.c|s/    if (!rc) rc = check_finite(m, path, e);/    (void)check_finite;/
 quant_q5_0_offset|ref/core/quant.c|s/(q5_code(qh, b + 6, i) - 16)/(q5_code(qh, b + 6, i) - 15)/
 quant_q4_k_nibble_order|ref/core/quant.c|s/int sh = 4 \* (j % 2);/int sh = 4 * (j \/ 2 % 2);/
+lean_lora_input_shared|ref/adapters/lora.c|s/if (lo->idx\[l \* LIN_COUNT + site\] >= 0) return 1;/if (lo->idx[l * LIN_COUNT + site] >= 0) return 0;/
+lean_base_input_shared|ref/core/llama.c|s/: LLAMA_SH_Q | LLAMA_SH_K; \/\/ (Gemma/: LLAMA_SH_Q | LLAMA_SH_K | LLAMA_SH_LN2 | LLAMA_SH_ACT; \/\/ (Gemma/
 grad_accum_in_place|ref/adapters/train.c|s/        if (i > 0) {/        if (0 \&\& i > 0) {/
 dp_local_targets|ref/adapters/train.c|s/    if (comm \&\& comm->sum_count(comm->ctx, \&targets, e)) return -1;/    (void)comm;/
 dist_chain_drops_own|tools/dist.c|s/x\[j\] = in\[j\] + x\[j\];/x[j] = in[j];/

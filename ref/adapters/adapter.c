@@ -236,6 +236,11 @@ static void h_linear_backward(ModelHooks *h, int layer, lin_site site, real *dx,
     AdapterSet *s = set_of(h);
     EACH(s, linear_backward) s->ad[i]->ops->linear_backward(s->ad[i], layer, site, dx, dy, x, N);
 }
+static int h_linear_reads(const ModelHooks *h, lin_site site) {
+    const AdapterSet *s = cset_of(h);
+    EACH(s, linear_backward) if (!s->ad[i]->ops->linear_reads || s->ad[i]->ops->linear_reads(s->ad[i], site)) return 1;
+    return 0;
+}
 static void h_end_backward(ModelHooks *h, const LlamaParams *w) {
     AdapterSet *s = set_of(h);
     EACH(s, end_backward) s->ad[i]->ops->end_backward(s->ad[i], w);
@@ -256,5 +261,6 @@ const ModelHookOps ADAPTER_SET_HOOKS = {
     .attn_backward = h_attn_backward,
     .linear_forward = h_linear_forward,
     .linear_backward = h_linear_backward,
+    .linear_reads = h_linear_reads,
     .end_backward = h_end_backward,
 };

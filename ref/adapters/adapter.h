@@ -73,6 +73,8 @@ typedef struct {
                           const real *datt_out, const real *q_rope, int B, int Tx);
     /* y (N,OC) += adapter term of x (N,IC) at one linear layer */
     void (*linear_forward)(Adapter *ad, int layer, lin_site site, real *y, const real *x, int N);
+    /* 1: linear_backward at this site (some layer) reads x; NULL with a linear_backward: assumed 1 */
+    int (*linear_reads)(const Adapter *ad, lin_site site);
     void (*linear_backward)(Adapter *ad, int layer, lin_site site, real *dx, const real *dy,
                             const real *x, int N);
     void (*end_backward)(Adapter *ad, const LlamaParams *w); /* once per backward (e.g. prefix MLP) */

@@ -128,6 +128,14 @@ void lora_merge(const Adapter *ad, LlamaParams *base, int sign) {
         }
 }
 
+/* the A gradient reads x at every site LoRA is on */
+static int lora_linear_reads(const Adapter *ad, lin_site site) {
+    const Lora *lo = ad->priv;
+    for (int l = 0; l < ad->cfg.L; l++)
+        if (lo->idx[l * LIN_COUNT + site] >= 0) return 1;
+    return 0;
+}
+
 static int lora_init(Adapter *ad, const LlamaParams *base, AfxRng *rng, afx_err *e) {
     (void)base, (void)e;
     for (int k = 0; k < ad->n_params; k += 2) {
@@ -147,6 +155,7 @@ static const AdapterOps LORA_OPS = {
     .acts_views = lora_acts_views,
     .linear_forward = lora_linear_forward,
     .linear_backward = lora_linear_backward,
+    .linear_reads = lora_linear_reads,
     .destroy = lora_destroy,
 };
 

@@ -46,10 +46,12 @@ int train_batch(const LlamaParams *w, AdapterSet *s, TrainWorkspace *ws, const K
     int cap = rows > 0 ? (int)rows : 1;
     // a frozen lm_head runs in chunks with its loss: no (rows, V) logits or gradient buffer
     int chunk = backward && !(s && s->trains_base) ? LLAMA_HEAD_CHUNK : 0;
-    size_t ab = llama_acts_bytes_chunk(c, h, b->B, b->T, cap, chunk);
+    // and the views the backward does not read are not kept per layer
+    unsigned lay = backward ? LLAMA_ACTS_TRAIN | (s && s->trains_base ? 0 : LLAMA_ACTS_FROZEN) : 0;
+    size_t ab = llama_acts_bytes_chunk(c, h, b->B, b->T, cap, chunk, lay);
     size_t gb = backward ? llama_actgrads_count_chunk(c, h, b->B, b->T, cap, chunk) * sizeof(real) : 0;
     if (workspace_fit(ws, ab, gb, e)) return -1;
-    llama_acts_bind_chunk(&a, c, h, b->B, b->T, cap, chunk, ws->acts);
+    llama_acts_bind_chunk(&a, c, h, b->B, b->T, cap, chunk, lay, ws->acts);
     a.kern = k;
     if (llama_select_rows(&a, b->labels, b->B, b->T, e) || llama_forward(w, h, &a, b->ids, b->mask, NULL, b->B, b->T, e) ||
         llama_loss(&a, b->labels, b->B, b->T, loss_sum, count, e))

@@ -42,6 +42,10 @@ void hooks_linear_forward(ModelHooks *h, int layer, lin_site site, real *y, cons
 void hooks_linear_backward(ModelHooks *h, int layer, lin_site site, real *dx, const real *dy, const real *x, int N) {
     if (HAS(linear_backward)) h->ops->linear_backward(h, layer, site, dx, dy, x, N);
 }
+int hooks_linear_reads(const ModelHooks *h, lin_site site) {
+    if (HAS(linear_reads)) return h->ops->linear_reads(h, site);
+    return HAS(linear_backward); // (a backward that does not say: assume it reads x)
+}
 void hooks_end_backward(ModelHooks *h, const LlamaParams *w) {
     if (HAS(end_backward)) h->ops->end_backward(h, w);
 }

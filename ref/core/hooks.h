@@ -49,6 +49,8 @@ typedef struct {
     /* y (N,OC) += the adapter term of x (N,IC) at one linear layer */
     void (*linear_forward)(ModelHooks *h, int layer, lin_site site, real *y, const real *x, int N);
     void (*linear_backward)(ModelHooks *h, int layer, lin_site site, real *dx, const real *dy, const real *x, int N);
+    /* 1: some layer's linear_backward at this site reads its input x (the activations keep it) */
+    int (*linear_reads)(const ModelHooks *h, lin_site site);
     void (*end_backward)(ModelHooks *h, const LlamaParams *w);
 } ModelHookOps;
 
@@ -74,6 +76,7 @@ void hooks_attn_backward(ModelHooks *h, const LlamaParams *w, int layer, real *d
                          const real *q_rope, int B, int Tx);
 void hooks_linear_forward(ModelHooks *h, int layer, lin_site site, real *y, const real *x, int N);
 void hooks_linear_backward(ModelHooks *h, int layer, lin_site site, real *dx, const real *dy, const real *x, int N);
+int hooks_linear_reads(const ModelHooks *h, lin_site site);
 void hooks_end_backward(ModelHooks *h, const LlamaParams *w);
 
 #endif

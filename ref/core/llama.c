@@ -261,10 +261,25 @@ static void shape_with(const LlamaConfig *c, const ModelHooks *s, int T, int *Tx
 /* the chunk the head runs in: only when more rows than one chunk are selected */
 static int chunk_of(int rows_cap, int head_chunk) { return head_chunk > 0 && rows_cap > head_chunk ? head_chunk : 0; }
 
+/* the views of a LLAMA_ACTS_* layout that share one layer's slot (see llama_acts_bind_chunk) */
+static unsigned shared_views(const LlamaConfig *c, const ModelHooks *s, unsigned flags) {
+    if (!(flags & LLAMA_ACTS_TRAIN)) return 0;
+    unsigned sh = c->arch == AFX_ARCH_GEMMA3 ? LLAMA_SH_QN | LLAMA_SH_KN | LLAMA_SH_ON | LLAMA_SH_MN
+                                             : LLAMA_SH_Q | LLAMA_SH_K; // (Gemma's norms read q and k)
+    if (flags & LLAMA_ACTS_FROZEN) {
+        if (!hooks_linear_reads(s, LIN_Q) && !hooks_linear_reads(s, LIN_K) && !hooks_linear_reads(s, LIN_V))
+            sh |= LLAMA_SH_LN1;
+        if (!hooks_linear_reads(s, LIN_GATE) && !hooks_linear_reads(s, LIN_UP)) sh |= LLAMA_SH_LN2;
+        if (!hooks_linear_reads(s, LIN_DOWN)) sh |= LLAMA_SH_ACT;
+    }
+    return sh;
+}
+
 static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
-                      int head_chunk, ArenaView *list) {
+                      int head_chunk, unsigned flags, ArenaView *list) {
     int Tx, S, pre;
     shape_with(c, s, T, &Tx, &S, &pre);
+    a->shared = shared_views(c, s, flags);
     a->rows_cap = rows_cap;
     a->head_chunk = chunk_of(rows_cap, head_chunk);
     a->B = B;
@@ -288,14 +303,14 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, i
     ADD(rope_lsin, G * N * H2, real);
     ADD(normg, llama_norm_count(c), real);
     ADD(embed, N * C, real);
-    ADD(ln1, L * N * C, real);
+    ADD(ln1, (a->shared & LLAMA_SH_LN1 ? 1 : L) * N * C, real);
     ADD(ln1_rstd, L * N, real);
-    ADD(q, L * N * QD, real);
-    ADD(k, L * N * KD, real);
+    ADD(q, (a->shared & LLAMA_SH_Q ? 1 : L) * N * QD, real);
+    ADD(k, (a->shared & LLAMA_SH_K ? 1 : L) * N * KD, real);
     ADD(v, L * N * KD, real);
-    ADD(qn, G * L * N * QD, real);
+    ADD(qn, G * (a->shared & LLAMA_SH_QN ? 1 : L) * N * QD, real);
     ADD(qn_rstd, G * L * N * NH, real);
-    ADD(kn, G * L * N * KD, real);
+    ADD(kn, G * (a->shared & LLAMA_SH_KN ? 1 : L) * N * KD, real);
     ADD(kn_rstd, G * L * N * NKV, real);
     ADD(q_rope, L * N * QD, real);
     ADD(k_rope, L * N * KD, real);
@@ -304,16 +319,16 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, i
     ADD(att, L * (size_t)B * c->NH * Tx * S, real);
     ADD(att_out, L * N * QD, real);
     ADD(o, L * N * C, real);
-    ADD(on, G * L * N * C, real);
+    ADD(on, G * (a->shared & LLAMA_SH_ON ? 1 : L) * N * C, real);
     ADD(on_rstd, G * L * N, real);
     ADD(res1, L * N * C, real);
-    ADD(ln2, L * N * C, real);
+    ADD(ln2, (a->shared & LLAMA_SH_LN2 ? 1 : L) * N * C, real);
     ADD(ln2_rstd, L * N, real);
     ADD(gate, L * N * FF, real);
     ADD(up, L * N * FF, real);
-    ADD(swiglu, L * N * FF, real);
+    ADD(swiglu, (a->shared & LLAMA_SH_ACT ? 1 : L) * N * FF, real);
     ADD(mlp, L * N * C, real);
-    ADD(mn, G * L * N * C, real);
+    ADD(mn, G * (a->shared & LLAMA_SH_MN ? 1 : L) * N * C, real);
     ADD(mn_rstd, G * L * N, real);
     ADD(out, L * N * C, real);
     ADD(lnf, N * C, real);
@@ -329,15 +344,16 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, i
     return n;
 }
 
-size_t llama_acts_bytes_chunk(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap, int head_chunk) {
+size_t llama_acts_bytes_chunk(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap, int head_chunk,
+                              unsigned flags) {
     LlamaActs a;
     ArenaView list[64];
-    int n = acts_table(&a, c, s, B, T, rows_cap, head_chunk, list);
+    int n = acts_table(&a, c, s, B, T, rows_cap, head_chunk, flags, list);
     return arena_layout(list, n, NULL);
 }
 
 size_t llama_acts_bytes_rows(const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap) {
-    return llama_acts_bytes_chunk(c, s, B, T, rows_cap, 0);
+    return llama_acts_bytes_chunk(c, s, B, T, rows_cap, 0, 0);
 }
 
 size_t llama_acts_bytes(const LlamaConfig *c, const ModelHooks *s, int B, int T) {
@@ -350,14 +366,14 @@ void llama_acts_bind(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, in
 
 void llama_acts_bind_rows(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
                           void *mem) {
-    llama_acts_bind_chunk(a, c, s, B, T, rows_cap, 0, mem);
+    llama_acts_bind_chunk(a, c, s, B, T, rows_cap, 0, 0, mem);
 }
 
 void llama_acts_bind_chunk(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, int B, int T, int rows_cap,
-                           int head_chunk, void *mem) {
+                           int head_chunk, unsigned flags, void *mem) {
     ArenaView list[64];
     memset(a, 0, sizeof *a);
-    int n = acts_table(a, c, s, B, T, rows_cap, head_chunk, list);
+    int n = acts_table(a, c, s, B, T, rows_cap, head_chunk, flags, list);
     a->bytes = arena_layout(list, n, mem);
     a->mem = mem;
     a->cfg = *c;
@@ -486,17 +502,20 @@ static void block_views(const LlamaActs *a, int l, BlockActs *v) {
     size_t ll = (size_t)l, N = (size_t)a->B * a->Tx, C = c->C, FF = c->FF;
     size_t QD = (size_t)c->NH * c->HS, KD = (size_t)c->NKV * c->HS;
 #define AT(f, n) (a->f ? a->f + ll * (n) : NULL)
+#define ATS(f, n, bit) (a->f ? a->f + (a->shared & (bit) ? 0 : ll) * (n) : NULL) /* one slot for every layer */
     *v = (BlockActs){
-        .ln1 = AT(ln1, N * C), .ln1_rstd = AT(ln1_rstd, N),
-        .q = AT(q, N * QD), .k = AT(k, N * KD), .v = AT(v, N * KD),
-        .qn = AT(qn, N * QD), .qn_rstd = AT(qn_rstd, N * c->NH), .kn = AT(kn, N * KD), .kn_rstd = AT(kn_rstd, N * c->NKV),
+        .ln1 = ATS(ln1, N * C, LLAMA_SH_LN1), .ln1_rstd = AT(ln1_rstd, N),
+        .q = ATS(q, N * QD, LLAMA_SH_Q), .k = ATS(k, N * KD, LLAMA_SH_K), .v = AT(v, N * KD),
+        .qn = ATS(qn, N * QD, LLAMA_SH_QN), .qn_rstd = AT(qn_rstd, N * c->NH), .kn = ATS(kn, N * KD, LLAMA_SH_KN),
+        .kn_rstd = AT(kn_rstd, N * c->NKV),
         .qr = AT(q_rope, N * QD), .kr = AT(k_rope, N * KD),
         .att = AT(att, (size_t)a->B * c->NH * a->Tx * a->S), .att_shared = 0,
-        .att_out = AT(att_out, N * QD), .o = AT(o, N * C), .on = AT(on, N * C), .on_rstd = AT(on_rstd, N),
-        .res1 = AT(res1, N * C), .ln2 = AT(ln2, N * C), .ln2_rstd = AT(ln2_rstd, N),
-        .gate = AT(gate, N * FF), .up = AT(up, N * FF), .act = AT(swiglu, N * FF),
-        .mlp = AT(mlp, N * C), .mn = AT(mn, N * C), .mn_rstd = AT(mn_rstd, N), .out = AT(out, N * C),
+        .att_out = AT(att_out, N * QD), .o = AT(o, N * C), .on = ATS(on, N * C, LLAMA_SH_ON), .on_rstd = AT(on_rstd, N),
+        .res1 = AT(res1, N * C), .ln2 = ATS(ln2, N * C, LLAMA_SH_LN2), .ln2_rstd = AT(ln2_rstd, N),
+        .gate = AT(gate, N * FF), .up = AT(up, N * FF), .act = ATS(swiglu, N * FF, LLAMA_SH_ACT),
+        .mlp = AT(mlp, N * C), .mn = ATS(mn, N * C, LLAMA_SH_MN), .mn_rstd = AT(mn_rstd, N), .out = AT(out, N * C),
     };
+#undef ATS
 #undef AT
 }
 

@@ -172,6 +172,9 @@ typedef struct {
      * lnf_rows in dlnf_rows; llama_backward scales it. For a frozen lm_head only (no dW). */
     int head_chunk;
     real *dlogits_chunk;   /* (head_chunk+1, V) */
+    /* Views the backward never reads share one layer's slot (LLAMA_ACTS_TRAIN, the _chunk binders):
+     * a bit per view (LLAMA_SH_*) set = every layer writes the same (B,Tx,..) slice. */
+    unsigned shared;
     const LlamaParams *head_w; /* the weights of the last llama_forward (the chunked head's lm_head) */
     void *mem;
     size_t bytes;
@@ -188,11 +191,21 @@ int llama_acts_alloc(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks
 size_t llama_acts_bytes_rows(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap);
 void llama_acts_bind_rows(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks *s, int B, int T,
                           int rows_cap, void *mem);
-/* the same with the head in chunks of head_chunk rows (0: not; see head_chunk) */
+/* the same with the head in chunks of head_chunk rows (0: not; see head_chunk), and the layout of
+ * `flags`: LLAMA_ACTS_TRAIN keeps one layer's slot (not L) of each view the backward does not read
+ * (Gemma's q_norm / k_norm / post-norm outputs, Llama's q and k before RoPE: their backwards need
+ * only the norms' inputs and rstd); with LLAMA_ACTS_FROZEN too (the base has no gradient), also of
+ * the inputs of the linear layers whose weight gradient is not formed (ln1, ln2, act) unless an
+ * adapter's hook at that site reads its input (hooks_linear_reads: LoRA's A gradient). The
+ * forward's results are the same; only intermediate views of earlier layers are overwritten. */
 #define LLAMA_HEAD_CHUNK 64
-size_t llama_acts_bytes_chunk(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap, int head_chunk);
+enum { LLAMA_ACTS_TRAIN = 1, LLAMA_ACTS_FROZEN = 2 };
+enum { LLAMA_SH_Q = 1, LLAMA_SH_K = 2, LLAMA_SH_QN = 4, LLAMA_SH_KN = 8, LLAMA_SH_ON = 16, LLAMA_SH_MN = 32,
+       LLAMA_SH_LN1 = 64, LLAMA_SH_LN2 = 128, LLAMA_SH_ACT = 256 };
+size_t llama_acts_bytes_chunk(const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap, int head_chunk,
+                              unsigned flags);
 void llama_acts_bind_chunk(LlamaActs *a, const LlamaConfig *c, const struct ModelHooks *s, int B, int T, int rows_cap,
-                           int head_chunk, void *mem);
+                           int head_chunk, unsigned flags, void *mem);
 /* Selects the rows whose logits the loss uses: those whose shifted target (labels, extended over
  * virtual tokens) is kept. Call before llama_forward on activations with rows_cap > 0, with the
  * labels that llama_loss and llama_backward will get; fails when more than rows_cap rows qualify. */
