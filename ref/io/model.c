@@ -266,7 +266,22 @@ static int params_fit(const LlamaConfig *c, const char *label, afx_err *e) {
 static const char *const HF_FIELDS[7] = {"vocab_size", "hidden_size", "num_attention_heads", "head_dim",
                                          "num_key_value_heads", "intermediate_size", "num_hidden_layers"};
 
-static int load_hf(Model *m, const char *dir, afx_err *e) {
+/* 1 if the matrix kind can stay as the file's bytes: every layer's tensor is BF16 or F16 */
+static int keepable_st(const LlamaConfig *c, const st_source *src, int kind, afx_err *e) {
+    size_t shape[2];
+    int ndim;
+    if (llama_tensor_info(c, kind, 0, NULL, 0, shape, &ndim) || ndim != 2) return 0; /* the matrices only */
+    int layers = llama_tensor_is_per_layer(kind) ? c->L : 1;
+    for (int l = 0; l < layers; l++) {
+        const st_tensor *t;
+        const char *label;
+        if (llama_tensor_find(c, src, "", kind, l, &t, &label, e) || !t) return 0; /* (checked before: found) */
+        if (t->dtype != ST_BF16 && t->dtype != ST_F16) return 0;
+    }
+    return 1;
+}
+
+static int load_hf(Model *m, const char *dir, const ModelOpts *o, afx_err *e) {
     char cfg_path[1024];
     HfFiles h = {0};
     st_source src = {0};
@@ -279,10 +294,52 @@ static int load_hf(Model *m, const char *dir, afx_err *e) {
     src = (st_source){.files = h.files, .labels = (const char *const *)h.paths, .n = h.n_files,
                       .locate = h.index ? hf_locate : NULL, .ctx = &h};
     TensorSrc ts = {.st = &src};
-    if (sizes_match(&ts, &m->cfg, HF_FIELDS, cfg_path, dir, e) || llama_params_check(&m->cfg, &src, "", e) ||
-        params_fit(&m->cfg, dir, e) || llama_params_alloc(&m->w, &m->cfg, e))
+    const LlamaConfig *c = &m->cfg;
+    if (sizes_match(&ts, c, HF_FIELDS, cfg_path, dir, e) || llama_params_check(c, &src, "", e) || params_fit(c, dir, e))
         goto done;
-    rc = llama_params_load(&m->w, &src, "", m->source_dtype, sizeof m->source_dtype, e);
+    /* which kinds stay as the file's BF16 / F16 bytes (HF order already: no permutation) */
+    unsigned kept = 0;
+    size_t nq = 0;
+    for (int kind = 0; kind < LT_COUNT && o && o->keep_blocks; kind++)
+        if (llama_tensor_exists(c, kind) && keepable_st(c, &src, kind, e)) {
+            kept |= 1u << kind;
+            nq += llama_tensor_is_per_layer(kind) ? (size_t)c->L : 1;
+        }
+    size_t n = llama_params_count_kept(c, kept);
+    real *mem = calloc(n ? n : 1, sizeof(real));
+    m->qm = nq ? calloc(nq, sizeof *m->qm) : NULL;
+    if (!mem || (nq && !m->qm)) {
+        free(mem);
+        afx_fail(e, "%s: out of memory allocating %zu parameters", dir, n);
+        goto done;
+    }
+    llama_params_bind_kept(&m->w, c, mem, kept);
+    m->w.owns = 1;
+    m->kept = kept;
+    QMat *qnext = m->qm;
+    for (int kind = 0; kind < LT_COUNT; kind++) {
+        if (!(kept >> kind & 1u)) continue;
+        m->w.q[kind] = qnext;
+        for (int l = 0; l < (llama_tensor_is_per_layer(kind) ? c->L : 1); l++) {
+            const st_tensor *t;
+            const char *label;
+            if (llama_tensor_find(c, &src, "", kind, l, &t, &label, e)) goto done;
+            QMat *q = qnext++;
+            q->type = t->dtype == ST_BF16 ? QT_BF16 : QT_F16;
+            q->rows = (int)t->shape[0], q->cols = (int)t->shape[1];
+            q->row_bytes = (size_t)q->cols * 2;
+            q->data = t->data;
+            llama_dtype_note(m->source_dtype, sizeof m->source_dtype, st_dtype_name(t->dtype));
+        }
+    }
+    if (c->tied && (kept >> LT_EMBED & 1u)) m->w.q[LT_LM_HEAD] = m->w.q[LT_EMBED];
+    rc = llama_params_load_except(&m->w, &src, "", kept, m->source_dtype, sizeof m->source_dtype, e);
+    if (!rc && kept) { /* the blocks point into the files' mappings: they stay with the model */
+        m->stf = h.files, m->n_stf = h.n_files;
+        h.files = NULL;
+        for (size_t i = 0; i < h.n_files; i++) free(h.paths[i]);
+        h.n_files = 0;
+    }
 done:
     hf_close(&h);
     return rc;
@@ -748,7 +805,7 @@ int model_load_opts(Model *m, const char *path, const ModelOpts *o, afx_err *e) 
     int rc;
     if (S_ISDIR(sb.st_mode)) {
         m->format = MODEL_HF_DIR;
-        rc = load_hf(m, path, e);
+        rc = load_hf(m, path, o, e);
     } else {
         m->format = MODEL_GGUF;
         rc = load_gguf(m, path, o, e);
@@ -766,6 +823,8 @@ void model_free(Model *m) {
     free(m->qm);
     free(m->qown);
     afx_unmap_file(m->map, m->map_size);
+    for (size_t i = 0; i < m->n_stf; i++) st_close(&m->stf[i]);
+    free(m->stf);
     memset(m, 0, sizeof *m);
     m->bos_id = m->eos_id = -1;
 }

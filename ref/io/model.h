@@ -28,6 +28,7 @@
 
 #include "err.h"
 #include "llama.h"
+#include "safetensors.h"
 
 typedef enum { MODEL_HF_DIR, MODEL_GGUF } model_format;
 
@@ -45,13 +46,16 @@ typedef struct {
     unsigned char *qown;    /* blocks that had to be rewritten (GGUF Llama q/k rows, permuted) */
     const unsigned char *map; /* the GGUF file, mapped read-only, while blocks point into it */
     size_t map_size;
+    st_file *stf;           /* an HF model's safetensors files (mapped), kept open while blocks point in */
+    size_t n_stf;
 } Model;
 
 typedef struct {
     /* 1: every matrix a GGUF file stores in a block format that quant.h decodes (Q8_0, Q5_0, Q4_K,
-     * Q6_K, ..., F16, BF16) stays as the file's bytes (mapped, not copied) and is decoded inside the
-     * kernels; the weights are then frozen (no full fine-tuning). 0: everything converted to real.
-     * A kind is kept only when every layer's tensor of it is in such a format. */
+     * Q6_K, ..., F16, BF16), and every BF16 / F16 matrix of an HF model's safetensors, stays as the
+     * file's bytes (mapped, not copied) and is decoded inside the kernels; the weights are then
+     * frozen (no full fine-tuning). 0: everything converted to real. A kind is kept only when every
+     * layer's tensor of it is in such a format. */
     int keep_blocks;
 } ModelOpts;
 

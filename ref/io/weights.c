@@ -74,8 +74,14 @@ int llama_params_check(const LlamaConfig *c, const st_source *src, const char *p
 
 int llama_params_load(LlamaParams *p, const st_source *src, const char *prefix, char *dtype, size_t dtype_len,
                       afx_err *e) {
+    return llama_params_load_except(p, src, prefix, 0, dtype, dtype_len, e);
+}
+
+int llama_params_load_except(LlamaParams *p, const st_source *src, const char *prefix, unsigned skip, char *dtype,
+                             size_t dtype_len, afx_err *e) {
     if (!prefix) prefix = "";
     for (int kind = 0; kind < LT_COUNT; kind++) {
+        if (skip >> kind & 1u) continue;
         int layers = llama_tensor_is_per_layer(kind) ? p->cfg.L : 1;
         for (int l = 0; l < layers; l++)
             if (load_one(p, src, prefix, kind, l, dtype, dtype_len, e)) return -1;

@@ -36,6 +36,9 @@ typedef struct {
  * 2-D tensors (the matrices), or "mixed" (llama_dtype_note). */
 int llama_params_load(LlamaParams *p, const st_source *src, const char *prefix, char *dtype, size_t dtype_len,
                       afx_err *e);
+/* the same for every kind whose bit (1u << kind) is not set in `skip` (kinds kept in blocks) */
+int llama_params_load_except(LlamaParams *p, const st_source *src, const char *prefix, unsigned skip, char *dtype,
+                             size_t dtype_len, afx_err *e);
 
 /* The same checks with nothing copied and nothing allocated: every tensor of config c is in src
  * with exactly its shape. What a loader runs before it allocates c's parameters, so that sizes in a
