@@ -717,10 +717,15 @@ static void rope_backward_simd(float *dinp, const float *dout, const float *cos_
 /* ============================================================================================ */
 /* attention                                                                                     */
 
-static void attention_forward_simd(float *out, float *att, const float *q, const float *k, const float *v,
+#define ATT_BK 64 /* keys per block of the online softmax */
+
+static void attention_forward_simd(float *out, float *lse, float *att, const float *q, const float *k, const float *v,
                                    const int *keymask, const AttnSpec *spec, int B, int T, int S, int NH, int NKV,
                                    int HS) {
-    // q (B,T,NH,HS); k, v (B,S,NKV,HS); att (B,NH,T,S); out (B,T,NH,HS). One task per (b, h).
+    // q (B,T,NH,HS); k, v (B,S,NKV,HS); lse (B,NH,T); att (B,NH,T,S) or NULL; out (B,T,NH,HS).
+    // One task per (b, h). Flash style over blocks of ATT_BK keys: the block's scaled scores (-inf
+    // where not visible), m = the running max, l = sum exp(z - m), out = sum exp(z - m) v; a block
+    // with a larger max rescales l and out by exp(m_old - m_new). out /= l and lse = m + log l at the end.
     int rep = NH / NKV, off = S - T;
     float scale = (float)attn_scale(spec, HS);
     size_t kstride = (size_t)NKV * HS;
@@ -730,90 +735,112 @@ static void attention_forward_simd(float *out, float *att, const float *q, const
             int g = h / rep;
             const float *kb = k + ((size_t)b * S * NKV + g) * HS, *vb = v + ((size_t)b * S * NKV + g) * HS;
             const int *km = keymask ? keymask + (size_t)b * S : NULL;
+            float z[ATT_BK];
             for (int t = 0; t < T; t++) {
                 const float *qt = q + (((size_t)b * T + t) * NH + h) * HS;
-                float *p = att + (((size_t)b * NH + h) * T + t) * S;
                 float *o = out + (((size_t)b * T + t) * NH + h) * HS;
                 int lim = t + off + 1; // causal: keys 0..lim-1 (lim <= S)
-                // pass 1: scaled scores of visible keys and their max; -inf marks a masked key
-                float maxv = -INFINITY;
-                int any = 0;
-                for (int s = 0; s < lim; s++) {
-                    if (!attn_visible(spec, km, t, s, off)) { p[s] = -INFINITY; continue; }
-                    p[s] = vdot(qt, kb + (size_t)s * kstride, HS) * scale;
-                    if (!any || p[s] > maxv) maxv = p[s];
-                    any = 1;
+                float m = -INFINITY, l = 0;
+                for (int i = 0; i < HS; i++) o[i] = 0;
+                for (int s0 = 0; s0 < lim; s0 += ATT_BK) {
+                    int n = imin(ATT_BK, lim - s0);
+                    float bmax = -INFINITY;
+                    for (int j = 0; j < n; j++) {
+                        int s = s0 + j;
+                        z[j] = attn_visible(spec, km, t, s, off) ? vdot(qt, kb + (size_t)s * kstride, HS) * scale : -INFINITY;
+                        if (z[j] > bmax) bmax = z[j];
+                    }
+                    if (bmax == -INFINITY) continue; // nothing visible in this block
+                    if (bmax > m) { // a new max: what was summed so far shrinks
+                        float c = m == -INFINITY ? 0.0f : (float)exp((double)(m - bmax));
+                        l *= c;
+                        vf vc = VSET1(c);
+                        for (int i = 0; i < HS; i += VW) {
+                            int cnt = imin(VW, HS - i);
+                            vstore_part(o + i, VMUL(vload_part(o + i, cnt), vc), cnt);
+                        }
+                        m = bmax;
+                    }
+                    vf vm = VSET1(m), acc = VZERO();
+                    for (int j = 0; j < n; j += VW) { // exp(z - m): exactly 0 where z = -inf
+                        int cnt = imin(VW, n - j);
+                        vf e = vexp(VSUB(vload_part(z + j, cnt), vm));
+                        vstore_part(z + j, e, cnt);
+                        acc = VADD(acc, vkeep_first(e, cnt));
+                    }
+                    l += VHSUM(acc);
+                    wsum_rows(o, 1.0f, z, vb + (size_t)s0 * kstride, kstride, n, HS, 1); // (zero weights skipped)
                 }
-                for (int s = lim; s < S; s++) p[s] = 0;
-                if (!any) { // no visible key: probabilities and output 0
-                    for (int s = 0; s < lim; s++) p[s] = 0;
-                    for (int i = 0; i < HS; i++) o[i] = 0;
-                    continue;
+                float *lt = lse + ((size_t)b * NH + h) * T + t;
+                *lt = l > 0 ? m + (float)log((double)l) : 0; // no visible key: out stays 0 (lse unused then)
+                if (l > 0) {
+                    vf inv = VSET1(1.0f / l);
+                    for (int i = 0; i < HS; i += VW) {
+                        int cnt = imin(VW, HS - i);
+                        vstore_part(o + i, VMUL(vload_part(o + i, cnt), inv), cnt);
+                    }
                 }
-                // pass 2: exp(z - max) (exactly 0 for masked keys), their sum, then the division
-                vf vm = VSET1(maxv), acc = VZERO();
-                for (int s = 0; s < lim; s += VW) {
-                    int cnt = imin(VW, lim - s);
-                    vf e = vexp(VSUB(vload_part(p + s, cnt), vm));
-                    vstore_part(p + s, e, cnt);
-                    acc = VADD(acc, vkeep_first(e, cnt));
-                }
-                vf vsum = VSET1(VHSUM(acc));
-                for (int s = 0; s < lim; s += VW) {
-                    int cnt = imin(VW, lim - s);
-                    vstore_part(p + s, VDIV(vload_part(p + s, cnt), vsum), cnt);
-                }
-                // pass 3: out = P V (zero probabilities skipped, as in ref)
-                wsum_rows(o, 1.0f, p, vb, kstride, lim, HS, 0);
+                if (!att) continue;
+                float *pr = att + (((size_t)b * NH + h) * T + t) * S; // the probabilities, from lse
+                for (int s = 0; s < S; s++)
+                    pr[s] = l > 0 && s < lim && attn_visible(spec, km, t, s, off)
+                                ? (float)exp((double)(vdot(qt, kb + (size_t)s * kstride, HS) * scale - *lt))
+                                : 0.0f;
             }
         }
 }
 
-static void attention_backward_simd(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
-                                    const float *k, const float *v, const float *att, const AttnSpec *spec, int B,
-                                    int T, int S, int NH, int NKV, int HS) {
-    // dp_s = do.v_s ; dz_s = p_s (dp_s - sum_s' p_s' dp_s') ; dq += scale sum_s dz_s k_s ;
-    // dk_s += scale sum_{h,t} dz_s q ; dv_s += sum_{h,t} p_s do.  One task per (b, KV head g): it owns
-    // dk/dv of head g. Pass 1 walks the query rows (dz, dq); pass 2 the keys, each key's dk/dv
-    // summed over the (h, t) of the group in registers, in the order h, then t. Uses that att is 0
-    // where a key is not visible (ops.h), so nothing past the causal limit is read.
+static void attention_backward_simd(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
+                                    const float *k, const float *v, const float *lse, const int *keymask,
+                                    const AttnSpec *spec, int B, int T, int S, int NH, int NKV, int HS) {
+    // p_s = exp(z_s - lse) recomputed ; dp_s = do.v_s ; dz_s = p_s (dp_s - sum_s' p_s' dp_s') ;
+    // dq += scale sum_s dz_s k_s ; dk_s += scale dz_s q ; dv_s += p_s do.  One task per (b, KV head g):
+    // it owns dk/dv of head g and its scratch (p and dz of one query row, 2S floats), and walks the
+    // query rows in the order h, then t (the order of every dk/dv sum, whatever the thread count).
     int rep = NH / NKV, off = S - T;
     float scale = (float)attn_scale(spec, HS);
-    size_t kstride = (size_t)NKV * HS, qstride = (size_t)NH * HS;
+    size_t kstride = (size_t)NKV * HS;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * NH * T * S * HS > 16384)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < NKV; g++) {
             const float *kb = k + ((size_t)b * S * NKV + g) * HS, *vb = v + ((size_t)b * S * NKV + g) * HS;
+            float *dkb = dk + ((size_t)b * S * NKV + g) * HS, *dvb = dv + ((size_t)b * S * NKV + g) * HS;
+            const int *km = keymask ? keymask + (size_t)b * S : NULL;
+            float *p = scratch + ((size_t)b * NKV + g) * 2 * S, *dz = p + S;
             for (int h = g * rep; h < (g + 1) * rep; h++)
                 for (int t = 0; t < T; t++) {
-                    const float *p = att + (((size_t)b * NH + h) * T + t) * S;
-                    float *dz = datt + (((size_t)b * NH + h) * T + t) * S;
+                    float lt = lse[((size_t)b * NH + h) * T + t]; // (a row that saw no key: p = 0 below)
                     const float *dot = dout + (((size_t)b * T + t) * NH + h) * HS;
+                    const float *qt = q + (((size_t)b * T + t) * NH + h) * HS;
                     float *dqt = dq + (((size_t)b * T + t) * NH + h) * HS;
-                    int lim = t + off + 1; // att is 0 past the causal limit (attention_forward's contract)
+                    int lim = t + off + 1;
+                    for (int s = 0; s < lim; s++) // scores (-inf where not visible), then p = exp(z - lse)
+                        p[s] = attn_visible(spec, km, t, s, off) ? vdot(qt, kb + (size_t)s * kstride, HS) * scale : -INFINITY;
+                    vf vl = VSET1(lt);
+                    for (int s = 0; s < lim; s += VW) {
+                        int cnt = imin(VW, lim - s);
+                        vstore_part(p + s, vexp(VSUB(vload_part(p + s, cnt), vl)), cnt);
+                    }
                     float psum = 0;
                     for (int s = 0; s < lim; s++) {
                         if (p[s] == 0) { dz[s] = 0; continue; }
-                        float d = vdot(dot, vb + (size_t)s * kstride, HS);
-                        dz[s] = d;
-                        psum += p[s] * d;
+                        dz[s] = vdot(dot, vb + (size_t)s * kstride, HS);
+                        psum += p[s] * dz[s];
                     }
                     for (int s = 0; s < lim; s++)
                         if (p[s] != 0) dz[s] = p[s] * (dz[s] - psum);
-                    for (int s = lim; s < S; s++) dz[s] = 0;
                     wsum_rows(dqt, scale, dz, kb, kstride, lim, HS, 1);
+                    for (int s = 0; s < lim; s++) { // dk_s += scale dz_s q, dv_s += p_s do
+                        if (p[s] == 0) continue;
+                        vf zk = VSET1(scale * dz[s]), pv = VSET1(p[s]);
+                        float *dks = dkb + (size_t)s * kstride, *dvs = dvb + (size_t)s * kstride;
+                        for (int i = 0; i < HS; i += VW) {
+                            int cnt = imin(VW, HS - i);
+                            vstore_part(dks + i, VFMA(zk, vload_part(qt + i, cnt), vload_part(dks + i, cnt)), cnt);
+                            vstore_part(dvs + i, VFMA(pv, vload_part(dot + i, cnt), vload_part(dvs + i, cnt)), cnt);
+                        }
+                    }
                 }
-            // pass 2: weights down a column of dz / p (stride S), rows q / dout of the query heads;
-            // key s is seen by the queries t >= s - off only
-            size_t a0 = ((size_t)b * NH + (size_t)g * rep) * T * S, r0 = ((size_t)b * T * NH + (size_t)g * rep) * HS;
-            for (int s = 0; s < S; s++) {
-                int t0 = s - off > 0 ? s - off : 0;
-                size_t wa = a0 + (size_t)t0 * S + s, ra = r0 + (size_t)t0 * qstride;
-                wterms tk = {datt + wa, q + ra, (size_t)S, (size_t)T * S, qstride, (size_t)HS, T - t0, rep};
-                wsum(dk + ((size_t)b * S + s) * kstride + (size_t)g * HS, scale, tk, HS, 1);
-                wterms tv = {att + wa, dout + ra, (size_t)S, (size_t)T * S, qstride, (size_t)HS, T - t0, rep};
-                wsum(dv + ((size_t)b * S + s) * kstride + (size_t)g * HS, 1.0f, tv, HS, 1);
-            }
         }
 }
 

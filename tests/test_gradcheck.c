@@ -130,10 +130,10 @@ static void check_rope(unsigned long long *s) {
     check_grad("rope d(input) (llama3 scaling, pos 5/17/1000)", x, N * NH * HS, dx, rope_loss, &c);
 }
 
-typedef struct { real *out, *att, *q, *k, *v, *gy; const int *mask; int B, T, S, NH, NKV, HS; const AttnSpec *sp; } AttCtx;
+typedef struct { real *out, *lse, *att, *q, *k, *v, *gy; const int *mask; int B, T, S, NH, NKV, HS; const AttnSpec *sp; } AttCtx;
 static double att_loss(void *p) {
     AttCtx *c = p;
-    attention_forward(c->out, c->att, c->q, c->k, c->v, c->mask, c->sp, c->B, c->T, c->S, c->NH, c->NKV, c->HS);
+    attention_forward(c->out, c->lse, c->att, c->q, c->k, c->v, c->mask, c->sp, c->B, c->T, c->S, c->NH, c->NKV, c->HS);
     return dot(c->out, c->gy, (size_t)c->B * c->T * c->NH * c->HS);
 }
 static void check_attention(unsigned long long *s, const AttnSpec *sp, const char *label) {
@@ -142,14 +142,14 @@ static void check_attention(unsigned long long *s, const AttnSpec *sp, const cha
     enum { B = 2, T = 4, S = 6, NH = 4, NKV = 2, HS = 3 };
     int mask[B * S] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1};
     static real q[B * T * NH * HS], k[B * S * NKV * HS], v[B * S * NKV * HS], gy[B * T * NH * HS];
-    static real out[B * T * NH * HS], att[B * NH * T * S], datt[B * NH * T * S];
+    static real out[B * T * NH * HS], lse[B * NH * T], att[B * NH * T * S], scratch[B * NKV * 2 * S];
     static real dq[B * T * NH * HS], dk[B * S * NKV * HS], dv[B * S * NKV * HS];
     fill(q, sizeof q / sizeof q[0], s, 1); fill(k, sizeof k / sizeof k[0], s, 1);
     fill(v, sizeof v / sizeof v[0], s, 1); fill(gy, sizeof gy / sizeof gy[0], s, 1);
     memset(dq, 0, sizeof dq); memset(dk, 0, sizeof dk); memset(dv, 0, sizeof dv);
-    AttCtx c = {out, att, q, k, v, gy, mask, B, T, S, NH, NKV, HS, sp};
+    AttCtx c = {out, lse, att, q, k, v, gy, mask, B, T, S, NH, NKV, HS, sp};
     att_loss(&c);
-    attention_backward(dq, dk, dv, datt, gy, q, k, v, att, sp, B, T, S, NH, NKV, HS);
+    attention_backward(dq, dk, dv, scratch, gy, q, k, v, lse, mask, sp, B, T, S, NH, NKV, HS);
     char what[128];
     snprintf(what, sizeof what, "attention d(q) (%s)", label);
     check_grad(what, q, sizeof q / sizeof q[0], dq, att_loss, &c);

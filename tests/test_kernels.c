@@ -101,12 +101,13 @@ static void call(const Kernels *K, const Case *c, float **o) {
     case E_RMS_B: K->rmsnorm_backward(o[0], o[1], c->c, c->a, c->b, c->d, c->N, c->C); break;
     case E_ROPE_F: K->rope_forward(o[0], c->a, c->b, c->c, c->N, c->NH, c->HS); break;
     case E_ROPE_B: K->rope_backward(o[0], c->a, c->b, c->c, c->N, c->NH, c->HS); break;
-    case E_ATT_F:
-        K->attention_forward(o[0], o[1], c->a, c->b, c->c, c->ints, &c->spec, c->B, c->T, c->S, c->NH, c->NKV, c->HS);
+    case E_ATT_F: // out, lse and (when its output is given) the probabilities
+        K->attention_forward(o[0], o[1], o[2], c->a, c->b, c->c, c->ints, &c->spec, c->B, c->T, c->S, c->NH, c->NKV,
+                             c->HS);
         break;
-    case E_ATT_B:
-        K->attention_backward(o[0], o[1], o[2], o[3], c->e, c->a, c->b, c->c, c->d, &c->spec, c->B, c->T, c->S, c->NH,
-                              c->NKV, c->HS);
+    case E_ATT_B: // (c->f: the scratch, whose contents are each table's own)
+        K->attention_backward(o[0], o[1], o[2], c->f, c->e, c->a, c->b, c->c, c->d, c->ints, &c->spec, c->B, c->T, c->S,
+                              c->NH, c->NKV, c->HS);
         break;
     case E_SWI_F: K->swiglu_forward(o[0], c->a, c->b, c->n); break;
     case E_SWI_B: K->swiglu_backward(o[0], o[1], c->c, c->a, c->b, c->n); break;
@@ -313,35 +314,45 @@ static void cases_attention(const Kernels *K, int ki) {
                                   {3, 9, 12, 6, 2, 48, 1, 0, 0}, {1, 4, 4, 2, 1, 130, 1, 0, 0},
                                   {2, 20, 20, 2, 2, 64, 0, 0, 0}, {2, 7, 7, 4, 1, 12, 1, 4, 0},
                                   {2, 7, 10, 4, 1, 12, 0, 4, 3}, {1, 9, 13, 4, 2, 17, 2, 3, 0},
-                                  {1, 30, 30, 2, 1, 256, 0, 16, 0}};
+                                  {1, 30, 30, 2, 1, 256, 0, 16, 0}, {1, 70, 150, 4, 1, 40, 1, 0, 0},
+                                  {2, 130, 130, 2, 2, 16, 1, 0, 0}, {1, 100, 110, 2, 1, 16, 0, 40, 10}};
+    // (S > 64: several key blocks of the SIMD online softmax, a later block holding a larger max)
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         int B = dims[i][0], T = dims[i][1], S = dims[i][2], NH = dims[i][3], NKV = dims[i][4], HS = dims[i][5];
         int pad = dims[i][6];
         AttnSpec sp = {dims[i][7] ? 1.0 / sqrt(HS + 3.0) : 0, dims[i][7], dims[i][8]};
         size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * S * NKV * HS, na = (size_t)B * NH * T * S;
-        Case c = {.entry = E_ATT_F, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 2};
+        size_t nl = (size_t)B * NH * T;
+        for (int with_att = 1; with_att >= 0; with_att--) { // (the forward without the probabilities too)
+        Case c = {.entry = E_ATT_F, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 3};
         c.spec = sp;
         snprintf(c.dims, sizeof c.dims, "B=%d T=%d S=%d NH=%d NKV=%d HS=%d mask=%s window=%d exempt=%d", B, T, S, NH,
                  NKV, HS, pad == 2 ? "NULL" : pad ? "leftpad" : "ones", sp.window, sp.exempt);
         c.a = rnd(nq, 1.5), c.b = rnd(nk, 1.5), c.c = rnd(nk, 1), c.ints = make_mask(B, S, pad);
-        c.outn[0] = nq, c.outn[1] = na, c.init[0] = nans(nq), c.init[1] = nans(na);
-        c.outname[0] = "out", c.outname[1] = "att";
+        c.outn[0] = nq, c.outn[1] = nl, c.outn[2] = na, c.init[0] = nans(nq), c.init[1] = nans(nl);
+        c.init[2] = with_att ? nans(na) : NULL;
+        c.outname[0] = "out", c.outname[1] = "lse", c.outname[2] = "att";
         run_case(K, ki, &c);
-        // backward on the probabilities of the reference forward
-        Case d = {.entry = E_ATT_B, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 4, .spec = sp};
+        if (!with_att) { free_case(&c); continue; }
+        // backward on the log-sum-exp of the reference forward
+        Case d = {.entry = E_ATT_B, .B = B, .T = T, .S = S, .NH = NH, .NKV = NKV, .HS = HS, .nout = 3, .spec = sp};
         memcpy(d.dims, c.dims, sizeof d.dims);
         d.a = c.a, d.b = c.b, d.c = c.c, c.a = c.b = c.c = NULL;
-        d.d = malloc(na * sizeof(float));
+        d.ints = c.ints ? malloc((size_t)B * S * sizeof(int)) : NULL;
+        if (d.ints) memcpy(d.ints, c.ints, (size_t)B * S * sizeof(int));
+        d.d = malloc(nl * sizeof(float));
         float *o = malloc(nq * sizeof(float));
-        attention_forward(o, d.d, d.a, d.b, d.c, c.ints, &sp, B, T, S, NH, NKV, HS);
+        attention_forward(o, d.d, NULL, d.a, d.b, d.c, c.ints, &sp, B, T, S, NH, NKV, HS);
         free(o);
         d.e = rnd(nq, 1);
-        d.outn[0] = nq, d.outn[1] = nk, d.outn[2] = nk, d.outn[3] = na;
-        d.init[0] = rnd(nq, 0.3), d.init[1] = rnd(nk, 0.3), d.init[2] = rnd(nk, 0.3), d.init[3] = nans(na);
-        d.outname[0] = "dq", d.outname[1] = "dk", d.outname[2] = "dv", d.outname[3] = "datt";
+        d.f = nans(attention_scratch_count(B, S, NKV));
+        d.outn[0] = nq, d.outn[1] = nk, d.outn[2] = nk;
+        d.init[0] = rnd(nq, 0.3), d.init[1] = rnd(nk, 0.3), d.init[2] = rnd(nk, 0.3);
+        d.outname[0] = "dq", d.outname[1] = "dk", d.outname[2] = "dv";
         run_case(K, ki, &d);
         free_case(&c);
         free_case(&d);
+        }
     }
 }
 

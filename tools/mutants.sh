@@ -15,7 +15,8 @@ MUTANTS='
 rmsnorm_bwd_mean_term|ref/core/ops.c|s/dx\[c\] += r \* g\[c\] \* w\[c\] - k \* x\[c\] \* dot;/dx[c] += r * g[c] * w[c] + 0 * k * dot;/
 rope_bwd_one_side|ref/core/ops.c|s/dx\[j\] += g1 \* c\[j\] + g2 \* s\[j\];/dx[j] += g1 * c[j];/
 rope_bwd_sign|ref/core/ops.c|s/dx\[j + H2\] += g2 \* c\[j\] - g1 \* s\[j\];/dx[j + H2] += g2 * c[j] + g1 * s[j];/
-attention_bwd_rowsum|ref/core/ops.c|s/real z = p\[s\] \* (dz\[s\] - psum);/real z = p[s] * dz[s];/
+attention_bwd_rowsum|ref/core/ops.c|s/real z = p\[s\] \* (dp\[s\] - psum);/real z = p[s] * dp[s];/
+attention_lse_log_dropped|ref/core/ops.c|s/\*lt = l > 0 ? m + (real)log((double)l) : 0;/*lt = l > 0 ? m : 0;/
 swiglu_bwd_sigmoid_term|ref/core/ops.c|s/sg \* (1 + a \* (1 - sg))/sg/
 crossentropy_bwd_onehot|ref/core/ops.c|s/(p - (i == y ? 1.0 : 0.0))/(p - (i == y ? 0.5 : 0.0))/
 tied_embedding_one_use|ref/core/llama.c|s/embedding_backward(gslot(g, LT_EMBED, 0), dxb/embedding_backward(g \&\& g->cfg.tied ? NULL : gslot(g, LT_EMBED, 0), dxb/

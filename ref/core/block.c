@@ -114,8 +114,9 @@ void block_forward(const BlockRun *r, int l, const BlockActs *a, const real *x, 
         real *kd = ks->k + ((size_t)b * ks->stride + ks->row0) * KD, *vd = ks->v + ((size_t)b * ks->stride + ks->row0) * KD;
         if (kd != a->kr + (size_t)b * Tx * KD) memcpy(kd, a->kr + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
         if (vd != a->v + (size_t)b * Tx * KD) memcpy(vd, a->v + (size_t)b * Tx * KD, (size_t)Tx * KD * sizeof(real));
-        real *att = a->att + (a->att_shared ? 0 : (size_t)b * c->NH * Tx * S);
-        K->attention_forward(a->att_out + (size_t)b * Tx * QD, att, a->qr + (size_t)b * Tx * QD,
+        real *lse = a->lse + (a->lse_shared ? 0 : (size_t)b * c->NH * Tx);
+        real *att = a->att ? a->att + (size_t)b * c->NH * Tx * S : NULL;
+        K->attention_forward(a->att_out + (size_t)b * Tx * QD, lse, att, a->qr + (size_t)b * Tx * QD,
                              ks->k + (size_t)b * ks->stride * KD, ks->v + (size_t)b * ks->stride * KD,
                              ks->mask + (size_t)b * ks->stride, &sp, 1, Tx, S, c->NH, c->NKV, c->HS);
     }

@@ -22,8 +22,9 @@ typedef struct {
     real *qn, *qn_rstd;          /* (N,QD), (N*NH)       Gemma: q_norm(q) */
     real *kn, *kn_rstd;          /* (N,KD), (N*NKV)      Gemma: k_norm(k) */
     real *qr, *kr;               /* (N,QD), (N,KD)       after RoPE */
-    real *att;                   /* (B,NH,Tx,S) probabilities; att_shared: one (NH,Tx,S) reused per row */
-    int att_shared;
+    real *lse;                   /* (B,NH,Tx) log-sum-exp of each query's scores; lse_shared: one (NH,Tx) per row */
+    int lse_shared;
+    real *att;                   /* NULL, or (B,NH,Tx,S) the probabilities too (the golden/debug path) */
     real *att_out;               /* (N,QD)               P.V (+ adapter terms) */
     real *o;                     /* (N,C)                o_proj output */
     real *on, *on_rstd;          /* (N,C), (N)           Gemma: post_attention_layernorm(o) */

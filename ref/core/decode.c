@@ -53,7 +53,7 @@ static int cache_parts(LlamaCache *c, ArenaView *p) {
     ADD(mlp, B * Tc * C, real);
     ADD(mn, G * B * Tc * C, real);
     ADD(mn_rstd, G * B * Tc, real);
-    ADD(att, (size_t)g->NH * Tc * R, real);
+    ADD(lse, (size_t)g->NH * Tc, real);
     ADD(logits, B * Tc * (size_t)g->V, real);
 #undef ADD
     return n;
@@ -126,7 +126,7 @@ static void decode_place(void *ctx, int l, BlockActs *ba, KeyStore *ks) {
     if (c->observe) c->observe(c->observe_ctx, l, c->x, c->B, dp->Tx, dp->Pv); // layer l's input
     *ba = (BlockActs){.ln1 = c->ln, .ln1_rstd = c->rstd, .q = c->q, .k = c->kp, .v = c->vp,
                       .qn = c->qn, .qn_rstd = c->qn_rstd, .kn = c->kn, .kn_rstd = c->kn_rstd, .qr = c->qr, .kr = c->kr,
-                      .att = c->att, .att_shared = 1, .att_out = c->att_out, .o = c->o, .on = c->on, .on_rstd = c->on_rstd,
+                      .lse = c->lse, .lse_shared = 1, .att_out = c->att_out, .o = c->o, .on = c->on, .on_rstd = c->on_rstd,
                       .res1 = c->x, .ln2 = c->ln, .ln2_rstd = c->rstd, .gate = c->gate, .up = c->up, .act = c->sw,
                       .mlp = c->mlp, .mn = c->mn, .mn_rstd = c->mn_rstd, .out = c->x};
     int Pl = hooks_prefix_len(dp->s, l), skip = Pl > 0 ? 0 : c->P_prefix, R = c->cap + c->P_prefix;

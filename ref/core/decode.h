@@ -40,7 +40,7 @@ typedef struct {
     real *x;         /* (B, Tc, C) the residual stream (res1 and out alias it) */
     real *rstd, *ln, *q, *kp, *vp, *qn, *qn_rstd, *kn, *kn_rstd, *qr, *kr, *att_out, *o, *on, *on_rstd;
     real *gate, *up, *sw, *mlp, *mn, *mn_rstd; /* (B, Tc, ...) */
-    real *att;       /* (NH, Tc, R) one batch row at a time */
+    real *lse;       /* (NH, Tc) one batch row at a time */
     real *logits;    /* (B, Tc, V) */
     void *mem;
 } LlamaCache;

@@ -24,11 +24,11 @@ typedef struct {
                              const real *rstd, int N, int C);
     void (*rope_forward)(real *out, const real *inp, const real *cos_t, const real *sin_t, int N, int NH, int HS);
     void (*rope_backward)(real *dinp, const real *dout, const real *cos_t, const real *sin_t, int N, int NH, int HS);
-    void (*attention_forward)(real *out, real *att, const real *q, const real *k, const real *v, const int *keymask,
-                              const AttnSpec *spec, int B, int T, int S, int NH, int NKV, int HS);
-    void (*attention_backward)(real *dq, real *dk, real *dv, real *datt, const real *dout, const real *q,
-                               const real *k, const real *v, const real *att, const AttnSpec *spec, int B, int T,
-                               int S, int NH, int NKV, int HS);
+    void (*attention_forward)(real *out, real *lse, real *att, const real *q, const real *k, const real *v,
+                              const int *keymask, const AttnSpec *spec, int B, int T, int S, int NH, int NKV, int HS);
+    void (*attention_backward)(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
+                               const real *k, const real *v, const real *lse, const int *keymask, const AttnSpec *spec,
+                               int B, int T, int S, int NH, int NKV, int HS);
     void (*swiglu_forward)(real *out, const real *gate, const real *up, size_t n);
     void (*swiglu_backward)(real *dgate, real *dup, const real *dout, const real *gate, const real *up, size_t n);
     void (*geglu_forward)(real *out, const real *gate, const real *up, size_t n);

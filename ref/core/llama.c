@@ -316,7 +316,8 @@ static int acts_table(LlamaActs *a, const LlamaConfig *c, const ModelHooks *s, i
     ADD(k_rope, L * N * KD, real);
     ADD(kcat, pre ? L * (size_t)B * S * KD : 0, real);
     ADD(vcat, pre ? L * (size_t)B * S * KD : 0, real);
-    ADD(att, L * (size_t)B * c->NH * Tx * S, real);
+    ADD(lse, L * (size_t)B * c->NH * Tx, real);
+    ADD(att, !flags && !rows_cap ? L * (size_t)B * c->NH * Tx * S : 0, real); // (the plain layout only)
     ADD(att_out, L * N * QD, real);
     ADD(o, L * N * C, real);
     ADD(on, G * (a->shared & LLAMA_SH_ON ? 1 : L) * N * C, real);
@@ -422,7 +423,7 @@ static int actgrads_table(LlamaActGrads *d, const LlamaConfig *c, const ModelHoo
     ADD(dk_rope, N * KD);
     ADD(dkcat, pre ? (size_t)B * S * KD : 0);
     ADD(dvcat, pre ? (size_t)B * S * KD : 0);
-    ADD(datt, (size_t)B * c->NH * Tx * S);
+    ADD(datt, attention_scratch_count(B, S, c->NKV));
     ADD(datt_out, N * QD);
     ADD(dgate, N * FF);
     ADD(dup, N * FF);
@@ -509,7 +510,7 @@ static void block_views(const LlamaActs *a, int l, BlockActs *v) {
         .qn = ATS(qn, N * QD, LLAMA_SH_QN), .qn_rstd = AT(qn_rstd, N * c->NH), .kn = ATS(kn, N * KD, LLAMA_SH_KN),
         .kn_rstd = AT(kn_rstd, N * c->NKV),
         .qr = AT(q_rope, N * QD), .kr = AT(k_rope, N * KD),
-        .att = AT(att, (size_t)a->B * c->NH * a->Tx * a->S), .att_shared = 0,
+        .lse = AT(lse, (size_t)a->B * c->NH * a->Tx), .lse_shared = 0, .att = AT(att, (size_t)a->B * c->NH * a->Tx * a->S),
         .att_out = AT(att_out, N * QD), .o = AT(o, N * C), .on = ATS(on, N * C, LLAMA_SH_ON), .on_rstd = AT(on_rstd, N),
         .res1 = AT(res1, N * C), .ln2 = ATS(ln2, N * C, LLAMA_SH_LN2), .ln2_rstd = AT(ln2_rstd, N),
         .gate = AT(gate, N * FF), .up = AT(up, N * FF), .act = ATS(swiglu, N * FF, LLAMA_SH_ACT),
@@ -526,6 +527,14 @@ typedef struct {
     ModelHooks *s;
 } TrainPlace;
 
+/* the key mask of a layer with Pl prefix keys: (B, Pl + Tx), the prefix always visible */
+static int *prefix_keymask(LlamaActs *a, int Pl) {
+    int B = a->B, Tx = a->Tx, Sl = Pl + Tx;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < Sl; j++) a->keymask[(size_t)b * Sl + j] = j < Pl ? 1 : a->mask[(size_t)b * Tx + j - Pl];
+    return a->keymask;
+}
+
 static void train_place(void *ctx, int l, BlockActs *ba, KeyStore *ks) {
     TrainPlace *tp = ctx;
     LlamaActs *a = tp->a;
@@ -537,10 +546,7 @@ static void train_place(void *ctx, int l, BlockActs *ba, KeyStore *ks) {
         int Sl = Pl + Tx;
         real *kc = a->kcat + (size_t)l * B * a->S * KD, *vc = a->vcat + (size_t)l * B * a->S * KD;
         hooks_kv_forward(tp->s, l, kc, vc, B, Sl);
-        for (int b = 0; b < B; b++)
-            for (int j = 0; j < Sl; j++)
-                a->keymask[(size_t)b * Sl + j] = j < Pl ? 1 : a->mask[(size_t)b * Tx + j - Pl];
-        *ks = (KeyStore){kc, vc, a->keymask, Sl, Pl, hooks_prefix_exempt(tp->s, l) ? Pl : 0};
+        *ks = (KeyStore){kc, vc, prefix_keymask(a, Pl), Sl, Pl, hooks_prefix_exempt(tp->s, l) ? Pl : 0};
     }
 }
 
@@ -800,16 +806,16 @@ int llama_backward(const LlamaParams *w, LlamaParams *g, ModelHooks *s, LlamaAct
         int Pl = s ? hooks_prefix_len(s, l) : 0;
         AttnSpec sp = block_attn_spec(c, l, Pl > 0 && hooks_prefix_exempt(s, l) ? Pl : 0);
         if (Pl == 0) {
-            K->attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, ba.qr, ba.kr, ba.v, ba.att,
-                                  &sp, B, Tx, Tx, c->NH, c->NKV, c->HS);
+            K->attention_backward(da->dq_rope, da->dk_rope, da->dv, da->datt, da->datt_out, ba.qr, ba.kr, ba.v, ba.lse,
+                                  a->mask, &sp, B, Tx, Tx, c->NH, c->NKV, c->HS);
         } else {
             // keys were [K_pre ; RoPE(k)]: split the gradient between the prefix and the real keys
             int Sl = Pl + Tx;
             const real *kc = a->kcat + ll * (size_t)B * S * KD, *vc = a->vcat + ll * (size_t)B * S * KD;
             memset(da->dkcat, 0, (size_t)B * Sl * KD * sizeof(real));
             memset(da->dvcat, 0, (size_t)B * Sl * KD * sizeof(real));
-            K->attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, ba.qr, kc, vc, ba.att, &sp,
-                                  B, Tx, Sl, c->NH, c->NKV, c->HS);
+            K->attention_backward(da->dq_rope, da->dkcat, da->dvcat, da->datt, da->datt_out, ba.qr, kc, vc, ba.lse,
+                                  prefix_keymask(a, Pl), &sp, B, Tx, Sl, c->NH, c->NKV, c->HS);
             hooks_kv_backward(s, l, da->dkcat, da->dvcat, B, Sl);
             for (int b = 0; b < B; b++)
                 for (size_t j = 0; j < (size_t)Tx * KD; j++) {

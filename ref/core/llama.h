@@ -145,7 +145,10 @@ typedef struct {
     real *kn, *kn_rstd;    /* Gemma: (L,B,Tx,NKV*HS), (L,B*Tx*NKV) k after k_norm */
     real *q_rope, *k_rope; /* (L,B,Tx,NH*HS), (L,B,Tx,NKV*HS) after RoPE */
     real *kcat, *vcat;     /* (L,B,S,NKV*HS) [prefix ; real] keys and values of prefix layers */
-    real *att;             /* (L, B,NH,Tx,S_l) attention probabilities, layer l at l*B*NH*Tx*S */
+    real *lse;             /* (L,B,NH,Tx) each query's log-sum-exp of its scaled scores (the backward
+                              recomputes the probabilities from it) */
+    real *att;             /* (L, B,NH,Tx,S_l) attention probabilities, layer l at l*B*NH*Tx*S: the plain
+                              layout only (llama_acts_bind / _alloc, the golden path); NULL otherwise */
     real *att_out;         /* (L,B,Tx,NH*HS) P.V (+ adapter terms), the input of o_proj */
     real *o;               /* (L,B,Tx,C) o_proj output */
     real *on, *on_rstd;    /* Gemma: (L,B,Tx,C), (L,B*Tx) post_attention_layernorm(o) */
@@ -227,7 +230,7 @@ typedef struct {
     real *dbr;             /* Gemma: (B,Tx,C) gradient of a branch output before its norm */
     real *dq_rope, *dk_rope;
     real *dkcat, *dvcat;   /* (B,S,NKV*HS) gradients of [prefix ; real] keys/values */
-    real *datt;            /* (B,NH,Tx,S) scratch of attention_backward */
+    real *datt;            /* (B,NKV,2,S) scratch of attention_backward (attention_scratch_count) */
     real *datt_out;        /* (B,Tx,NH*HS) */
     real *dgate, *dup, *dswiglu; /* (B,Tx,FF) */
     real *dlogits;         /* (B,Tx,V); (rows_cap+1, V) for activations with selected rows */

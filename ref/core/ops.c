@@ -247,10 +247,22 @@ void rope_backward(real *dinp, const real *dout, const real *cos_t, const real *
 /* -------------------------------------------------------------------------------------------- */
 /* attention                                                                                     */
 
-void attention_forward(real *out, real *att, const real *q, const real *k, const real *v,
+/* z_s = q_t . k_s * scale, the scaled score of key s for query t of head h (KV head g) */
+static real att_score(const real *q, const real *k, int b, int t, int h, int s, int g, int T, int S, int NH, int NKV,
+                      int HS, real scale) {
+    const real *qt = q + (((size_t)b * T + t) * NH + h) * HS, *ks = k + (((size_t)b * S + s) * NKV + g) * HS;
+    real z = 0;
+    for (int i = 0; i < HS; i++) z += qt[i] * ks[i];
+    return z * scale;
+}
+
+void attention_forward(real *out, real *lse, real *att, const real *q, const real *k, const real *v,
                        const int *keymask, const AttnSpec *spec, int B, int T, int S, int NH, int NKV,
                        int HS) {
-    // q (B,T,NH,HS); k, v (B,S,NKV,HS); att (B,NH,T,S); out (B,T,NH,HS)
+    // q (B,T,NH,HS); k, v (B,S,NKV,HS); lse (B,NH,T); att (B,NH,T,S) or NULL; out (B,T,NH,HS)
+    // over the visible keys s of query t, scores recomputed in each pass (nothing of size T*S kept):
+    // pass 1: m = max z_s; pass 2: l = sum exp(z_s - m), o = sum exp(z_s - m) v_s; out = o / l,
+    // lse = m + log l. (The SIMD tables form the same softmax online, over blocks of keys.)
     int rep = NH / NKV;
     int off = S - T; // query t sits at key position t + off
     real scale = (real)attn_scale(spec, HS);
@@ -258,78 +270,75 @@ void attention_forward(real *out, real *att, const real *q, const real *k, const
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             int g = h / rep; // the KV head serving query head h
+            const int *km = keymask ? keymask + (size_t)b * S : NULL;
             for (int t = 0; t < T; t++) {
-                const real *qt = q + (((size_t)b * T + t) * NH + h) * HS;
-                real *p = att + (((size_t)b * NH + h) * T + t) * S;
                 real *o = out + (((size_t)b * T + t) * NH + h) * HS;
-                // pass 1: scores of visible keys and their max
-                real maxv = -INFINITY;
-                int any = 0;
-                for (int s = 0; s < S; s++) {
-                    int visible = attn_visible(spec, keymask ? keymask + (size_t)b * S : NULL, t, s, off);
-                    if (!visible) { p[s] = 0; continue; }
-                    const real *ks = k + (((size_t)b * S + s) * NKV + g) * HS;
-                    real dot = 0;
-                    for (int i = 0; i < HS; i++) dot += qt[i] * ks[i];
-                    p[s] = dot * scale;
-                    if (!any || p[s] > maxv) maxv = p[s];
-                    any = 1;
-                }
+                real m = -INFINITY, l = 0;
+                for (int s = 0; s < S; s++)
+                    if (attn_visible(spec, km, t, s, off)) {
+                        real z = att_score(q, k, b, t, h, s, g, T, S, NH, NKV, HS, scale);
+                        if (z > m) m = z;
+                    }
                 for (int i = 0; i < HS; i++) o[i] = 0;
-                if (!any) continue; // no visible key: probabilities and output stay 0
-                // pass 2: softmax over visible keys
-                real sum = 0;
                 for (int s = 0; s < S; s++) {
-                    int visible = attn_visible(spec, keymask ? keymask + (size_t)b * S : NULL, t, s, off);
-                    if (!visible) continue;
-                    p[s] = (real)exp((double)(p[s] - maxv));
-                    sum += p[s];
-                }
-                for (int s = 0; s < S; s++) p[s] /= sum;
-                // pass 3: out = P V
-                for (int s = 0; s < S; s++) {
-                    if (p[s] == 0) continue;
+                    if (!attn_visible(spec, km, t, s, off)) continue;
+                    real p = (real)exp((double)(att_score(q, k, b, t, h, s, g, T, S, NH, NKV, HS, scale) - m));
                     const real *vs = v + (((size_t)b * S + s) * NKV + g) * HS;
-                    for (int i = 0; i < HS; i++) o[i] += p[s] * vs[i];
+                    l += p;
+                    for (int i = 0; i < HS; i++) o[i] += p * vs[i];
                 }
+                real *lt = lse + ((size_t)b * NH + h) * T + t;
+                *lt = l > 0 ? m + (real)log((double)l) : 0; // no visible key: out = 0 (lse unused then)
+                if (l > 0)
+                    for (int i = 0; i < HS; i++) o[i] /= l;
+                if (!att) continue;
+                real *pr = att + (((size_t)b * NH + h) * T + t) * S; // the probabilities, from lse
+                for (int s = 0; s < S; s++)
+                    pr[s] = l > 0 && attn_visible(spec, km, t, s, off)
+                                ? (real)exp((double)(att_score(q, k, b, t, h, s, g, T, S, NH, NKV, HS, scale) - *lt))
+                                : 0;
             }
         }
 }
 
-void attention_backward(real *dq, real *dk, real *dv, real *datt, const real *dout, const real *q,
-                        const real *k, const real *v, const real *att, const AttnSpec *spec, int B,
-                        int T, int S, int NH, int NKV, int HS) {
-    // forward: z = q.k * scale ; p = softmax(z) over visible keys ; o = sum_s p_s v_s
+void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
+                        const real *k, const real *v, const real *lse, const int *keymask, const AttnSpec *spec,
+                        int B, int T, int S, int NH, int NKV, int HS) {
+    // forward: z = q.k * scale ; p = softmax(z) over visible keys = exp(z - lse) ; o = sum_s p_s v_s
     // backward: dp_s = do.v_s ; dz_s = p_s (dp_s - sum_s' p_s' dp_s') ; dq = sum_s dz_s k_s scale ;
     //           dk_s += dz_s q scale ; dv_s += p_s do.   Invisible keys have p = 0, so dz = 0 there.
+    // p is recomputed from lse one query row at a time into the task's scratch (p, then dp).
     // One task per (b, KV head g): it owns dk/dv of head g, so the query heads of a group sum into
     // them in a fixed order (h, then t) with no race.
-    int rep = NH / NKV;
+    int rep = NH / NKV, off = S - T;
     real scale = (real)attn_scale(spec, HS);
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
-        for (int g = 0; g < NKV; g++)
+        for (int g = 0; g < NKV; g++) {
+            real *p = scratch + ((size_t)b * NKV + g) * 2 * S, *dp = p + S;
+            const int *km = keymask ? keymask + (size_t)b * S : NULL;
             for (int h = g * rep; h < (g + 1) * rep; h++)
                 for (int t = 0; t < T; t++) {
-                    const real *p = att + (((size_t)b * NH + h) * T + t) * S;
-                    real *dz = datt + (((size_t)b * NH + h) * T + t) * S;
+                    real lt = lse[((size_t)b * NH + h) * T + t]; // (a row that saw no key: p = 0 below)
                     const real *dot = dout + (((size_t)b * T + t) * NH + h) * HS;
                     const real *qt = q + (((size_t)b * T + t) * NH + h) * HS;
                     real *dqt = dq + (((size_t)b * T + t) * NH + h) * HS;
-                    // dp_s and the row sum  sum_s p_s dp_s
+                    // p_s again, dp_s and the row sum  sum_s p_s dp_s
                     real psum = 0;
                     for (int s = 0; s < S; s++) {
-                        if (p[s] == 0) { dz[s] = 0; continue; }
+                        p[s] = dp[s] = 0;
+                        if (!attn_visible(spec, km, t, s, off)) continue;
+                        const real *ks = k + (((size_t)b * S + s) * NKV + g) * HS;
                         const real *vs = v + (((size_t)b * S + s) * NKV + g) * HS;
-                        real d = 0;
-                        for (int i = 0; i < HS; i++) d += dot[i] * vs[i];
-                        dz[s] = d; // holds dp_s for now
+                        real z = 0, d = 0;
+                        for (int i = 0; i < HS; i++) z += qt[i] * ks[i], d += dot[i] * vs[i];
+                        p[s] = (real)exp((double)(z * scale - lt));
+                        dp[s] = d;
                         psum += p[s] * d;
                     }
                     for (int s = 0; s < S; s++) {
                         if (p[s] == 0) continue;
-                        real z = p[s] * (dz[s] - psum); // dz_s
-                        dz[s] = z;
+                        real z = p[s] * (dp[s] - psum); // dz_s
                         const real *ks = k + (((size_t)b * S + s) * NKV + g) * HS;
                         real *dks = dk + (((size_t)b * S + s) * NKV + g) * HS;
                         real *dvs = dv + (((size_t)b * S + s) * NKV + g) * HS;
@@ -340,6 +349,7 @@ void attention_backward(real *dq, real *dk, real *dv, real *datt, const real *do
                         }
                     }
                 }
+        }
 }
 
 /* -------------------------------------------------------------------------------------------- */

@@ -67,15 +67,25 @@ static inline double attn_scale(const AttnSpec *sp, int HS) {
  * Query t sits at position t + (S-T) in key space (HF cache positions: the first S-T keys are a
  * prefix/cache). Key s is visible to query t iff s <= t + (S-T) and keymask[b][s] != 0.
  * KV head g serves query heads g*NH/NKV .. (g+1)*NH/NKV-1 (HF repeat_kv).
- * att (B,NH,T,S) holds the probabilities (0 where not visible); out (B,T,NH,HS).
- * A row that sees no key at all (a left-pad query) gets att = 0 and out = 0. */
-void attention_forward(real *out, real *att, const real *q, const real *k, const real *v,
+ * No (T,S) probability matrix is needed: the scores are recomputed where they are used (the SIMD
+ * tables form the softmax online over blocks of keys, flash-attention style: a running max, sum and
+ * output, rescaled when the max grows), and lse (B,NH,T) gets each row's log-sum-exp of the scaled
+ * scores, which is all the backward needs to recompute the probabilities p_s = exp(z_s - lse).
+ * out (B,T,NH,HS). att (B,NH,T,S) may be NULL; when given it also gets the probabilities (0 where
+ * not visible): the golden/debug path. A row that sees no key at all (a left-pad query) gets out = 0,
+ * lse = 0 (and att = 0); its backward finds no visible key and adds nothing. */
+void attention_forward(real *out, real *lse, real *att, const real *q, const real *k, const real *v,
                        const int *keymask, const AttnSpec *spec, int B, int T, int S, int NH, int NKV,
                        int HS);
-/* datt (B,NH,T,S) is scratch (overwritten). dq (B,T,NH,HS), dk, dv (B,S,NKV,HS) accumulate. */
-void attention_backward(real *dq, real *dk, real *dv, real *datt, const real *dout, const real *q,
-                        const real *k, const real *v, const real *att, const AttnSpec *spec, int B,
-                        int T, int S, int NH, int NKV, int HS);
+/* The probabilities recomputed from lse, one query row at a time: scratch holds 2*S reals per
+ * (b, KV head) task, B*NKV*2*S in all (overwritten): memory linear in S, not T*S. keymask and
+ * spec as in the forward (the visible keys are those it attended).
+ * dq (B,T,NH,HS), dk, dv (B,S,NKV,HS) accumulate. */
+void attention_backward(real *dq, real *dk, real *dv, real *scratch, const real *dout, const real *q,
+                        const real *k, const real *v, const real *lse, const int *keymask, const AttnSpec *spec,
+                        int B, int T, int S, int NH, int NKV, int HS);
+/* reals of attention_backward's scratch */
+static inline size_t attention_scratch_count(int B, int S, int NKV) { return (size_t)B * NKV * 2 * S; }
 
 /* ---- SwiGLU: out = silu(gate) * up, silu(a) = a * sigmoid(a) ------------------------------------- */
 void swiglu_forward(real *out, const real *gate, const real *up, size_t n);
