@@ -93,13 +93,13 @@ def torch_row(a):
     import torch
     import torch.nn.functional as F
     import transformers
-    from transformers import Gemma3ForCausalLM
+    from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(a.threads or len(os.sched_getaffinity(0)))
     torch.manual_seed(0)
     d, g = os.path.split(os.path.abspath(a.model))
     t0 = time.time()
-    model = Gemma3ForCausalLM.from_pretrained(d, gguf_file=g, dtype=torch.float32, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=g, dtype=torch.float32, attn_implementation="sdpa")
     load_s = time.time() - t0
     gc.collect()
     load_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -132,8 +132,8 @@ def torch_row(a):
     if row in METHODS:
         import peft
         res["peft"] = peft.__version__
-        if row == "llama-adapter":
-            res["error"] = "not in PEFT (AdaptionPrompt supports gpt2, llama, mistral; not gemma3_text)"
+        if row == "llama-adapter" and cfg.model_type not in ("gpt2", "llama", "mistral"):
+            res["error"] = f"not in PEFT (AdaptionPrompt supports gpt2, llama, mistral; not {cfg.model_type})"
             print(json.dumps(res))
             return 0
         if row == "full":
@@ -143,7 +143,9 @@ def torch_row(a):
             conf = {"prompt": lambda: peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P_VIRTUAL),
                     "prefix": lambda: peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P_VIRTUAL),
                     "lora": lambda: peft.LoraConfig(task_type="CAUSAL_LM", r=LORA_R, lora_alpha=LORA_ALPHA,
-                                                    target_modules=["q_proj", "v_proj"], lora_dropout=0.0)}[row]()
+                                                    target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
+                    "llama-adapter": lambda: peft.AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=P_VIRTUAL,
+                                                                       adapter_layers=cfg.num_hidden_layers)}[row]()
             m = peft.get_peft_model(model, conf)
         m.train()
         params = [p for p in m.parameters() if p.requires_grad]
