@@ -212,7 +212,8 @@ def paired_bootstrap(a, b):
 
 
 def bootstrap_md(task, recs):
-    """Each method against the base model, and each prefix-based method against LoRA."""
+    """Each method against the base model, each prefix-based method (and the LoRA + prefix hybrid)
+    against LoRA, and the PEFT anchor's adapters against affix's."""
     scores = {}
     for name, rec in recs.items():
         if name.startswith(task + "-") and name.endswith("-eval"):
@@ -220,7 +221,9 @@ def bootstrap_md(task, recs):
             if sc:
                 scores[name[len(task) + 1:-len("-eval")]] = sc
     pairs = [(m, "base") for m in ordered(scores) if m != "base" and "base" in scores]
-    pairs += [(m, "lora") for m in ("prompt", "prefix", "llama-adapter") if m in scores and "lora" in scores]
+    pairs += [(m, "lora") for m in ("prompt", "prefix", "llama-adapter", "lora+prefix") if m in scores and "lora" in scores]
+    # the PEFT anchor's adapters against affix's own (the same recipe, replayed in PEFT)
+    pairs += [(m + "-peft", m) for m in ("prefix", "lora") if m + "-peft" in scores and m in scores]
     rows = []
     for m, ref in pairs:
         r = paired_bootstrap(scores[m], scores[ref])
