@@ -248,11 +248,12 @@ reproduce-extras: $(BUILD)/affix
 	REPRO_EXTRAS=1 python3 tools/reproduce/reproduce.py --model "$$gguf" --affix $(BUILD)/affix $(if $(REPRO_OUT),--out $(REPRO_OUT))
 # reproduce-anchor: the first 100 steps of the NLI prefix and LoRA runs, replayed in transformers +
 # peft from affix's step-0 adapter and batches (PYTHON: an interpreter with the oracle's stack); then
-# the LoRA run again with the AVX2 and the AVX-512 kernels, to size float32 drift (kernel_drift.py)
+# the LoRA run again with the AVX2 and the AVX-512 kernels, to size float32 drift (kernel_drift.py);
+# ANCHOR_EPOCH=1: also the main runs' whole epoch in PEFT, its adapters scored by affix eval
 reproduce-anchor: $(BUILD)/affix
 	@gguf=$$(sh tools/fetch_gemma3.sh) || exit 1; \
 	REPRO_METHODS=prefix,lora python3 tools/reproduce/reproduce.py --model "$$gguf" --affix $(BUILD)/affix \
-	    --anchor $(or $(PYTHON),python3) $(if $(REPRO_OUT),--out $(REPRO_OUT)) && \
+	    --anchor $(or $(PYTHON),python3) $(if $(filter 1,$(ANCHOR_EPOCH)),--anchor-epoch) $(if $(REPRO_OUT),--out $(REPRO_OUT)) && \
 	python3 tools/reproduce/kernel_drift.py --model "$$gguf" --affix $(BUILD)/affix $(if $(REPRO_OUT),--out $(REPRO_OUT))
 reproduce reproduce-quick: $(BUILD)/affix
 	@command -v python3 >/dev/null 2>&1 || { echo "make $@: installing python3 with apt-get" >&2; \
